@@ -1,0 +1,99 @@
+"""Mixture of Vectors (MoV): turns windowed feature similarities into an expected displacement vector."""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from monai_cover.networks.blocks.local_correlation import local_correlation, window_offsets
+
+__all__ = ["mixture_of_vectors", "MixtureOfVectors", "window_bias"]
+
+_BIAS_CACHE: dict[tuple, torch.Tensor] = {}
+
+
+def window_bias(spatial_shape: tuple[int, ...], radius: int, device, dtype=torch.float32) -> torch.Tensor:
+    """``(1, K, *S)`` additive mask: 0 where ``p + o`` is inside the map, ``-inf`` where the key is outside.
+
+    Offset 0 is always inside, so no softmax row is ever all ``-inf``.
+    """
+    key = (tuple(spatial_shape), radius, str(device), dtype)
+    if key not in _BIAS_CACHE:
+        d = len(spatial_shape)
+        offs = window_offsets(radius, d, device=device, dtype=torch.long)  # (K, d)
+        inside = torch.ones((offs.shape[0], *spatial_shape), dtype=torch.bool, device=device)
+        for axis, size in enumerate(spatial_shape):
+            pos = torch.arange(size, device=device).view(*([1] * (axis + 1)), size, *([1] * (d - axis - 1)))
+            tgt = pos + offs[:, axis].view(-1, *([1] * d))
+            inside &= (tgt >= 0) & (tgt < size)
+        bias = torch.zeros(inside.shape, device=device, dtype=dtype).masked_fill(~inside, float("-inf"))
+        if len(_BIAS_CACHE) > 64:
+            _BIAS_CACHE.clear()
+        _BIAS_CACHE[key] = bias.unsqueeze(0)
+    return _BIAS_CACHE[key]
+
+
+def mixture_of_vectors(query: torch.Tensor, key: torch.Tensor, heads: int, radius: int = 2) -> torch.Tensor:
+    """Expected displacement from query to key features, averaged over heads (vectorised over offsets).
+
+    For every position ``p`` and head ``j``: ``w_j(p, o) = softmax_o(<q_j(p), k_j(p + o)> / sqrt(h))`` over the
+    window ``o in {-r..r}^d`` (keys outside the map excluded), ``v(p) = mean_j sum_o w_j(p, o) o``.
+
+    Args:
+        query: ``(B, J*h, *S)`` projected features of the query view (``x_b``).
+        key: ``(B, J*h, *S)`` projected features of the key view (``x_a``, already warped by the coarse field).
+        heads: number of heads ``J``.
+        radius: window radius ``r`` ("amp"), in voxels of this level.
+
+    Returns:
+        ``(B, d, *S)`` displacement in voxels of this level, each component in ``[-r, r]``.
+    """
+    b, ch = query.shape[:2]
+    spatial = tuple(query.shape[2:])
+    d = len(spatial)
+    if ch % heads:
+        raise ValueError(f"mixture_of_vectors: {ch} channels cannot be split into {heads} heads.")
+    h = ch // heads
+    q = query.reshape(b * heads, h, *spatial)
+    k = key.reshape(b * heads, h, *spatial)
+    sim = local_correlation(q, k, radius).float() / math.sqrt(h)  # (B*J, K, *S)
+    w = torch.softmax(sim + window_bias(spatial, radius, sim.device), dim=1)
+    offsets = window_offsets(radius, d, device=w.device)  # (K, d)
+    v = torch.matmul(offsets.t(), w.flatten(2))  # (B*J, d, |S|)
+    return v.view(b, heads, d, *spatial).mean(1)
+
+
+class MixtureOfVectors(nn.Module):
+    """One pyramid level of MoV: a siamese projection ``P_l`` then :func:`mixture_of_vectors`.
+
+    Args:
+        spatial_dims: 2 or 3.
+        in_channels: channels of this level's backbone features.
+        heads: number of heads ``J_l``.
+        head_dim: channels per head ``h`` (8 in the paper).
+        radius: window radius ("amp"); output bounded in ``[-radius, radius]``.
+        vector_fn: the similarity-to-vector function, swappable for reference implementations in tests.
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        in_channels: int,
+        heads: int,
+        head_dim: int = 8,
+        radius: int = 2,
+        vector_fn: Callable[..., torch.Tensor] = mixture_of_vectors,
+    ) -> None:
+        super().__init__()
+        conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
+        self.heads, self.radius, self.vector_fn = heads, radius, vector_fn
+        self.projection = nn.Sequential(conv(in_channels, heads * head_dim, 1), nn.GroupNorm(1, heads * head_dim))
+
+    def forward(self, query_features: torch.Tensor, key_features: torch.Tensor) -> torch.Tensor:
+        """``(B, C, *S), (B, C, *S) -> (B, d, *S)`` displacement in voxels of this level."""
+        both = self.projection(torch.cat([query_features, key_features], 0))
+        q, k = both.chunk(2, 0)
+        return self.vector_fn(q, k, self.heads, self.radius)

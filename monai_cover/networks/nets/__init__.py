@@ -1,0 +1,5 @@
+from monai_cover.networks.nets.backbone import CoverUNet
+from monai_cover.networks.nets.cover_net import CoverNet
+from monai_cover.networks.nets.seg_net import CoverSegNet
+
+__all__ = ["CoverUNet", "CoverNet", "CoverSegNet"]

@@ -1,0 +1,59 @@
+"""The COVER pretraining model: backbone + Vector Pyramid Aggregation."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from monai_cover.networks.blocks.mov import mixture_of_vectors
+from monai_cover.networks.blocks.vpa import VectorPyramidAggregation
+from monai_cover.networks.nets.backbone import CoverUNet
+
+__all__ = ["CoverNet"]
+
+
+class CoverNet(nn.Module):
+    """``(x_a, x_b) -> (psi_pred, f_a finest, f_b finest)``.
+
+    Both views go through the backbone as one batch (siamese, GroupNorm is per-sample). ``psi_pred`` is in voxels
+    and follows the backward-warp convention ``x_b(p) ~ x_a(p + psi_pred(p))``.
+
+    Args:
+        spatial_dims: 2 or 3.
+        in_channels: image channels.
+        channels, decoder_channels: backbone widths (see :class:`CoverUNet`); ignored when ``backbone`` is given.
+        heads: MoV heads per level, coarse to fine.
+        head_dim: channels per MoV head.
+        radius: MoV window radius ("amp").
+        backbone: any module returning a finest-first feature list and exposing ``out_channels`` (finest first).
+        vector_fn: MoV similarity-to-vector function (reference implementations in tests/benchmarks).
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int = 2,
+        in_channels: int = 1,
+        channels: Sequence[int] = (32, 64, 128, 256, 512),
+        decoder_channels: Sequence[int] = (256, 128, 64, 32),
+        heads: Sequence[int] = (4, 4, 4, 1, 1),
+        head_dim: int = 8,
+        radius: int = 2,
+        backbone: nn.Module | None = None,
+        vector_fn=mixture_of_vectors,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone if backbone is not None else CoverUNet(
+            spatial_dims, in_channels, channels, decoder_channels
+        )
+        self.vpa = VectorPyramidAggregation(
+            spatial_dims, self.backbone.out_channels, heads, head_dim, radius, vector_fn
+        )
+
+    def forward(self, x_a: torch.Tensor, x_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(B, C, *S), (B, C, *S) -> (B, d, *S) field, (B, F, *S) f_a, (B, F, *S) f_b``."""
+        feats = self.backbone(torch.cat([x_a, x_b], 0))
+        fa, fb = zip(*(f.chunk(2, 0) for f in feats))
+        psi = self.vpa(fa, fb)
+        return psi, fa[0], fb[0]
