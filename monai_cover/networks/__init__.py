@@ -1,4 +1,4 @@
 from monai_cover.networks.blocks import MixtureOfVectors, VectorPyramidAggregation, warp
-from monai_cover.networks.nets import CoverNet, CoverSegNet, CoverUNet
+from monai_cover.networks.nets import CoverFeatureNet, CoverNet, CoverSegNet, CoverUNet
 
-__all__ = ["MixtureOfVectors", "VectorPyramidAggregation", "warp", "CoverNet", "CoverSegNet", "CoverUNet"]
+__all__ = ["MixtureOfVectors", "VectorPyramidAggregation", "warp", "CoverNet", "CoverFeatureNet", "CoverSegNet", "CoverUNet"]

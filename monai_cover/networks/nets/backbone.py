@@ -52,6 +52,11 @@ class CoverUNet(nn.Module):
         negative_slope: float = 0.2,
     ) -> None:
         super().__init__()
+        #: constructor arguments, saved beside exported weights so the backbone can be rebuilt without this code
+        self.config = {
+            "spatial_dims": spatial_dims, "in_channels": in_channels, "channels": list(channels),
+            "decoder_channels": list(decoder_channels), "group_size": group_size, "negative_slope": negative_slope,
+        }
         if len(decoder_channels) != len(channels) - 1:
             raise ValueError(
                 f"CoverUNet: need {len(channels) - 1} decoder widths for {len(channels)} encoder widths, "

@@ -1,0 +1,63 @@
+"""Deterministic loading pipelines for pretraining (cached once), and the random crop that follows in 3D."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from monai.transforms import (
+    Compose,
+    EnsureChannelFirstd,
+    EnsureTyped,
+    LoadImaged,
+    Orientationd,
+    RandSpatialCropd,
+    Resized,
+    ScaleIntensityRanged,
+    ScaleIntensityRangePercentilesd,
+    Spacingd,
+    SpatialPadd,
+)
+
+__all__ = ["pretrain_transforms"]
+
+
+def pretrain_transforms(
+    spatial_dims: int = 2,
+    load_size: Sequence[int] | int = 192,
+    key: str = "image",
+    pixdim: Sequence[float] | None = None,
+    intensity: str = "percentile",
+    ct_window: Sequence[float] = (-1000.0, 1000.0),
+) -> Compose:
+    """Files -> single-channel float images on a grid of ``load_size`` in ``[0, 1]``.
+
+    2D: load, channel first, intensity scaling, resize to ``load_size`` (all deterministic, so it is cached).
+    3D: load, channel first, RAS orientation, optional resampling to ``pixdim`` mm, intensity scaling, pad to at
+    least ``load_size``, then a random ``load_size`` crop (after the cache). Views are cut from this grid on the
+    training device (the authors load at 1.5x the crop size).
+
+    Args:
+        spatial_dims: 2 or 3.
+        load_size: grid size handed to the view sampler (voxels per axis).
+        key: image key.
+        pixdim: 3D target spacing in mm (``None`` keeps the native spacing).
+        intensity: ``"percentile"`` (0.5-99.5 percentiles -> [0, 1], for X-ray and MRI) or ``"ct"`` (HU window).
+        ct_window: HU range mapped to [0, 1] with ``intensity="ct"``.
+    """
+    size = (load_size,) * spatial_dims if isinstance(load_size, int) else tuple(load_size)
+    if intensity == "ct":
+        scale = ScaleIntensityRanged(key, a_min=ct_window[0], a_max=ct_window[1], b_min=0.0, b_max=1.0, clip=True)
+    elif intensity == "percentile":
+        scale = ScaleIntensityRangePercentilesd(key, lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True)
+    else:
+        raise ValueError(f"pretrain_transforms: intensity must be 'percentile' or 'ct', got {intensity!r}.")
+    xs = [LoadImaged(key, image_only=True), EnsureChannelFirstd(key)]
+    if spatial_dims == 2:
+        xs += [scale, Resized(key, spatial_size=size, mode="area")]
+    else:
+        xs += [Orientationd(key, axcodes="RAS")]
+        if pixdim is not None:
+            xs += [Spacingd(key, pixdim=pixdim, mode="bilinear")]
+        xs += [scale, SpatialPadd(key, spatial_size=size), RandSpatialCropd(key, roi_size=size, random_size=False)]
+    xs += [EnsureTyped(key, track_meta=False)]
+    return Compose(xs)

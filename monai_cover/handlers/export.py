@@ -1,0 +1,41 @@
+"""Export the pretrained backbone for downstream use (``cover_seg``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from ignite.engine import Engine, Events
+
+from monai_cover.handlers.checkpoint import is_main_process
+from monai_cover.weights import save_backbone
+
+__all__ = ["BackboneExport"]
+
+
+class BackboneExport:
+    """Write ``model.pt`` and ``model.safetensors`` + ``model.json`` of ``network.backbone`` into ``model_dir``.
+
+    Runs at the end of training and every ``interval`` iterations (``<= 0``: only at the end), rank 0 only.
+    The backbone's ``config`` attribute (constructor arguments) is stored beside the weights.
+    """
+
+    def __init__(self, model_dir: str | os.PathLike, network, interval: int = 0) -> None:
+        self.model_dir, self.network, self.interval = model_dir, network, interval
+        self.logger = logging.getLogger(self.__class__.__name__)
+        self._last_iteration = -1
+
+    def attach(self, engine: Engine) -> None:
+        if self.interval > 0:
+            engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.interval), self)
+        engine.add_event_handler(Events.COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        if not is_main_process() or engine.state.iteration == self._last_iteration:
+            return
+        self._last_iteration = engine.state.iteration
+        net = getattr(self.network, "module", self.network)
+        backbone = net.backbone
+        config = dict(getattr(backbone, "config", {}), pretrain_iterations=engine.state.iteration)
+        paths = save_backbone(self.model_dir, backbone, config)
+        self.logger.info(f"exported backbone to {paths['pt']} and {paths['safetensors']}")

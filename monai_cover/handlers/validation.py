@@ -1,0 +1,112 @@
+"""Fixed-batch validation of the predicted field during pretraining: endpoint error, TensorBoard, PNG panels."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from ignite.engine import Engine, Events
+from monai.utils import convert_to_tensor
+
+from monai_cover.handlers.checkpoint import is_main_process
+from monai_cover.handlers.plots import save_curves, save_panel
+from monai_cover.transforms.sampler import CoverViewSampler
+
+__all__ = ["CoverValidation", "endpoint_error"]
+
+
+def endpoint_error(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
+    """Mean Euclidean distance ``|psi_pred(p) - psi(p)|_2`` over valid voxels, in voxels."""
+    err = (pred.float() - target.float()).norm(dim=1, keepdim=True) * mask
+    return float(err.sum() / mask.sum().clamp_min(1.0))
+
+
+class CoverValidation:
+    """Every ``interval`` iterations, predict the field of a fixed validation batch and report its endpoint error.
+
+    The batch is the first ``num_images`` items of ``dataset``; its views are drawn once with ``seed`` so the
+    numbers are comparable across iterations and runs. Logs ``val_epe`` (and ``val_epe_zero``, the error of
+    predicting no motion) to the console, TensorBoard (``log_dir``) and ``<output_dir>/val_history.json``, and
+    writes ``<output_dir>/panels/panel_<iteration>.png`` plus ``<output_dir>/val_epe.png``. Runs on rank 0 only,
+    on the unwrapped network (no DDP collective).
+
+    Args:
+        dataset: indexable dataset yielding dicts with ``image_key`` ``(C, *S)``.
+        sampler_args: :class:`CoverViewSampler` arguments (same as training).
+        output_dir: folder for panels and history.
+        interval: iterations between validations; also run at start (the untrained / resumed model) and end.
+        num_images: size of the validation batch.
+        log_dir: TensorBoard folder (``None``: no TensorBoard).
+        seed: view seed.
+        image_key: image key.
+        plot: write PNG panels.
+    """
+
+    def __init__(
+        self, dataset: Sequence[Any], sampler_args: dict, output_dir: str | os.PathLike, interval: int = 100,
+        num_images: int = 4, log_dir: str | os.PathLike | None = None, seed: int = 0, image_key: str = "image",
+        plot: bool = True,
+    ) -> None:
+        self.dataset, self.sampler_args = dataset, dict(sampler_args)
+        self.output_dir, self.interval, self.num_images = Path(output_dir), interval, num_images
+        self.log_dir, self.seed, self.image_key, self.plot = log_dir, seed, image_key, plot
+        self.logger = logging.getLogger(self.__class__.__name__)
+        self.views: dict[str, torch.Tensor] | None = None
+        self.history: list[dict[str, float]] = []
+        self._writer = None
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self)
+        engine.add_event_handler(Events.ITERATION_COMPLETED(every=max(1, self.interval)), self)
+        engine.add_event_handler(Events.COMPLETED, self)
+
+    def _prepare(self, device: torch.device) -> None:
+        n = min(self.num_images, len(self.dataset))
+        images = torch.stack([convert_to_tensor(self.dataset[i][self.image_key], track_meta=False) for i in range(n)])
+        sampler = CoverViewSampler(**self.sampler_args)
+        sampler.set_random_state(self.seed)
+        with torch.random.fork_rng(devices=[]):
+            self.views = {k: v.to(device) for k, v in sampler(images.float()).items()}
+        hist = self.output_dir / "val_history.json"
+        if hist.is_file():
+            self.history = json.loads(hist.read_text())
+
+    def __call__(self, engine: Engine) -> None:
+        if not is_main_process():
+            return
+        it = engine.state.iteration
+        if self.history and self.history[-1]["iteration"] == it:
+            return  # already validated at this iteration (e.g. end of an interval == end of training)
+        if self.views is None:
+            self._prepare(engine.state.device)
+        net = getattr(engine.network, "module", engine.network)
+        was_training = net.training
+        net.eval()
+        with torch.no_grad():
+            pred, _, feat_b = net(self.views["view_a"], self.views["view_b"])
+        net.train(was_training)
+        v = self.views
+        rec = {"iteration": it, "val_epe": endpoint_error(pred, v["dvf"], v["mask"]),
+               "val_epe_zero": endpoint_error(torch.zeros_like(v["dvf"]), v["dvf"], v["mask"])}
+        self.history = [h for h in self.history if h["iteration"] < it] + [rec]
+        self.logger.info(f"iteration {it}: val_epe {rec['val_epe']:.3f} voxels (zero-motion {rec['val_epe_zero']:.3f})")
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        (self.output_dir / "val_history.json").write_text(json.dumps(self.history, indent=1))
+        if self.log_dir is not None:
+            if self._writer is None:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._writer = SummaryWriter(log_dir=str(self.log_dir))
+            self._writer.add_scalar("val_epe", rec["val_epe"], it)
+            self._writer.flush()
+        if self.plot:
+            save_panel(self.output_dir / "panels" / f"panel_{it:08d}.png", v["view_a"], v["view_b"], v["dvf"], pred,
+                       v["mask"], feat_b, title=f"iteration {it}: endpoint error {rec['val_epe']:.2f} voxels")
+            save_curves(self.output_dir / "val_epe.png", [h["iteration"] for h in self.history],
+                        {"COVER": [h["val_epe"] for h in self.history],
+                         "zero motion": [h["val_epe_zero"] for h in self.history]},
+                        "iteration", "endpoint error (voxels)", "validation endpoint error")

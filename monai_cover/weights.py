@@ -1,0 +1,170 @@
+"""Save, load and export pretrained backbones: ``.pt`` (weights + config) and safetensors + JSON config.
+
+Every loader here reads tensors only (``torch.load(weights_only=True)`` or safetensors): nothing unpickles
+arbitrary objects from a weights file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+import torch.nn as nn
+
+__all__ = [
+    "atomic_write", "save_backbone", "load_backbone_state", "load_backbone", "KeyReport", "BACKBONE_FORMAT",
+]
+
+BACKBONE_FORMAT = "monai_cover.backbone/1"
+logger = logging.getLogger(__name__)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Write ``path`` through ``write(tmp_path)`` then rename: readers see the old file or the whole new one.
+
+    A crash or a full disk during ``write`` leaves the previous file untouched (the temporary file is removed).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_backbone(model_dir: str | os.PathLike, backbone: nn.Module, config: Mapping[str, Any]) -> dict[str, Path]:
+    """Export backbone weights as ``model.pt`` and ``model.safetensors`` + ``model.json`` in ``model_dir``.
+
+    Args:
+        model_dir: output folder (created).
+        backbone: the backbone module (e.g. ``CoverNet.backbone``); its ``state_dict`` keys are stored unprefixed.
+        config: constructor arguments needed to rebuild it (``spatial_dims``, ``in_channels``, ``channels``,
+            ``decoder_channels``); stored beside the weights.
+
+    Returns:
+        paths of the written files by format.
+    """
+    from safetensors.torch import save_file
+
+    model_dir = Path(model_dir)
+    state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
+    cfg = {"format": BACKBONE_FORMAT, **json.loads(json.dumps(dict(config)))}
+    paths = {"pt": model_dir / "model.pt", "safetensors": model_dir / "model.safetensors", "json": model_dir / "model.json"}
+    atomic_write(paths["pt"], lambda tmp: torch.save({"state_dict": state, "config": cfg}, tmp))
+    atomic_write(paths["safetensors"], lambda tmp: save_file(state, tmp, metadata={"format": BACKBONE_FORMAT}))
+    atomic_write(paths["json"], lambda tmp: Path(tmp).write_text(json.dumps(cfg, indent=2)))
+    return paths
+
+
+def _strip_prefix(state: Mapping[str, torch.Tensor], prefix: str = "backbone.") -> dict[str, torch.Tensor]:
+    # accept whole-model checkpoints (CoverNet / CoverSegNet) as well as bare backbones
+    if any(k.startswith(prefix) for k in state):
+        return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    return dict(state)
+
+
+def load_backbone_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read backbone weights and their config from ``.pt`` or ``.safetensors`` (+ ``.json`` beside it).
+
+    Raises:
+        FileNotFoundError / ValueError: with the file name and the problem, for missing, truncated or foreign files.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: pretrained weights file not found.")
+    config: dict[str, Any] = {}
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+            cfg_path = path.with_suffix(".json")
+            if cfg_path.is_file():
+                config = json.loads(cfg_path.read_text())
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(obj, Mapping) and "state_dict" in obj:
+                state, config = obj["state_dict"], dict(obj.get("config") or {})
+            elif isinstance(obj, Mapping) and "network" in obj:  # a training checkpoint
+                state = obj["network"]
+            elif isinstance(obj, Mapping):
+                state = obj
+            else:
+                raise ValueError(f"unexpected content of type {type(obj).__name__}")
+    except (FileNotFoundError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read weights ({e}).") from None
+    except Exception as e:  # truncated zip, bad header, refused pickle...
+        raise ValueError(f"{path}: not a readable weights file ({type(e).__name__}: {str(e).splitlines()[0]}).") from None
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path}: state dict holds non-tensor values.")
+    return _strip_prefix(state), config
+
+
+@dataclass
+class KeyReport:
+    """What happened when loading a state dict into a module."""
+
+    loaded: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # in the module, not in the file
+    unexpected: list[str] = field(default_factory=list)  # in the file, not in the module
+    mismatched: list[str] = field(default_factory=list)  # same key, different shape ("key: file -> module")
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def summary(self) -> str:
+        parts = [f"loaded {len(self.loaded)} tensors"]
+        for name in ("missing", "unexpected", "mismatched"):
+            keys = getattr(self, name)
+            if keys:
+                shown = ", ".join(keys[:5]) + (f", ... (+{len(keys) - 5})" if len(keys) > 5 else "")
+                parts.append(f"{len(keys)} {name}: {shown}")
+        return "; ".join(parts)
+
+
+def load_backbone(module: nn.Module, path: str | os.PathLike, strict: bool = True) -> KeyReport:
+    """Load pretrained backbone weights from ``path`` into ``module`` (a backbone, e.g. ``CoverSegNet.backbone``).
+
+    Matching tensors are always loaded; the report lists missing, unexpected and shape-mismatched keys.
+
+    Args:
+        module: target backbone.
+        path: ``model.pt`` / ``model.safetensors`` written by :func:`save_backbone`, or a whole-model checkpoint.
+        strict: raise ``ValueError`` (with the report) if any key is missing, unexpected or mismatched.
+
+    Raises:
+        ValueError: nothing matched, or ``strict`` and the keys differ.
+    """
+    state, _ = load_backbone_state(path)
+    own = module.state_dict()
+    rep = KeyReport()
+    to_load = {}
+    for k, v in state.items():
+        if k not in own:
+            rep.unexpected.append(k)
+        elif own[k].shape != v.shape:
+            rep.mismatched.append(f"{k}: {tuple(v.shape)} -> {tuple(own[k].shape)}")
+        else:
+            to_load[k] = v
+            rep.loaded.append(k)
+    rep.missing = [k for k in own if k not in state]
+    if not rep.loaded:
+        raise ValueError(f"{path}: no tensor matches the network ({rep.summary()}).")
+    if strict and not rep.ok:
+        raise ValueError(f"{path}: weights do not match the network: {rep.summary()}.")
+    module.load_state_dict(to_load, strict=False)
+    logger.info(f"{path}: {rep.summary()}")
+    return rep

@@ -1,0 +1,99 @@
+"""cover_pretrain bundle through the real ``python -m monai.bundle`` entry point, on tiny synthetic data."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import torch
+
+from tests.bundles.conftest import REPO, TINY_NET, run_bundle
+
+CONFIGS = REPO / "bundles" / "cover_pretrain" / "configs"
+TRAIN = str(CONFIGS / "train.json")
+
+
+def _train(root, data, *extra, torchrun=0):
+    return run_bundle(
+        "run", "--config_file", TRAIN if not torchrun else f"['{TRAIN}','{CONFIGS / 'multi_gpu_train.json'}']",
+        "--bundle_root", str(root), "--dataset_dir", str(data), *TINY_NET, "--batch_size", "2", "--num_val", "1",
+        "--val_interval", "2", "--checkpoint_interval", "2", "--log_interval", "1", *extra, torchrun=torchrun,
+    )
+
+
+def _checkpoint_iterations(out_dir):
+    return sorted(int(re.search(r"(\d+)", p.name).group(1)) for p in (out_dir / "checkpoints").glob("checkpoint_*.pt"))
+
+
+def test_train_2d_end_to_end(tmp_path, png_dir):
+    _train(tmp_path, png_dir, "--epochs", "2", "--crop_size", "32")
+    out = tmp_path / "outputs" / "2d"
+    # 5 training images, batch 2, drop_last -> 2 iterations per epoch -> 4 iterations
+    assert _checkpoint_iterations(out)[-1] == 4
+    hist = json.loads((out / "val_history.json").read_text())
+    assert [h["iteration"] for h in hist] == [0, 2, 4]
+    assert all(h["val_epe"] >= 0 and h["val_epe_zero"] > 0 for h in hist)
+    assert (out / "panels" / "panel_00000004.png").stat().st_size > 1000
+    assert (out / "val_epe.png").is_file() and any((out / "tensorboard").iterdir())
+    # exported backbone: .pt and safetensors+json, loadable into the segmentation network without the COVER classes
+    from monai_cover.networks import CoverSegNet
+    from monai_cover.weights import load_backbone, load_backbone_state
+
+    for name in ("model.pt", "model.safetensors"):
+        state, cfg = load_backbone_state(tmp_path / "models" / name)
+        assert cfg["spatial_dims"] == 2 and cfg["channels"] == [4, 8, 8, 16, 16] and cfg["pretrain_iterations"] == 4
+        seg = CoverSegNet(2, 1, 3, cfg["channels"], cfg["decoder_channels"])
+        report = load_backbone(seg.backbone, tmp_path / "models" / name)
+        assert report.ok and len(report.loaded) == len(seg.backbone.state_dict())
+        assert torch.equal(seg.backbone.state_dict()["encoders.0.0.conv.weight"], state["encoders.0.0.conv.weight"])
+
+
+def test_train_3d_end_to_end(tmp_path, nifti_dir):
+    _train(tmp_path, nifti_dir, "--spatial_dims", "3", "--epochs", "1", "--crop_size", "16")
+    out = tmp_path / "outputs" / "3d"
+    assert _checkpoint_iterations(out)[-1] == 1  # 3 training volumes, batch 2, drop_last
+    state, cfg = torch.load(tmp_path / "models" / "model.pt", weights_only=True).values()
+    assert cfg["spatial_dims"] == 3 and state["encoders.0.0.conv.weight"].ndim == 5
+    assert (out / "panels" / "panel_00000001.png").is_file()
+
+
+def test_resume_continues_step_count(tmp_path, png_dir):
+    """Stop after k iterations, rerun the same command with more epochs: it continues at k, not 0."""
+    _train(tmp_path, png_dir, "--epochs", "1", "--crop_size", "32")
+    out = tmp_path / "outputs" / "2d"
+    assert _checkpoint_iterations(out)[-1] == 2
+    first = torch.load(out / "checkpoints" / "checkpoint_00000002.pt", weights_only=True)
+    proc = _train(tmp_path, png_dir, "--epochs", "3", "--crop_size", "32")
+    log = proc.stdout + proc.stderr
+    assert "resumed from" in log and "at iteration 2" in log
+    assert "Iter: 1/2" not in log.split("resumed from")[1].split("Epoch: 2/3")[0]  # epoch 1 not re-run
+    assert _checkpoint_iterations(out)[-1] == 6
+    last = torch.load(out / "checkpoints" / "checkpoint_00000006.pt", weights_only=True)
+    assert last["trainer"]["iteration"] == 6 and first["trainer"]["iteration"] == 2
+    # the lr schedule kept stepping from where it stopped (6 scheduler steps in total)
+    assert last["lr_scheduler"]["last_epoch"] == 6
+
+
+def test_torchrun_two_processes_gloo(tmp_path, png_dir):
+    proc = _train(tmp_path, png_dir, "--epochs", "1", "--crop_size", "32", torchrun=2)
+    out = tmp_path / "outputs" / "2d"
+    # 5 images over 2 ranks (even_divisible -> 3 each), batch 2, drop_last -> 1 iteration per rank
+    assert _checkpoint_iterations(out) == [1]
+    assert (tmp_path / "models" / "model.safetensors").is_file()
+    assert proc.stdout.count("val_epe") + proc.stderr.count("val_epe") >= 2  # rank 0 validates at start and end
+
+
+def test_verify_metadata_offline():
+    proc = run_bundle("verify_metadata", "--meta_file", str(CONFIGS / "metadata.json"),
+                      "--filepath", str(REPO / "bundles" / "schema" / "meta_schema.json"))
+    assert "metadata is verified with no error" in proc.stdout + proc.stderr
+
+
+def test_inference_writes_feature_maps(tmp_path, png_dir):
+    _train(tmp_path, png_dir, "--epochs", "1", "--crop_size", "32")
+    run_bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(tmp_path),
+               "--dataset_dir", str(png_dir / "img_0.png"), "--roi_size", "[32, 32]")
+    import nibabel as nib
+
+    feats = nib.load(next((tmp_path / "features").glob("*.nii.gz"))).get_fdata()
+    assert feats.shape[:2] == (64, 64) and feats.shape[-1] == 8  # finest level of the tiny backbone: 8 channels
