@@ -99,3 +99,96 @@ def _read_datalist(path: Path, key: str, section: str, base_dir) -> list[dict[st
         full = value if os.path.isabs(value) else str(root / value)
         out.append({**(item if isinstance(item, dict) else {}), key: full})
     return out
+
+
+def find_pairs(
+    images: str | os.PathLike,
+    labels: str | os.PathLike,
+    image_key: str = "image",
+    label_key: str = "label",
+) -> list[dict[str, str]]:
+    """Pair images and labels from two folders by file name (suffix ignored): ``[{image, label}, ...]``.
+
+    Raises:
+        ValueError: one line naming the folder and the unmatched files, or no pairs at all.
+    """
+    def stem(p: str) -> str:
+        name = Path(p).name
+        for suf in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
+            if name.lower().endswith(suf):
+                return name[: -len(suf)]
+        return name
+
+    imgs = {stem(d[image_key]): d[image_key] for d in find_images(images, image_key)}
+    labs = {stem(d[label_key]): d[label_key] for d in find_images(labels, label_key)}
+    missing = sorted(set(imgs) - set(labs))
+    if missing:
+        raise ValueError(f"{labels}: no label for {len(missing)} image(s), e.g. {missing[:3]}.")
+    return [{image_key: imgs[k], label_key: labs[k]} for k in sorted(imgs)]
+
+
+def load_datalist(
+    source: str | os.PathLike, section: str, image_key: str = "image", label_key: str = "label",
+) -> list[dict]:
+    """Items of ``section`` ("training", "validation", "test") of a MONAI datalist JSON with image and label paths.
+
+    Relative paths are relative to the JSON's folder; a label may be a list of files (stacked as channels).
+
+    Raises:
+        ValueError / FileNotFoundError: one line naming the file and the problem.
+    """
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: datalist JSON not found.")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e}).") from None
+    items = data.get(section) if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ValueError(f"{path}: no '{section}' list of items in the datalist.")
+    root = path.parent
+
+    def resolve(v):
+        if isinstance(v, list):
+            return [resolve(x) for x in v]
+        return v if os.path.isabs(v) else str(root / v)
+
+    out = []
+    for i, item in enumerate(items):
+        for key in (image_key, label_key):
+            if not isinstance(item, dict) or key not in item:
+                raise ValueError(f"{path}: item {i} of '{section}' has no '{key}'.")
+        out.append({**item, image_key: resolve(item[image_key]), label_key: resolve(item[label_key])})
+    return out
+
+
+def seg_datalists(
+    data_file: str | os.PathLike | None = None,
+    images_dir: str | os.PathLike | None = None,
+    labels_dir: str | os.PathLike | None = None,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+) -> tuple[list[dict], list[dict]]:
+    """Training and validation items for segmentation.
+
+    From a datalist JSON (``training`` and, if present, ``validation``) or from paired image/label folders. Without a
+    ``validation`` section a seeded ``val_fraction`` of the training items is held out (at least one).
+    """
+    if data_file:
+        train = load_datalist(data_file, "training")
+        try:
+            return train, load_datalist(data_file, "validation")
+        except ValueError:
+            pass
+    elif images_dir and labels_dir:
+        train = find_pairs(images_dir, labels_dir)
+    else:
+        raise ValueError("no segmentation data: set --data_file (datalist JSON) or --images_dir and --labels_dir.")
+    import random
+
+    order = list(range(len(train)))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, int(round(val_fraction * len(train)))) if len(train) > 1 else 0
+    val_idx = set(order[:n_val])
+    return [t for i, t in enumerate(train) if i not in val_idx], [t for i, t in enumerate(train) if i in val_idx] or train

@@ -58,3 +58,48 @@ def run_bundle(*args: str, torchrun: int = 0, timeout: int = 600) -> subprocess.
     if proc.returncode != 0:
         pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
+
+
+def blob_case(shape, seed: int, num_classes: int = 2):
+    """Image with ``num_classes`` bright blobs and its label map (0 background, k = blob k)."""
+    rng = np.random.default_rng(seed)
+    grids = np.meshgrid(*[np.arange(s) for s in shape], indexing="ij")
+    label = np.zeros(shape, np.uint8)
+    for k in range(1, num_classes + 1):
+        c = [rng.uniform(0.25, 0.75) * s for s in shape]
+        r = rng.uniform(0.12, 0.2) * min(shape)
+        label[sum((g - ci) ** 2 for g, ci in zip(grids, c)) < r**2] = k
+    image = 40 + 60 * label + rng.normal(0, 8, shape)
+    return np.clip(image, 0, 255).astype(np.uint8), label
+
+
+@pytest.fixture(scope="session")
+def seg2d_dir(tmp_path_factory) -> Path:
+    """``images/``, ``labels/`` of 8 PNG cases 48x40 (non-square: catches transposed geometry)."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("seg 2d")
+    (root / "images").mkdir()
+    (root / "labels").mkdir()
+    for i in range(8):
+        img, lab = blob_case((48, 40), i)
+        Image.fromarray(img).save(root / "images" / f"case_{i}.png")
+        Image.fromarray(lab).save(root / "labels" / f"case_{i}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def seg3d_dir(tmp_path_factory) -> Path:
+    """``images/``, ``labels/`` of 5 NIfTI cases 20x18x16 with a non-identity affine (spacing 1.5, 1, 2 mm)."""
+    import nibabel as nib
+
+    root = tmp_path_factory.mktemp("seg3d")
+    (root / "images").mkdir()
+    (root / "labels").mkdir()
+    affine = np.diag([1.5, 1.0, 2.0, 1.0])
+    affine[:3, 3] = [10, -5, 3]
+    for i in range(5):
+        img, lab = blob_case((20, 18, 16), i)
+        nib.save(nib.Nifti1Image(img.astype(np.float32), affine), root / "images" / f"case_{i}.nii.gz")
+        nib.save(nib.Nifti1Image(lab.astype(np.uint8), affine), root / "labels" / f"case_{i}.nii.gz")
+    return root

@@ -1,0 +1,68 @@
+"""Segmentation pre/post-processing shared by the cover_seg configs (2D and 3D, multi-class or multi-label)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from monai.transforms import (
+    Activationsd,
+    AsDiscreted,
+    Compose,
+    EnsureChannelFirstd,
+    EnsureTyped,
+    LoadImaged,
+    Orientationd,
+    Resized,
+    ScaleIntensityRangePercentilesd,
+    Spacingd,
+    SpatialPadd,
+)
+
+__all__ = ["seg_preprocessing", "seg_postprocessing"]
+
+
+def seg_preprocessing(
+    spatial_dims: int = 2,
+    keys: Sequence[str] = ("image", "label"),
+    image_size: Sequence[int] | None = None,
+    pixdim: Sequence[float] | None = None,
+    pad_size: Sequence[int] | None = None,
+    multilabel: bool = False,
+) -> Compose:
+    """Deterministic loading: channel first, 3D RAS + optional spacing, intensity to [0, 1], optional 2D resize.
+
+    ``keys[0]`` is the image; further keys are labels (nearest-neighbour resampling; binarised when
+    ``multilabel``, e.g. 0/255 PNG masks). Every step is invertible, so predictions can be mapped back to the
+    input geometry with ``Invertd``.
+    """
+    keys = list(keys)
+    image, labels = keys[0], keys[1:]
+    modes = ["bilinear"] + ["nearest"] * len(labels)
+    xs = [LoadImaged(keys, image_only=True), EnsureChannelFirstd(keys)]
+    if spatial_dims == 3:
+        xs.append(Orientationd(keys, axcodes="RAS"))
+        if pixdim is not None:
+            xs.append(Spacingd(keys, pixdim=pixdim, mode=modes))
+    xs.append(ScaleIntensityRangePercentilesd(image, lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True))
+    if labels and multilabel:
+        xs.append(AsDiscreted(labels, threshold=0.5))
+    if image_size is not None and spatial_dims == 2:
+        xs.append(Resized(keys, spatial_size=image_size, mode=["area"] + ["nearest"] * len(labels)))
+    if pad_size is not None:
+        xs.append(SpatialPadd(keys, spatial_size=pad_size))
+    xs.append(EnsureTyped(keys))
+    return Compose(xs)
+
+
+def seg_postprocessing(num_classes: int, multilabel: bool = False, label_key: str | None = "label") -> Compose:
+    """Logits -> one-hot (multi-class: softmax + argmax) or per-channel binary (multi-label: sigmoid > 0.5).
+
+    With ``label_key`` the label is one-hot encoded as well (multi-class), for metrics.
+    """
+    if multilabel:
+        xs = [Activationsd("pred", sigmoid=True), AsDiscreted("pred", threshold=0.5)]
+    else:
+        xs = [Activationsd("pred", softmax=True), AsDiscreted("pred", argmax=True, to_onehot=num_classes)]
+        if label_key:
+            xs.append(AsDiscreted(label_key, to_onehot=num_classes))
+    return Compose(xs)

@@ -1,0 +1,56 @@
+"""Keep the best model by a validation metric, written atomically (``models/model.pt``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import torch
+from ignite.engine import Engine, Events
+
+from monai_cover.handlers.checkpoint import is_main_process
+from monai_cover.weights import atomic_write
+
+__all__ = ["BestModelSaver"]
+
+
+class BestModelSaver:
+    """Attach to a validator: after each validation, if ``metric_name`` improved, save ``network``'s state dict.
+
+    The file is a plain ``state_dict`` (tensors only; MONAI Label and ``CheckpointLoader`` read it as is). The best
+    value and the trainer iteration are kept in ``<model_file>.json`` so a resumed run does not overwrite a better
+    model with a worse one.
+    """
+
+    def __init__(self, model_file: str | os.PathLike, network, metric_name: str, mode: str = "max") -> None:
+        self.model_file, self.network, self.metric_name = Path(model_file), network, metric_name
+        self.sign = 1.0 if mode == "max" else -1.0
+        self.record = self.model_file.with_suffix(".json")
+        self.logger = logging.getLogger(self.__class__.__name__)
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def best(self) -> float | None:
+        if self.record.is_file():
+            return json.loads(self.record.read_text()).get("best")
+        return None
+
+    def __call__(self, engine: Engine) -> None:
+        if not is_main_process():
+            return
+        value = engine.state.metrics.get(self.metric_name)
+        if value is None:
+            return
+        value = float(value)
+        best = self.best()
+        if best is not None and self.sign * value <= self.sign * best:
+            return
+        net = getattr(self.network, "module", self.network)
+        state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+        atomic_write(self.model_file, lambda tmp: torch.save(state, tmp))
+        info = {"best": value, "metric": self.metric_name, "epoch": getattr(engine.state, "epoch", None)}
+        atomic_write(self.record, lambda tmp: Path(tmp).write_text(json.dumps(info)))
+        self.logger.info(f"new best {self.metric_name} {value:.4f}: saved {self.model_file}")

@@ -1,0 +1,60 @@
+"""PNG plots of segmentation quality: Dice per validation round, Dice per case and class."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+from ignite.engine import Engine, Events
+
+from monai_cover.handlers.checkpoint import is_main_process
+from monai_cover.handlers.plots import save_curves
+
+__all__ = ["DiceCurvePlot"]
+
+
+class DiceCurvePlot:
+    """Attach to an evaluator. After each run: ``dice_curve.png`` (mean Dice per validation round, kept in
+    ``dice_history.json`` across resumed runs) and, when per-case details exist, ``dice_per_case.png``
+    (box plot per class).
+    """
+
+    def __init__(self, save_dir: str | os.PathLike, metric_name: str = "val_mean_dice",
+                 label_names: Sequence[str] | None = None) -> None:
+        self.save_dir, self.metric_name = Path(save_dir), metric_name
+        self.label_names = list(label_names) if label_names else None
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        if not is_main_process() or self.metric_name not in engine.state.metrics:
+            return
+        self.save_dir.mkdir(parents=True, exist_ok=True)
+        hist_file = self.save_dir / "dice_history.json"
+        hist = json.loads(hist_file.read_text()) if hist_file.is_file() else []
+        hist = [h for h in hist if h["epoch"] != engine.state.epoch]
+        hist.append({"epoch": engine.state.epoch, "dice": float(engine.state.metrics[self.metric_name])})
+        hist_file.write_text(json.dumps(hist))
+        save_curves(self.save_dir / "dice_curve.png", [h["epoch"] for h in hist], {"mean Dice": [h["dice"] for h in hist]},
+                    "epoch", "Dice", "validation Dice")
+        details = getattr(engine.state, "metric_details", {}).get(self.metric_name)
+        if details is not None and len(details) > 1:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            values = details.detach().cpu().float().numpy()  # (cases, classes)
+            names = self.label_names or [f"class {i}" for i in range(values.shape[1])]
+            fig, ax = plt.subplots(figsize=(1.2 * values.shape[1] + 2, 3.5))
+            ax.boxplot([values[:, i] for i in range(values.shape[1])])
+            ax.set_xticks(range(1, values.shape[1] + 1), names[: values.shape[1]], rotation=20)
+            ax.set_ylabel("Dice per case")
+            ax.set_ylim(0, 1)
+            ax.grid(alpha=0.3)
+            fig.tight_layout()
+            fig.savefig(self.save_dir / "dice_per_case.png", dpi=90)
+            plt.close(fig)
