@@ -10,9 +10,10 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -61,7 +62,7 @@ def save_backbone(model_dir: str | os.PathLike, backbone: nn.Module, config: Map
     model_dir = Path(model_dir)
     state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
     cfg = {"format": BACKBONE_FORMAT, **json.loads(json.dumps(dict(config)))}
-    paths = {"pt": model_dir / "model.pt", "safetensors": model_dir / "model.safetensors", "json": model_dir / "model.json"}
+    paths = {ext: model_dir / f"model.{ext}" for ext in ("pt", "safetensors", "json")}
     atomic_write(paths["pt"], lambda tmp: torch.save({"state_dict": state, "config": cfg}, tmp))
     atomic_write(paths["safetensors"], lambda tmp: save_file(state, tmp, metadata={"format": BACKBONE_FORMAT}))
     atomic_write(paths["json"], lambda tmp: Path(tmp).write_text(json.dumps(cfg, indent=2)))
@@ -106,7 +107,8 @@ def load_backbone_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor
     except (FileNotFoundError, ValueError) as e:
         raise ValueError(f"{path}: cannot read weights ({e}).") from None
     except Exception as e:  # truncated zip, bad header, refused pickle...
-        raise ValueError(f"{path}: not a readable weights file ({type(e).__name__}: {str(e).splitlines()[0]}).") from None
+        first_line = str(e).splitlines()[0] if str(e) else ""
+        raise ValueError(f"{path}: not a readable weights file ({type(e).__name__}: {first_line}).") from None
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path}: state dict holds non-tensor values.")
     return _strip_prefix(state), config

@@ -1,5 +1,10 @@
 from monai_cover.data.datalist import (
-    IMAGE_SUFFIXES, find_images, find_pairs, is_dicom_file, load_datalist, seg_datalists,
+    IMAGE_SUFFIXES,
+    find_images,
+    find_pairs,
+    is_dicom_file,
+    load_datalist,
+    seg_datalists,
 )
 from monai_cover.data.seg_transforms import seg_postprocessing, seg_preprocessing
 from monai_cover.data.transforms import pretrain_transforms

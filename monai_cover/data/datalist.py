@@ -5,8 +5,8 @@ from __future__ import annotations
 import glob
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 __all__ = ["IMAGE_SUFFIXES", "find_images", "is_dicom_file"]
 
@@ -191,4 +191,5 @@ def seg_datalists(
     random.Random(seed).shuffle(order)
     n_val = max(1, int(round(val_fraction * len(train)))) if len(train) > 1 else 0
     val_idx = set(order[:n_val])
-    return [t for i, t in enumerate(train) if i not in val_idx], [t for i, t in enumerate(train) if i in val_idx] or train
+    val = [t for i, t in enumerate(train) if i in val_idx]
+    return [t for i, t in enumerate(train) if i not in val_idx], val or train

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ignite.engine import Engine, Events
 
@@ -38,7 +38,8 @@ class DiceCurvePlot:
         hist = [h for h in hist if h["epoch"] != engine.state.epoch]
         hist.append({"epoch": engine.state.epoch, "dice": float(engine.state.metrics[self.metric_name])})
         hist_file.write_text(json.dumps(hist))
-        save_curves(self.save_dir / "dice_curve.png", [h["epoch"] for h in hist], {"mean Dice": [h["dice"] for h in hist]},
+        epochs, dice = [h["epoch"] for h in hist], [h["dice"] for h in hist]
+        save_curves(self.save_dir / "dice_curve.png", epochs, {"mean Dice": dice},
                     "epoch", "Dice", "validation Dice")
         details = getattr(engine.state, "metric_details", {}).get(self.metric_name)
         if details is not None and len(details) > 1:

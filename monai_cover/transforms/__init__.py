@@ -1,7 +1,7 @@
 """SeVR: random spatial fields with ground truth, the two views, appearance changes, the valid mask."""
 
 from monai_cover.transforms.array import RandCoverViews
-from monai_cover.transforms.dictionary import RandCoverViewsd, RandCoverViewsD, RandCoverViewsDict
+from monai_cover.transforms.dictionary import RandCoverViewsD, RandCoverViewsd, RandCoverViewsDict
 from monai_cover.transforms.sampler import CoverViewSampler, ViewParams, default_ranges
 
 __all__ = [

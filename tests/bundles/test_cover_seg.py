@@ -67,7 +67,7 @@ def test_inference_2d_restores_geometry(trained_2d, seg2d_dir):
 
 
 def test_pretrained_weights_load_and_mismatch_is_reported(tmp_path, trained_2d, seg2d_dir):
-    """The documented override ``--pretrained`` loads a cover_pretrain backbone; wrong widths fail with the key report."""
+    """``--pretrained`` loads a cover_pretrain backbone; wrong widths fail with the key report."""
     from monai_cover.networks import CoverUNet
     from monai_cover.weights import save_backbone
 
@@ -98,7 +98,8 @@ def test_train_evaluate_infer_3d_geometry(tmp_path, seg3d_dir):
 def test_bundle_verbs_metadata_net_in_out_torchscript(tmp_path, trained_2d):
     root, _ = trained_2d
     meta = str(CONFIGS / "metadata.json")
-    run_bundle("verify_metadata", "--meta_file", meta, "--filepath", str(REPO / "bundles" / "schema" / "meta_schema.json"))
+    schema = str(REPO / "bundles" / "schema" / "meta_schema.json")
+    run_bundle("verify_metadata", "--meta_file", meta, "--filepath", schema)
     run_bundle("verify_net_in_out", "network_def", "--meta_file", meta, "--config_file", INFER, *TINY_NET,
                "--label_names", "['foreground']")
     ts = tmp_path / "model.ts"
@@ -107,3 +108,23 @@ def test_bundle_verbs_metadata_net_in_out_torchscript(tmp_path, trained_2d):
                "--input_shape", "[1, 1, 48, 40]", "--key_in_ckpt", "")
     net = torch.jit.load(str(ts))
     assert net(torch.rand(1, 1, 48, 40)).shape == (1, 3, 48, 40)
+
+
+def test_onnx_export_matches_torch(tmp_path, trained_2d):
+    pytest.importorskip("onnxruntime", reason="ONNX check needs the 'onnx' extra (onnx, onnxscript, onnxruntime)")
+    import onnxruntime as ort
+
+    from monai_cover.networks import CoverSegNet
+
+    root, _ = trained_2d
+    out = tmp_path / "model.onnx"
+    run_bundle("onnx_export", "network_def", "--filepath", str(out), "--ckpt_file", str(root / "models" / "model.pt"),
+               "--meta_file", str(CONFIGS / "metadata.json"), "--config_file", INFER, *ARGS_2D, "--use_trace", "True",
+               "--input_shape", "[1, 1, 48, 40]", "--key_in_ckpt", "")
+    net = CoverSegNet(2, 1, 3, [4, 8, 8, 16, 16], [16, 8, 8, 8]).eval()
+    net.load_state_dict(torch.load(root / "models" / "model.pt", weights_only=True))
+    x = torch.rand(1, 1, 48, 40)
+    sess = ort.InferenceSession(str(out))
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, net(x).numpy(), atol=1e-4)

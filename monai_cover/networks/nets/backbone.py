@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -12,13 +12,21 @@ from monai.networks.blocks import Convolution
 __all__ = ["CoverUNet"]
 
 
+def _num_groups(channels: int, group_size: int) -> int:
+    """``channels / group_size`` groups (paper: C/8), lowered to a divisor of ``channels`` for odd widths."""
+    g = max(1, channels // group_size)
+    while channels % g:
+        g -= 1
+    return g
+
+
 def _stage(spatial_dims: int, in_ch: int, out_ch: int, group_size: int, slope: float) -> nn.Sequential:
     """2 x (3^d conv, GroupNorm with ``out_ch / group_size`` groups, LeakyReLU)."""
 
     def block(i: int, o: int) -> Convolution:
         return Convolution(
             spatial_dims, i, o, kernel_size=3, act=("leakyrelu", {"negative_slope": slope}),
-            norm=("group", {"num_groups": max(1, o // group_size)}),
+            norm=("group", {"num_groups": _num_groups(o, group_size)}),
         )
 
     return nn.Sequential(block(in_ch, out_ch), block(out_ch, out_ch))
