@@ -82,14 +82,20 @@ def find_images(
     return [{key: p} for p in paths]
 
 
-def _read_datalist(path: Path, key: str, section: str, base_dir) -> list[dict[str, str]]:
+def _datalist_section(path: Path, section: str, allow_bare_list: bool = True) -> list:
+    """The non-empty list ``section`` of a datalist JSON (or the JSON itself if it is a list)."""
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not valid JSON ({e}).") from None
-    items = data.get(section) if isinstance(data, dict) else data
+    items = data.get(section) if isinstance(data, dict) else (data if allow_bare_list else None)
     if not isinstance(items, list) or not items:
         raise ValueError(f"{path}: no '{section}' list of items in the datalist.")
+    return items
+
+
+def _read_datalist(path: Path, key: str, section: str, base_dir) -> list[dict[str, str]]:
+    items = _datalist_section(path, section)
     root = Path(base_dir) if base_dir is not None else path.parent
     out = []
     for i, item in enumerate(items):
@@ -140,13 +146,7 @@ def load_datalist(
     path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: datalist JSON not found.")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e}).") from None
-    items = data.get(section) if isinstance(data, dict) else None
-    if not isinstance(items, list) or not items:
-        raise ValueError(f"{path}: no '{section}' list of items in the datalist.")
+    items = _datalist_section(path, section, allow_bare_list=False)
     root = path.parent
 
     def resolve(v):
