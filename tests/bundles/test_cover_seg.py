@@ -128,3 +128,12 @@ def test_onnx_export_matches_torch(tmp_path, trained_2d):
     got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
     with torch.no_grad():
         np.testing.assert_allclose(got, net(x).numpy(), atol=1e-4)
+
+
+def test_torchrun_two_processes_gloo(tmp_path, seg2d_dir):
+    multi = str(CONFIGS / "multi_gpu_train.json")
+    run_bundle("run", "--config_file", f"['{TRAIN}','{multi}']", "--bundle_root", str(tmp_path), *_data(seg2d_dir),
+               *ARGS_2D, "--epochs", "1", "--val_interval", "1", "--batch_size", "2", torchrun=2)
+    # 6 training cases over 2 ranks, batch 2 -> 2 iterations per rank; rank 0 writes the only checkpoint and model
+    assert [p.name for p in (tmp_path / "outputs" / "checkpoints").iterdir()] == ["checkpoint_00000002.pt"]
+    assert (tmp_path / "models" / "model.pt").is_file()
