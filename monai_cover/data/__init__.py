@@ -1,3 +1,13 @@
+from monai_cover.data.checks import (
+    BadInputError,
+    CheckedCompose,
+    CheckImage,
+    CheckImaged,
+    SafeLoadImage,
+    SafeLoadImaged,
+    check_dicom_folder,
+    filter_readable,
+)
 from monai_cover.data.datalist import (
     IMAGE_SUFFIXES,
     find_images,
@@ -10,6 +20,8 @@ from monai_cover.data.seg_transforms import seg_postprocessing, seg_preprocessin
 from monai_cover.data.transforms import pretrain_transforms
 
 __all__ = [
+    "BadInputError", "CheckImage", "CheckImaged", "CheckedCompose", "SafeLoadImage", "SafeLoadImaged",
+    "check_dicom_folder", "filter_readable",
     "IMAGE_SUFFIXES", "find_images", "find_pairs", "is_dicom_file", "load_datalist", "pretrain_transforms",
     "seg_datalists", "seg_postprocessing", "seg_preprocessing",
 ]

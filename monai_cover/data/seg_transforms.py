@@ -10,13 +10,14 @@ from monai.transforms import (
     Compose,
     EnsureChannelFirstd,
     EnsureTyped,
-    LoadImaged,
     Orientationd,
     Resized,
     ScaleIntensityRangePercentilesd,
     Spacingd,
     SpatialPadd,
 )
+
+from monai_cover.data.checks import CheckedCompose, CheckImaged, SafeLoadImaged
 
 __all__ = ["seg_preprocessing", "seg_postprocessing"]
 
@@ -28,21 +29,33 @@ def seg_preprocessing(
     pixdim: Sequence[float] | None = None,
     pad_size: Sequence[int] | None = None,
     multilabel: bool = False,
-) -> Compose:
+    num_classes: int | None = None,
+    check: bool = True,
+    rgb_to_gray: bool = True,
+) -> CheckedCompose:
     """Deterministic loading: channel first, 3D RAS + optional spacing, intensity to [0, 1], optional 2D resize.
 
     ``keys[0]`` is the image; further keys are labels (nearest-neighbour resampling; binarised when
     ``multilabel``, e.g. 0/255 PNG masks). Every step is invertible, so predictions can be mapped back to the
     input geometry with ``Invertd``.
+
+    With ``check`` (default) every item is validated after channel-first loading and orientation
+    (:class:`~monai_cover.data.checks.CheckImaged`): one image channel (2D RGB/RGBA averaged to gray with
+    ``rgb_to_gray``), ``spatial_dims`` axes, finite and non-constant intensities; labels with values in
+    ``range(num_classes)`` (if given) or {0, 1, 255} (``multilabel``), on the image's grid (shape and affine).
+    Unreadable files always raise a one-line :class:`~monai_cover.data.checks.BadInputError` naming the file.
     """
     keys = list(keys)
     image, labels = keys[0], keys[1:]
     modes = ["bilinear"] + ["nearest"] * len(labels)
-    xs = [LoadImaged(keys, image_only=True), EnsureChannelFirstd(keys)]
+    xs = [SafeLoadImaged(keys, image_only=True), EnsureChannelFirstd(keys)]
     if spatial_dims == 3:
         xs.append(Orientationd(keys, axcodes="RAS"))
-        if pixdim is not None:
-            xs.append(Spacingd(keys, pixdim=pixdim, mode=modes))
+    if check:
+        xs.append(CheckImaged(image, spatial_dims, label_key=labels or None, num_classes=num_classes,
+                              multilabel=multilabel, rgb_to_gray=rgb_to_gray))
+    if spatial_dims == 3 and pixdim is not None:
+        xs.append(Spacingd(keys, pixdim=pixdim, mode=modes))
     xs.append(ScaleIntensityRangePercentilesd(image, lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True))
     if labels and multilabel:
         xs.append(AsDiscreted(labels, threshold=0.5))
@@ -51,7 +64,7 @@ def seg_preprocessing(
     if pad_size is not None:
         xs.append(SpatialPadd(keys, spatial_size=pad_size))
     xs.append(EnsureTyped(keys))
-    return Compose(xs)
+    return CheckedCompose(xs)
 
 
 def seg_postprocessing(num_classes: int, multilabel: bool = False, label_key: str | None = "label") -> Compose:

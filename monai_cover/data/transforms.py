@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from monai.transforms import (
-    Compose,
     EnsureChannelFirstd,
     EnsureTyped,
-    LoadImaged,
     Orientationd,
     RandSpatialCropd,
     Resized,
@@ -17,6 +15,8 @@ from monai.transforms import (
     Spacingd,
     SpatialPadd,
 )
+
+from monai_cover.data.checks import CheckedCompose, CheckImaged, SafeLoadImaged
 
 __all__ = ["pretrain_transforms"]
 
@@ -28,7 +28,9 @@ def pretrain_transforms(
     pixdim: Sequence[float] | None = None,
     intensity: str = "percentile",
     ct_window: Sequence[float] = (-1000.0, 1000.0),
-) -> Compose:
+    check: bool = True,
+    rgb_to_gray: bool = True,
+) -> CheckedCompose:
     """Files -> single-channel float images on a grid of ``load_size`` in ``[0, 1]``.
 
     2D: load, channel first, intensity scaling, resize to ``load_size`` (all deterministic, so it is cached).
@@ -43,6 +45,10 @@ def pretrain_transforms(
         pixdim: 3D target spacing in mm (``None`` keeps the native spacing).
         intensity: ``"percentile"`` (0.5-99.5 percentiles -> [0, 1], for X-ray and MRI) or ``"ct"`` (HU window).
         ct_window: HU range mapped to [0, 1] with ``intensity="ct"``.
+        check: validate each image after loading (:class:`~monai_cover.data.checks.CheckImaged`: one channel,
+            ``spatial_dims`` axes, finite, not constant). Unreadable files always raise a one-line
+            :class:`~monai_cover.data.checks.BadInputError` naming the file.
+        rgb_to_gray: with ``check``, average RGB/RGBA 2D images to one channel (otherwise an error).
     """
     size = (load_size,) * spatial_dims if isinstance(load_size, int) else tuple(load_size)
     if intensity == "ct":
@@ -51,13 +57,14 @@ def pretrain_transforms(
         scale = ScaleIntensityRangePercentilesd(key, lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True)
     else:
         raise ValueError(f"pretrain_transforms: intensity must be 'percentile' or 'ct', got {intensity!r}.")
-    xs = [LoadImaged(key, image_only=True), EnsureChannelFirstd(key)]
+    checks = [CheckImaged(key, spatial_dims, rgb_to_gray=rgb_to_gray)] if check else []
+    xs = [SafeLoadImaged(key, image_only=True), EnsureChannelFirstd(key)]
     if spatial_dims == 2:
-        xs += [scale, Resized(key, spatial_size=size, mode="area")]
+        xs += [*checks, scale, Resized(key, spatial_size=size, mode="area")]
     else:
-        xs += [Orientationd(key, axcodes="RAS")]
+        xs += [Orientationd(key, axcodes="RAS"), *checks]
         if pixdim is not None:
             xs += [Spacingd(key, pixdim=pixdim, mode="bilinear")]
         xs += [scale, SpatialPadd(key, spatial_size=size), RandSpatialCropd(key, roi_size=size, random_size=False)]
     xs += [EnsureTyped(key, track_meta=False)]
-    return Compose(xs)
+    return CheckedCompose(xs)

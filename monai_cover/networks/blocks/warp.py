@@ -15,13 +15,16 @@ from monai.networks.blocks import Warp
 
 __all__ = ["warp", "upsample_field"]
 
-_WARPS: dict[tuple[str, torch.dtype], Warp] = {}
+_WARPS: dict[tuple, Warp] = {}
 
 
-def _get_warp(device: torch.device, dtype: torch.dtype) -> Warp:
-    # MONAI's Warp caches its reference grid by shape only, so keep one instance per device and dtype.
-    key = (str(device), dtype)
+def _get_warp(device: torch.device, dtype: torch.dtype, ddf_shape: torch.Size) -> Warp:
+    # MONAI's Warp caches its reference grid without checking device, dtype or spatial rank (a 3D field of shape
+    # (2, H, W) reuses the grid of a 2D (H, W) warp), so keep one instance per device, dtype and field shape.
+    key = (str(device), dtype, tuple(ddf_shape))
     if key not in _WARPS:
+        if len(_WARPS) > 64:
+            _WARPS.clear()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Using PyTorch native grid_sample" is expected on CPU builds
             _WARPS[key] = Warp(mode="bilinear", padding_mode="zeros")
@@ -39,7 +42,7 @@ def warp(image: torch.Tensor, ddf: torch.Tensor) -> torch.Tensor:
         ``(B, C, *S)`` warped image, zero where ``p + ddf(p)`` falls outside the grid.
     """
     ddf = ddf.to(dtype=image.dtype)
-    return _get_warp(image.device, image.dtype)(image, ddf)
+    return _get_warp(image.device, image.dtype, ddf.shape)(image, ddf)
 
 
 def upsample_field(field: torch.Tensor, size: tuple[int, ...] | torch.Size, scale_vectors: bool = True) -> torch.Tensor:
