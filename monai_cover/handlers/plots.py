@@ -81,12 +81,7 @@ def save_panel(
             ax.set_title(name, fontsize=8)
             ax.axis("off")
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=80)
 
 
 def save_curves(path: str | os.PathLike, xs: Sequence[float], curves: dict[str, Sequence[float]], xlabel: str,
@@ -105,9 +100,16 @@ def save_curves(path: str | os.PathLike, xs: Sequence[float], curves: dict[str, 
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return _save(fig, path, dpi=90)
+
+
+def _save(fig, path: str | os.PathLike, dpi: int) -> Path:
+    """Lay out, write (creating the folder) and close a figure."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
