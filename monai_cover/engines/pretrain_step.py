@@ -26,7 +26,8 @@ class CoverPretrainStep:
         grad_clip: max gradient norm (``<= 0`` disables clipping).
         image_key: batch key of the images ``(B, C, *S)``.
 
-    ``engine.state.output`` becomes ``{"loss", "loss_vec", "loss_con", "grad_norm", "lr"}`` (floats).
+    ``engine.state.output`` becomes the loss dict's entries (``loss`` and its terms, e.g. ``loss_vec``,
+    ``loss_con``) plus ``grad_norm`` and ``lr``, all floats.
     """
 
     def __init__(
@@ -67,11 +68,6 @@ class CoverPretrainStep:
             scaler.update()
         else:
             opt.step()
-        engine.state.output = {
-            "loss": float(out["loss"].detach()),
-            "loss_vec": float(out["loss_vec"]),
-            "loss_con": float(out["loss_con"]),
-            "grad_norm": float(grad_norm),
-            "lr": float(opt.param_groups[0]["lr"]),
-        }
+        engine.state.output = {k: float(v.detach()) for k, v in out.items()}
+        engine.state.output.update(grad_norm=float(grad_norm), lr=float(opt.param_groups[0]["lr"]))
         return engine.state.output

@@ -85,8 +85,9 @@ def save_panel(
 
 
 def save_curves(path: str | os.PathLike, xs: Sequence[float], curves: dict[str, Sequence[float]], xlabel: str,
-                ylabel: str, title: str = "") -> Path:
-    """Write a simple line plot of one or more curves sharing ``xs``."""
+                ylabel: str, title: str = "", errors: dict[str, Sequence[float]] | None = None,
+                xscale: str = "linear") -> Path:
+    """Write a line plot of one or more curves sharing ``xs`` (optional ``errors``: +-bars per curve)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,7 +95,9 @@ def save_curves(path: str | os.PathLike, xs: Sequence[float], curves: dict[str, 
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for name, ys in curves.items():
-        ax.plot(xs[: len(ys)], ys, marker="o", ms=3, label=name)
+        err = (errors or {}).get(name)
+        ax.errorbar(xs[: len(ys)], ys, yerr=err, marker="o", ms=3, capsize=3 if err is not None else 0, label=name)
+    ax.set_xscale(xscale)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)

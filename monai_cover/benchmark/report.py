@@ -1,0 +1,95 @@
+"""Benchmark outputs: ``results.json`` (every run), ``results.md`` (mean +- std tables), ``dice_vs_fraction.png``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from monai_cover.benchmark.tasks import Task
+from monai_cover.handlers.plots import save_curves
+
+__all__ = ["summarise", "write_report"]
+
+_NAMES = {"cover": "COVER", "consistency": "consistency only (L_con, no L_vec)",
+          "pixel_contrast": "pixel InfoNCE (binary contrast)", "scratch": "scratch (no pretraining)"}
+
+
+def _stats(values: list[float]) -> dict:
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return {"mean": mean, "std": std, "n": n}
+
+
+def summarise(records: list[dict]) -> dict:
+    """``{method: {fraction: {"mean", "std", "n", "per_class": {name: mean}}}}`` over seeds (Dice in [0, 1])."""
+    out: dict = {}
+    for r in records:
+        out.setdefault(r["method"], {}).setdefault(str(r["fraction"]), []).append(r)
+    summary = {}
+    for method, by_frac in out.items():
+        summary[method] = {}
+        for frac, rs in by_frac.items():
+            s = _stats([r["dice"] for r in rs])
+            s["per_class"] = {k: sum(r["dice_per_class"][k] for r in rs) / len(rs) for k in rs[0]["dice_per_class"]}
+            s["num_train"] = rs[0]["num_train"]
+            summary[method][frac] = s
+    return summary
+
+
+def write_report(out_dir: str | Path, task: Task, records: list[dict], pretrain: dict, command: str) -> Path:
+    """Write the three outputs into ``out_dir``; returns the markdown path."""
+    out = Path(out_dir)
+    summary = summarise(records)
+    methods = [m for m in task.methods if m in summary]
+    fracs = [str(f) for f in task.fractions if any(str(f) in summary[m] for m in methods)]
+    doc = {"task": task.name, "title": task.title, "mode": task.mode, "command": command,
+           "budget": {"pretrain_iterations": task.pretrain_iterations, "finetune_steps": task.finetune_steps,
+                      "seeds": task.seeds, "common": task.common, "pretrain": task.pretrain, "seg": task.seg},
+           "pretrain": pretrain, "summary": summary, "runs": records}
+    (out / "results.json").write_text(json.dumps(doc, indent=1))
+
+    def cell(m: str, f: str) -> str:
+        s = summary[m].get(f)
+        if s is None:
+            return ""
+        best = max(summary[k][f]["mean"] for k in methods if f in summary[k])
+        text = f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}"
+        return f"**{text}**" if s["mean"] == best else text
+
+    n_train = {f: next(summary[m][f]["num_train"] for m in methods if f in summary[m]) for f in fracs}
+    seeds = sorted({r["seed"] for r in records})
+    lines = [f"# Benchmark: {task.title or task.name} ({task.mode} mode)", "",
+             f"Command: `{command}`", "",
+             f"Test-set mean Dice (%), mean ± std over {len(seeds)} seed(s) {seeds} (each seed: its own labeled "
+             f"subset and initialisation). Pretraining: {task.pretrain_iterations} iterations per method; "
+             f"fine-tuning: {task.finetune_steps} steps for every method, scratch included.", "",
+             "| method | " + " | ".join(f"{float(f):.0%} ({n_train[f]} cases)" for f in fracs) + " |",
+             "|---|" + "---|" * len(fracs)]
+    lines += [f"| {_NAMES.get(m, m)} | " + " | ".join(cell(m, f) for f in fracs) + " |" for m in methods]
+    classes = list(next(iter(next(iter(summary.values())).values()))["per_class"])
+    for f in fracs:
+        lines += ["", f"Per structure at {float(f):.0%} labels (Dice %, mean over seeds):", "",
+                  "| method | " + " | ".join(classes) + " |", "|---|" + "---|" * len(classes)]
+        lines += [f"| {_NAMES.get(m, m)} | " + " | ".join(f"{100 * summary[m][f]['per_class'][c]:.1f}"
+                                                         for c in classes) + " |" for m in methods if f in summary[m]]
+    if pretrain:
+        lines += ["", "Pretraining (val EPE: endpoint error of the predicted displacement on held-out views, voxels; "
+                  "only COVER trains the displacement head):", "",
+                  "| method | iterations | images | minutes | val EPE | zero-motion EPE |", "|---|---|---|---|---|---|"]
+        for m, p in pretrain.items():
+            epe = "" if p.get("val_epe") is None else f"{p['val_epe']:.2f}"
+            zero = "" if p.get("val_epe_zero") is None else f"{p['val_epe_zero']:.2f}"
+            lines.append(f"| {m} | {p['iterations']} | {p['images']} | {p['seconds'] / 60:.1f} | {epe} | {zero} |")
+    minutes = sum(r["seconds"] for r in records) / 60 + sum(p["seconds"] for p in pretrain.values()) / 60
+    lines += ["", f"Total run time of the bundle runs: {minutes:.0f} min."]
+    md = out / "results.md"
+    md.write_text("\n".join(lines) + "\n")
+    xs = [float(f) * 100 for f in fracs]
+    save_curves(out / "dice_vs_fraction.png", xs,
+                {m: [100 * summary[m][f]["mean"] for f in fracs if f in summary[m]] for m in methods},
+                "labeled train cases (%)", "test Dice (%)", f"{task.name} ({task.mode})",
+                errors={m: [100 * summary[m][f]["std"] for f in fracs if f in summary[m]] for m in methods},
+                xscale="log")
+    return md

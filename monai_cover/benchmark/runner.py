@@ -1,0 +1,174 @@
+"""Run a benchmark task through the bundles: pretrain each method, fine-tune each at each label fraction, evaluate.
+
+Every run is ``python -m monai.bundle run`` on the shipped bundle configs plus one ``overrides.json`` written into
+the run's folder (so each number can be reproduced by hand). A run that finished has a marker file and is skipped
+on a rerun; an interrupted one resumes from its own checkpoints (both bundles resume automatically).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from monai_cover.benchmark.splits import fraction_datalist, labeled_cases, pretrain_datalist
+from monai_cover.benchmark.tasks import Task
+
+__all__ = ["BenchmarkError", "BenchmarkRunner", "default_bundles_dir"]
+
+
+class BenchmarkError(RuntimeError):
+    """A bundle run of the benchmark failed; the message names the run and its log."""
+
+
+def default_bundles_dir() -> Path:
+    """``bundles/`` of the source tree this package is imported from, else of the current directory."""
+    here = Path(__file__).resolve().parents[2] / "bundles"
+    return here if here.is_dir() else Path("bundles").resolve()
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if v == v]
+    return sum(finite) / len(finite) if finite else float("nan")
+
+
+def read_eval(eval_dir: Path, label_names: list[str]) -> dict:
+    """Test-set Dice (mean and per structure, mean over cases) and HD95 from the cover_seg evaluation CSVs."""
+    with open(eval_dir / "val_mean_dice_raw.csv") as f:
+        rows = list(csv.DictReader(f))
+    per_class = {name: _mean([float(r[f"class{i}"]) for r in rows]) for i, name in enumerate(label_names)}
+    metrics = dict(line.split(",")[:2] for line in (eval_dir / "metrics.csv").read_text().split())
+    return {"dice": float(metrics["val_mean_dice"]), "hd95": float(metrics.get("val_hd95", "nan")),
+            "dice_per_class": per_class, "num_test_cases": len(rows)}
+
+
+class BenchmarkRunner:
+    """Runs one :class:`~monai_cover.benchmark.tasks.Task` into ``out_dir``.
+
+    Layout: ``datalists/`` (pretraining list, one list per fraction and seed), ``pretrain/<method>/`` (a
+    cover_pretrain bundle root), ``finetune/<method>/f<percent>_s<seed>/`` (a cover_seg bundle root with
+    ``result.json``), ``logs/`` and, from :mod:`~monai_cover.benchmark.report`, ``results.json``/``.md``/``.png``.
+
+    Args:
+        task: the resolved task.
+        out_dir: output folder (created).
+        bundles_dir: folder holding ``cover_pretrain`` and ``cover_seg``.
+        python: interpreter for the bundle runs.
+        log: progress printer.
+    """
+
+    def __init__(self, task: Task, out_dir: str | os.PathLike, bundles_dir: str | os.PathLike | None = None,
+                 python: str = sys.executable, log=print) -> None:
+        self.task, self.out = task, Path(out_dir).resolve()
+        self.bundles = Path(bundles_dir).resolve() if bundles_dir else default_bundles_dir()
+        self.python, self.log = python, log
+        self.train, self.test, self.label_names = labeled_cases(task.layout, task.data)
+        self.records: list[dict] = []
+        self.pretrain_records: dict[str, dict] = {}
+
+    # -- one bundle run -------------------------------------------------------------------------------------------
+    def _bundle(self, name: str, configs: list[Path], overrides: dict, run_dir: Path) -> float:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        ov = run_dir / f"{name}_overrides.json"
+        ov.write_text(json.dumps(overrides, indent=1))
+        files = [str(c) for c in configs] + [str(ov)]
+        cmd = [self.python, "-m", "monai.bundle", "run", "--config_file", repr(files)]
+        log_file = run_dir / f"{name}.log"
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(self.bundles.parent),
+                                                                            os.environ.get("PYTHONPATH")])))
+        t0 = time.perf_counter()
+        with open(log_file, "w") as f:
+            f.write(" ".join(cmd) + "\n")
+            f.flush()
+            rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=self.bundles.parent).returncode
+        if rc != 0:
+            tail = log_file.read_text().strip().splitlines()[-5:]
+            raise BenchmarkError(f"{name} in {run_dir} failed (exit {rc}); see {log_file}:\n  " + "\n  ".join(tail))
+        return time.perf_counter() - t0
+
+    # -- pretraining --------------------------------------------------------------------------------------------
+    def pretrain(self, method: str) -> Path:
+        """Pretrain ``method`` for the task's iteration budget; returns the exported backbone weights."""
+        t = self.task
+        run_dir = self.out / "pretrain" / method
+        done = run_dir / "done.json"
+        weights = run_dir / "models" / "model.safetensors"
+        if done.is_file():
+            self.pretrain_records[method] = json.loads(done.read_text())
+            self.log(f"pretrain {method}: done earlier ({self.pretrain_records[method]['iterations']} iterations)")
+            return weights
+        datalist = self.out / "datalists" / "pretrain.json"
+        items = len(json.loads(datalist.read_text())["training"])
+        num_val = 2
+        n_train = items - num_val if items > 2 * num_val else items
+        batch = int(t.pretrain.get("batch_size", 4))
+        per_epoch = n_train // batch if n_train > batch else 1
+        epochs = max(1, math.ceil(t.pretrain_iterations / per_epoch))
+        overrides = {"bundle_root": str(run_dir), "dataset_dir": str(datalist), "num_val": num_val,
+                     "spatial_dims": t.spatial_dims, "method": method, "epochs": epochs, "seed": 0,
+                     "checkpoint_interval": 100, **t.common, **t.pretrain}
+        self.log(f"pretrain {method}: {epochs * per_epoch} iterations on {n_train} images ...")
+        secs = self._bundle("pretrain", [self.bundles / "cover_pretrain/configs/train.json"], overrides, run_dir)
+        hist_file = run_dir / "outputs" / f"{t.spatial_dims}d" / "val_history.json"
+        hist = json.loads(hist_file.read_text()) if hist_file.is_file() else []
+        rec = {"method": method, "iterations": epochs * per_epoch, "images": n_train, "seconds": round(secs, 1),
+               "val_epe": hist[-1]["val_epe"] if hist else None,
+               "val_epe_zero": hist[-1]["val_epe_zero"] if hist else None}
+        done.write_text(json.dumps(rec, indent=1))
+        self.pretrain_records[method] = rec
+        self.log(f"pretrain {method}: {secs:.0f} s, final val EPE {rec['val_epe']}")
+        return weights
+
+    # -- fine-tuning + evaluation ----------------------------------------------------------------------------
+    def finetune(self, method: str, fraction: float, seed: int, weights: Path | None) -> dict:
+        """Fine-tune (or train from scratch) on ``fraction`` of the train split, evaluate on test."""
+        t = self.task
+        run_dir = self.out / "finetune" / method / f"f{round(fraction * 100):03d}_s{seed}"
+        result = run_dir / "result.json"
+        if result.is_file():
+            return json.loads(result.read_text())
+        dl = fraction_datalist(self.train, self.test, fraction, seed, t.num_val)
+        dl_file = self.out / "datalists" / f"f{round(fraction * 100):03d}_s{seed}.json"
+        dl_file.write_text(json.dumps(dl, indent=1))
+        n = len(dl["training"])
+        batch = int(t.seg.get("batch_size", 4))
+        per_epoch = math.ceil(n / batch)
+        epochs = max(1, math.ceil(t.finetune_steps / per_epoch))
+        val_interval = max(1, epochs // max(1, t.val_checks))
+        overrides = {"bundle_root": str(run_dir), "data_file": str(dl_file), "spatial_dims": t.spatial_dims,
+                     "multilabel": t.multilabel, "label_names": self.label_names, "seed": seed, "epochs": epochs,
+                     "val_interval": val_interval, "pretrained": str(weights) if weights else None,
+                     **t.common, **t.seg}
+        seg = self.bundles / "cover_seg/configs"
+        secs = self._bundle("train", [seg / "train.json"], overrides, run_dir)
+        secs += self._bundle("evaluate", [seg / "train.json", seg / "evaluate.json"], overrides, run_dir)
+        rec = {"method": method, "fraction": fraction, "seed": seed, "num_train": n, "steps": epochs * per_epoch,
+               "seconds": round(secs, 1), **read_eval(run_dir / "outputs" / "eval", self.label_names)}
+        result.write_text(json.dumps(rec, indent=1))
+        return rec
+
+    def run(self) -> list[dict]:
+        """Everything, in an order that gives comparable partial results early (seed, fraction, method)."""
+        t = self.task
+        (self.out / "datalists").mkdir(parents=True, exist_ok=True)
+        (self.out / "datalists" / "pretrain.json").write_text(
+            json.dumps(pretrain_datalist(self.train, t.unlabeled), indent=1))
+        weights = {m: self.pretrain(m) for m in t.methods if m != "scratch"}
+        total = len(t.seeds) * len(t.fractions) * len(t.methods)
+        k, t0 = 0, time.perf_counter()
+        for seed in t.seeds:
+            for fraction in t.fractions:
+                for method in t.methods:
+                    k += 1
+                    rec = self.finetune(method, fraction, seed, weights.get(method))
+                    self.records.append(rec)
+                    eta = (time.perf_counter() - t0) / k * (total - k)
+                    self.log(f"[{k}/{total}] {method:>14} {fraction:>5.0%} seed {seed}: test Dice "
+                             f"{100 * rec['dice']:.1f} ({rec['num_train']} images, {rec['steps']} steps, "
+                             f"{rec['seconds']:.0f} s; ETA {eta / 60:.0f} min)")
+        return self.records

@@ -1,0 +1,95 @@
+"""Benchmark task files: where the data is, what the labels are, and the budget of each mode.
+
+A task is a small JSON file (see ``monai_cover/benchmark/tasks/*.json``); add your own by copying one::
+
+    {"name", "title", "layout": "jsrt_scr" | "msd_hippocampus" | "datalist", "data": <folder or datalist JSON>,
+     "unlabeled": [<extra folders for pretraining>], "spatial_dims": 2 | 3, "multilabel": bool, "num_val": int,
+     "methods": [...], "fractions": [...],
+     "common": {<overrides for both bundles, e.g. channels>}, "pretrain": {<cover_pretrain overrides>},
+     "seg": {<cover_seg overrides>},
+     "modes": {"quick": {"seeds", "pretrain_iterations", "finetune_steps", "val_checks", <any key above>}, ...}}
+
+A mode's keys replace the task's; its ``common`` / ``pretrain`` / ``seg`` dicts are merged into the task's.
+Relative ``data`` / ``unlabeled`` paths are relative to the current directory.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from monai_cover.benchmark.splits import LAYOUTS
+from monai_cover.data.checks import BadInputError
+from monai_cover.losses import PRETRAIN_METHODS
+
+__all__ = ["TASK_DIR", "Task", "load_task"]
+
+TASK_DIR = Path(__file__).parent / "tasks"
+METHODS = (*PRETRAIN_METHODS, "scratch")
+_MERGED = ("common", "pretrain", "seg")
+_REQUIRED = ("name", "layout", "data", "spatial_dims", "methods", "fractions")
+
+
+@dataclass
+class Task:
+    """A task resolved for one mode (all budgets and overrides final)."""
+
+    name: str
+    layout: str
+    data: Path
+    spatial_dims: int
+    methods: list[str]
+    fractions: list[float]
+    seeds: list[int]
+    pretrain_iterations: int
+    finetune_steps: int
+    mode: str
+    title: str = ""
+    unlabeled: list[Path] = field(default_factory=list)
+    multilabel: bool = False
+    num_val: int = 10
+    val_checks: int = 1
+    common: dict = field(default_factory=dict)
+    pretrain: dict = field(default_factory=dict)
+    seg: dict = field(default_factory=dict)
+
+
+def load_task(task: str, mode: str = "quick", data: str | None = None) -> Task:
+    """Read a task by built-in name (``jsrt_scr``, ``msd_hippocampus``) or JSON path, resolved for ``mode``.
+
+    ``data`` replaces the task's data location. Errors name the task file and the problem.
+    """
+    path = Path(task)
+    if not path.suffix:
+        path = TASK_DIR / f"{task}.json"
+    if not path.is_file():
+        builtin = ", ".join(sorted(p.stem for p in TASK_DIR.glob("*.json")))
+        raise BadInputError(f"{path}: task file not found (built-in tasks: {builtin})")
+    try:
+        spec = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise BadInputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    modes = spec.pop("modes", {})
+    if mode not in modes:
+        raise BadInputError(f"{path}: no mode {mode!r} (modes: {', '.join(modes) or 'none'})")
+    for k, v in modes[mode].items():
+        spec[k] = {**spec.get(k, {}), **v} if k in _MERGED else v
+    missing = [k for k in (*_REQUIRED, "seeds", "pretrain_iterations", "finetune_steps") if k not in spec]
+    if missing:
+        raise BadInputError(f"{path}: missing key(s) {', '.join(missing)} (mode {mode!r})")
+    unknown = sorted(set(spec) - set(Task.__dataclass_fields__))
+    if unknown:
+        raise BadInputError(f"{path}: unknown key(s) {', '.join(unknown)}")
+    if spec["layout"] not in LAYOUTS:
+        raise BadInputError(f"{path}: layout must be one of {', '.join(LAYOUTS)}, got {spec['layout']!r}")
+    bad = [m for m in spec["methods"] if m not in METHODS]
+    if bad:
+        raise BadInputError(f"{path}: unknown method(s) {', '.join(bad)} (choose from {', '.join(METHODS)})")
+    if data is not None:
+        spec["data"] = data
+    spec["data"] = Path(spec["data"]).resolve()
+    spec["unlabeled"] = [Path(p).resolve() for p in spec.get("unlabeled", [])]
+    if not spec["data"].exists():
+        raise BadInputError(f"{spec['data']}: data for task {spec['name']!r} not found (pass --data <folder>)")
+    return Task(mode=mode, **spec)
