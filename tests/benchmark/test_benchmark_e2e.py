@@ -1,0 +1,70 @@
+"""The whole benchmark suite end to end on tiny synthetic 2D data (a user task file of layout ``datalist``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from monai_cover.benchmark.__main__ import main
+from tests.bundles.conftest import blob_case
+
+TINY = {"channels": [4, 8, 8, 16, 16], "decoder_channels": [16, 8, 8, 8]}
+
+
+@pytest.fixture(scope="module")
+def task_file(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench task")
+    cases = []
+    for i in range(14):
+        img, lab = blob_case((32, 32), i, num_classes=1)
+        Image.fromarray(img).save(root / f"case_{i}.png")
+        Image.fromarray(lab).save(root / f"case_{i}_label.png")
+        cases.append({"image": f"case_{i}.png", "label": f"case_{i}_label.png"})
+    (root / "data.json").write_text(json.dumps({"train": cases[:10], "test": cases[10:], "label_names": ["blob"]}))
+    task = {"name": "blobs", "title": "synthetic blobs", "layout": "datalist", "data": str(root / "data.json"),
+            "spatial_dims": 2, "multilabel": False, "num_val": 2,
+            "methods": ["cover", "consistency", "pixel_contrast", "scratch"], "fractions": [0.5, 1.0],
+            "common": TINY, "pretrain": {"crop_size": 32, "batch_size": 2, "val_interval": 2, "nce_samples": 64},
+            "seg": {"image_size": [32, 32], "roi_size": [32, 32], "batch_size": 4},
+            "modes": {"tiny": {"seeds": [0], "pretrain_iterations": 4, "finetune_steps": 4, "val_checks": 1}}}
+    (root / "task.json").write_text(json.dumps(task))
+    return root / "task.json"
+
+
+def test_suite_runs_end_to_end_and_resumes(task_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["--task", str(task_file), "--mode", "tiny", "--out", str(out)]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert len(doc["runs"]) == 8 and set(doc["summary"]) == {"cover", "consistency", "pixel_contrast", "scratch"}
+    for r in doc["runs"]:
+        assert r["num_train"] == {0.5: 4, 1.0: 8}[r["fraction"]] and r["steps"] == 4 and r["num_test_cases"] == 4
+        assert 0.0 <= r["dice"] <= 1.0 and set(r["dice_per_class"]) == {"blob"}
+    assert {m: p["iterations"] for m, p in doc["pretrain"].items()} == {"cover": 4, "consistency": 4,
+                                                                       "pixel_contrast": 4}
+    md = (out / "results.md").read_text()
+    assert "| method | 50% (4 cases) | 100% (8 cases) |" in md and "| pixel InfoNCE (binary contrast) |" in md
+    assert (out / "dice_vs_fraction.png").is_file()
+    # every run goes through the bundles: the same configs, method and weights switched by overrides only
+    pre = json.loads((out / "pretrain" / "pixel_contrast" / "pretrain_overrides.json").read_text())
+    assert pre["method"] == "pixel_contrast" and pre["channels"] == TINY["channels"]
+    ft = out / "finetune"
+    cover = json.loads((ft / "cover" / "f050_s0" / "train_overrides.json").read_text())
+    assert cover["pretrained"] == str(out / "pretrain" / "cover" / "models" / "model.safetensors")
+    assert json.loads((ft / "scratch" / "f050_s0" / "train_overrides.json").read_text())["pretrained"] is None
+    assert json.loads((ft / "cover" / "f050_s0" / "train_overrides.json").read_text())["seed"] == 0
+    loss_log = (out / "pretrain" / "pixel_contrast" / "pretrain.log").read_text()
+    assert "loss_nce" in loss_log and "loss_vec" not in loss_log
+    # a rerun skips every finished run and rewrites the same table
+    capsys.readouterr()
+    assert main(["--task", str(task_file), "--mode", "tiny", "--out", str(out)]) == 0
+    assert "done earlier" in capsys.readouterr().out
+    assert (out / "results.md").read_text().split("Total run time")[0] == md.split("Total run time")[0]
+
+
+def test_failed_bundle_run_names_the_run_and_log(task_file, tmp_path, capsys):
+    assert main(["--task", str(task_file), "--mode", "tiny", "--out", str(tmp_path / "o"), "--methods", "scratch",
+                 "--fractions", "1.0", "--bundles", str(tmp_path / "no_bundles")]) == 1
+    err = capsys.readouterr().err
+    assert "benchmark: error: train in " in err and "train.log" in err and "\n" in err.strip()

@@ -1,0 +1,131 @@
+"""Benchmark building blocks: splits, task files, the pixel InfoNCE baseline loss, the report."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from monai_cover.benchmark import fraction_datalist, labeled_cases, load_task, summarise, write_report
+from monai_cover.data.checks import BadInputError
+from monai_cover.losses import CoverLoss, PixelContrastLoss, pretrain_loss
+
+
+def _cases(n):
+    return [{"image": f"img{i}", "label": f"lab{i}"} for i in range(n)]
+
+
+def test_fraction_subsets_are_nested_disjoint_from_validation_and_seeded():
+    train, test = _cases(50), _cases(7)
+    dls = {f: fraction_datalist(train, test, f, seed=3, num_val=10) for f in (0.05, 0.1, 0.25, 1.0)}
+    val = dls[1.0]["validation"]
+    assert len(val) == 10 and all(d["validation"] == val for d in dls.values())  # one fixed selection set
+    assert [len(d["training"]) for d in dls.values()] == [2, 4, 10, 40]
+    for small, big in [(0.05, 0.1), (0.1, 0.25), (0.25, 1.0)]:
+        assert all(c in dls[big]["training"] for c in dls[small]["training"])
+    assert not any(c in val for c in dls[1.0]["training"]) and dls[1.0]["test"] == test
+    other = fraction_datalist(train, test, 0.25, seed=4, num_val=10)
+    assert other["validation"] == val and other["training"] != dls[0.25]["training"]
+    assert fraction_datalist(train, test, 0.25, seed=3, num_val=10) == dls[0.25]
+    with pytest.raises(ValueError, match="label fraction"):
+        fraction_datalist(train, test, 0.0, 0, 10)
+    with pytest.raises(BadInputError, match="need more than num_val"):
+        fraction_datalist(_cases(5), test, 0.5, 0, 10)
+
+
+def test_datalist_layout_resolves_relative_paths_and_reports_missing_keys(tmp_path):
+    spec = {"train": [{"image": "a.png", "label": ["m1/a.png", "m2/a.png"]}], "test": [], "label_names": ["x", "y"]}
+    (tmp_path / "task.json").write_text(json.dumps(spec))
+    train, test, names = labeled_cases("datalist", tmp_path / "task.json")
+    assert train[0]["image"] == str(tmp_path / "a.png") and train[0]["label"][1] == str(tmp_path / "m2" / "a.png")
+    assert names == ["x", "y"] and test == []
+    (tmp_path / "bad.json").write_text(json.dumps({"train": []}))
+    with pytest.raises(BadInputError, match=r"bad.json: missing key\(s\) test, label_names"):
+        labeled_cases("datalist", tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize("name", ["jsrt_scr", "msd_hippocampus"])
+@pytest.mark.parametrize("mode", ["quick", "full"])
+def test_builtin_tasks_resolve(tmp_path, name, mode):
+    task = load_task(name, mode, data=str(tmp_path))
+    assert task.data == tmp_path and task.methods == ["cover", "consistency", "pixel_contrast", "scratch"]
+    assert task.fractions == [0.05, 0.1, 0.25, 1.0] and len(task.seeds) >= 2
+    assert task.finetune_steps > 0 and task.pretrain_iterations > 0 and "channels" in task.common
+
+
+def test_task_file_errors_name_the_file(tmp_path):
+    with pytest.raises(BadInputError, match="task file not found .*built-in tasks: jsrt_scr, msd_hippocampus"):
+        load_task("nope")
+    with pytest.raises(BadInputError, match="no mode 'huge'"):
+        load_task("jsrt_scr", "huge", data=str(tmp_path))
+    f = tmp_path / "t.json"
+    f.write_text(json.dumps({"name": "t", "layout": "datalist", "data": str(tmp_path), "spatial_dims": 2,
+                             "methods": ["cover", "simclr"], "fractions": [1.0],
+                             "modes": {"quick": {"seeds": [0], "pretrain_iterations": 1, "finetune_steps": 1}}}))
+    with pytest.raises(BadInputError, match=r"t.json: unknown method\(s\) simclr"):
+        load_task(str(f))
+    with pytest.raises(BadInputError, match="not found .*--data"):
+        load_task("jsrt_scr", data=str(tmp_path / "missing"))
+
+
+def test_pretrain_loss_by_name():
+    assert isinstance(pretrain_loss("cover"), CoverLoss) and pretrain_loss("cover").lambda_vec == 1.0
+    assert pretrain_loss("consistency", lambda_vec=1.0).lambda_vec == 0.0
+    assert isinstance(pretrain_loss("pixel_contrast"), PixelContrastLoss)
+    with pytest.raises(ValueError, match="unknown pretraining method 'mae'"):
+        pretrain_loss("mae")
+
+
+def test_pixel_contrast_loss_value_with_orthogonal_features():
+    """Each pixel's feature is a distinct one-hot vector and the views coincide (zero field): positives have cosine
+    1, negatives 0, so each direction's InfoNCE is log(1 + (n - 1) exp(-1 / T))."""
+    n, temp = 16, 0.5
+    feats = torch.eye(n).reshape(1, n, 4, 4)
+    zero, mask = torch.zeros(1, 2, 4, 4), torch.ones(1, 1, 4, 4)
+    loss = PixelContrastLoss(temperature=temp, num_samples=64)(None, feats, feats, zero, mask)
+    assert loss["loss"].item() == pytest.approx(math.log(1 + (n - 1) * math.exp(-1 / temp)), rel=1e-5)
+    # a wrong correspondence (view b shifted by one pixel, field still zero) makes every positive a negative
+    wrong = PixelContrastLoss(temperature=temp, num_samples=64)(None, feats, feats.roll(1, -1), zero, mask)
+    assert wrong["loss"].item() > loss["loss"].item() + 1.0
+
+
+def test_pixel_contrast_loss_uses_the_field_and_mask():
+    torch.manual_seed(0)
+    fa = torch.randn(2, 128, 12, 12, requires_grad=True)  # wide: random features are near-orthogonal
+    dvf = torch.zeros(2, 2, 12, 12)
+    dvf[:, 1] = 2.0  # x_b(p) = x_a(p + (0, 2)): view b's pixel p matches view a's pixel p + 2 along the last axis
+    fb = fa.detach().roll(-2, -1)
+    mask = torch.ones(2, 1, 12, 12)
+    mask[..., -2:] = 0  # positions whose correspondence falls outside view a
+    loss_fn = PixelContrastLoss(temperature=0.1, num_samples=4096)
+    right = loss_fn(None, fa, fb, dvf, mask)["loss"]
+    wrong = loss_fn(None, fa, fb, torch.zeros_like(dvf), mask)["loss"]
+    assert right.item() < 0.1 and wrong.item() > right.item() + 2.0
+    flipped = loss_fn(None, fa, fb, -dvf, mask)["loss"]  # the opposite convention is wrong too
+    assert flipped.item() > right.item() + 2.0
+    right.backward()
+    assert fa.grad is not None and fa.grad.abs().sum() > 0
+    empty = loss_fn(None, fa, fb, dvf, torch.zeros_like(mask))
+    assert empty["loss"].item() == 0.0
+
+
+def _rec(method, fraction, seed, dice):
+    return {"method": method, "fraction": fraction, "seed": seed, "num_train": int(100 * fraction), "steps": 10,
+            "seconds": 1.0, "dice": dice, "hd95": 1.0, "dice_per_class": {"a": dice, "b": dice}}
+
+
+def test_report_mean_std_and_best_marked(tmp_path):
+    records = [_rec("cover", 0.1, 0, 0.8), _rec("cover", 0.1, 1, 0.9), _rec("scratch", 0.1, 0, 0.7),
+               _rec("scratch", 0.1, 1, 0.7), _rec("cover", 1.0, 0, 0.9), _rec("scratch", 1.0, 0, 0.95)]
+    s = summarise(records)
+    assert s["cover"]["0.1"]["mean"] == pytest.approx(0.85) and s["cover"]["0.1"]["std"] == pytest.approx(0.0707107)
+    assert s["scratch"]["1.0"]["n"] == 1 and s["scratch"]["1.0"]["std"] == 0.0
+    task = load_task("jsrt_scr", data=str(tmp_path))
+    task.methods, task.fractions = ["cover", "scratch"], [0.1, 1.0]
+    md = write_report(tmp_path, task, records, {}, "python -m monai_cover.benchmark ...").read_text()
+    assert "| COVER | **85.0 ± 7.1** | 90.0 ± 0.0 |" in md
+    assert "| scratch (no pretraining) | 70.0 ± 0.0 | **95.0 ± 0.0** |" in md
+    assert json.loads((tmp_path / "results.json").read_text())["summary"]["cover"]["1.0"]["mean"] == 0.9
+    assert (tmp_path / "dice_vs_fraction.png").stat().st_size > 1000
