@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
@@ -69,6 +71,27 @@ def find_bad_input(e: BaseException | None) -> BadInputError | None:
     return None
 
 
+def _bad_input_excepthook(exc_type, exc, tb) -> None:
+    """Uncaught errors caused by a bad file print one line, not MONAI's nested bundle/transform traceback."""
+    bad = find_bad_input(exc)
+    if bad is None or os.environ.get("MONAI_COVER_FULL_TRACEBACK"):
+        _previous_excepthook(exc_type, exc, tb)
+        return
+    sys.stderr.write(f"BadInputError: {bad} (set MONAI_COVER_FULL_TRACEBACK=1 for the traceback)\n")
+    # exit now with status 1: a normal interpreter teardown after an error raised inside MONAI's caching thread
+    # pool sometimes aborts in native code (SIGABRT, "terminate called without an active exception")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
+
+
+# installed on import, i.e. in every bundle process (``python -m monai.bundle run``) that uses our data pipelines
+_previous_excepthook = sys.excepthook
+if getattr(sys.excepthook, "__name__", "") != _bad_input_excepthook.__name__:
+    sys.excepthook = _bad_input_excepthook
+
+
 def check_dicom_folder(folder: str | os.PathLike) -> None:
     """Raise :class:`BadInputError` unless ``folder`` holds DICOM files of exactly one series.
 
@@ -81,13 +104,19 @@ def check_dicom_folder(folder: str | os.PathLike) -> None:
     if not has_pydicom:
         return
     series: dict[str, int] = {}
+    positions: list[float] = []
+    tags = ["SeriesInstanceUID", "ImagePositionPatient", "ImageOrientationPatient"]
     for f in files:
         try:
-            ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+            ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=tags)
         except Exception:  # not DICOM (e.g. a README): ignored, as MONAI's reader does
             continue
         uid = str(getattr(ds, "SeriesInstanceUID", "") or "<no SeriesInstanceUID>")
         series[uid] = series.get(uid, 0) + 1
+        pos, ori = getattr(ds, "ImagePositionPatient", None), getattr(ds, "ImageOrientationPatient", None)
+        if pos is not None and ori is not None and len(ori) == 6:
+            normal = np.cross(np.asarray(ori[:3], float), np.asarray(ori[3:], float))
+            positions.append(float(np.dot(normal, np.asarray(pos, float))))
     if not series:
         raise BadInputError(f"{folder}: no DICOM files in folder ({len(files)} other file(s)).")
     if len(series) > 1:
@@ -95,6 +124,24 @@ def check_dicom_folder(folder: str | os.PathLike) -> None:
         raise BadInputError(
             f"{folder}: folder mixes {len(series)} DICOM series ({desc}); put each series in its own folder."
         )
+    _check_slice_gaps(folder, positions)
+
+
+def _check_slice_gaps(folder: str | os.PathLike, positions: list[float]) -> None:
+    """A series whose slice positions (mm along the slice normal) skip a step is missing slices."""
+    if len(positions) < 3:
+        return
+    z = np.sort(np.asarray(positions))
+    steps = np.diff(z)
+    step = float(np.median(steps))
+    if step <= 0:
+        raise BadInputError(f"{folder}: DICOM slices share one position ({z[0]:.1f} mm): duplicated slices?")
+    big = np.nonzero(steps > 1.5 * step)[0]
+    if big.size:
+        i = int(big[0])
+        missing = int(round(float(steps[big].sum()) / step)) - big.size
+        raise BadInputError(f"{folder}: DICOM series is missing about {missing} slice(s): gap of {steps[i]:.1f} mm "
+                            f"between {z[i]:.1f} and {z[i + 1]:.1f} mm (slice spacing {step:.1f} mm).")
 
 
 def _safe_load(loader: LoadImage, filename: Any, reader=None):
@@ -346,9 +393,9 @@ def filter_readable(
         except Exception as e:
             bad = find_bad_input(e)
             path = _item_path(item, key)
-            if bad is not None:
+            if bad is not None:  # its message names the offending file (the image, or e.g. its label)
                 msg = str(bad)
-                reason = msg.split(": ", 1)[1] if ": " in msg else msg
+                path, reason = msg.split(": ", 1) if ": " in msg else (path, msg)
             else:
                 root = e
                 while root.__cause__ is not None:

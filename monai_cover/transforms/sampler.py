@@ -71,6 +71,8 @@ class CoverViewSampler(Randomizable):
         prob_noise, noise_std: probability and max std of additive Gaussian noise.
         prob_blocks, max_blocks, block_frac: probability, max count and ``(min, max)`` size (fraction of the crop)
             of noise-filled blocks (in-painting).
+        seed: seed of ``R`` for reproducible runs. Without it ``R`` is MONAI's shared class-level generator, which
+            ``monai.utils.set_determinism`` does not reseed, so the bundles always pass their ``seed``.
     """
 
     def __init__(
@@ -94,7 +96,10 @@ class CoverViewSampler(Randomizable):
         prob_blocks: float = 0.5,
         max_blocks: int = 3,
         block_frac: Sequence[float] = (0.05, 0.2),
+        seed: int | None = None,
     ) -> None:
+        if seed is not None:
+            self.set_random_state(seed)
         if spatial_dims not in (2, 3):
             raise ValueError(f"CoverViewSampler: spatial_dims must be 2 or 3, got {spatial_dims}.")
         dflt = _DEFAULTS[spatial_dims]

@@ -1,0 +1,67 @@
+"""DICOM series folders: a valid series loads in slice order through the pretraining pipeline; a series with
+missing slices is reported with the gap, naming the folder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from monai_cover.data import BadInputError, find_images, pretrain_transforms
+
+pydicom = pytest.importorskip("pydicom", reason="pydicom not installed: DICOM series tests skipped")
+
+
+def write_series(folder, z_mm, rows=12, cols=10, series_uid=None):
+    """One CT slice per position ``z_mm`` (1 x 1 mm pixels); slice k is filled with 100 * k + column index.
+
+    Files are named in reverse order so that only the positions, not the names, give the slice order."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    series_uid, study_uid = series_uid or generate_uid(), generate_uid()
+    for k, z in enumerate(z_mm):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality = study_uid, series_uid, "CT"
+        ds.PatientName, ds.PatientID, ds.InstanceNumber = "Test^Series", "0001", k + 1
+        ds.Rows, ds.Columns, ds.PixelSpacing, ds.SliceThickness = rows, cols, [1.0, 1.0], 2.0
+        ds.ImagePositionPatient, ds.ImageOrientationPatient = [0.0, 0.0, float(z)], [1, 0, 0, 0, 1, 0]
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.RescaleIntercept, ds.RescaleSlope = 0, 1
+        ds.PixelData = (100 * k + np.tile(np.arange(cols, dtype=np.int16), (rows, 1))).astype(np.int16).tobytes()
+        ds.save_as(folder / f"IM{len(z_mm) - k:04d}", enforce_file_format=True)
+    return folder
+
+
+def test_series_folder_is_found_and_loads_in_slice_order(tmp_path):
+    folder = write_series(tmp_path / "patient 1" / "CT series", [0, 2, 4, 6, 8, 10])
+    assert find_images(tmp_path) == [{"image": str(folder)}]  # one item per series folder, files have no suffix
+    out = pretrain_transforms(3, load_size=(10, 12, 6), intensity="ct", ct_window=(0, 1000))({"image": str(folder)})
+    img = out["image"]
+    assert img.shape == (1, 10, 12, 6)
+    # slices ordered by position: slice k holds 100 k + column, i.e. the mean rises by 100 HU (0.1 here) per slice
+    means = img[0].mean(dim=(0, 1))
+    assert np.allclose(np.diff(means.numpy()), 0.1, atol=1e-4)
+
+
+def test_series_with_missing_slices_names_folder_and_gap(tmp_path):
+    folder = write_series(tmp_path / "gappy", [0, 2, 4, 10, 12, 14])  # 6 and 8 mm missing
+    with pytest.raises(BadInputError, match=r"gappy: DICOM series is missing about 2 slice\(s\): gap of 6.0 mm "
+                                            r"between 4.0 and 10.0 mm") as info:
+        pretrain_transforms(3, load_size=8)({"image": str(folder)})
+    assert "\n" not in str(info.value) and info.value.__cause__ is None
+
+
+def test_two_series_in_one_folder(tmp_path):
+    write_series(tmp_path / "mixed", [0, 2, 4])
+    for p in (tmp_path / "mixed").iterdir():
+        p.rename(p.with_name("a_" + p.name))
+    write_series(tmp_path / "mixed", [0, 2, 4])
+    with pytest.raises(BadInputError, match="mixed: folder mixes 2 DICOM series"):
+        pretrain_transforms(3, load_size=8)({"image": str(tmp_path / "mixed")})
