@@ -26,7 +26,8 @@ def task_file(tmp_path_factory):
     task = {"name": "blobs", "title": "synthetic blobs", "layout": "datalist", "data": str(root / "data.json"),
             "spatial_dims": 2, "multilabel": False, "num_val": 2,
             "methods": ["cover", "consistency", "pixel_contrast", "scratch"], "fractions": [0.5, 1.0],
-            "common": TINY, "pretrain": {"crop_size": 32, "batch_size": 2, "val_interval": 2, "nce_samples": 64},
+            "common": TINY, "pretrain": {"crop_size": 32, "batch_size": 2, "val_interval": 2, "nce_samples": 64,
+                         "log_interval": 1},
             "seg": {"image_size": [32, 32], "roi_size": [32, 32], "batch_size": 4},
             "modes": {"tiny": {"seeds": [0], "pretrain_iterations": 4, "finetune_steps": 4, "val_checks": 1}}}
     (root / "task.json").write_text(json.dumps(task))
