@@ -7,25 +7,15 @@ subset) and the same for every method (a paired comparison); ``test`` is only ev
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
 from monai_cover.data.checks import BadInputError
-from monai_cover.data.datalist import find_images
+from monai_cover.data.datalist import find_images, read_json
 
 __all__ = ["LAYOUTS", "labeled_cases", "fraction_datalist", "pretrain_datalist"]
 
 LAYOUTS = ("jsrt_scr", "msd_hippocampus", "datalist")
-
-
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise BadInputError(f"{path}: file not found")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise BadInputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
 
 
 def labeled_cases(layout: str, data: Path) -> tuple[list[dict], list[dict], list[str]]:
@@ -41,7 +31,7 @@ def labeled_cases(layout: str, data: Path) -> tuple[list[dict], list[dict], list
     """
     data = Path(data)
     if layout == "datalist":
-        spec = _read_json(data)
+        spec = read_json(data)
         missing = [k for k in ("train", "test", "label_names") if k not in spec]
         if missing:
             raise BadInputError(f"{data}: missing key(s) {', '.join(missing)} (need train, test, label_names)")
@@ -56,7 +46,7 @@ def labeled_cases(layout: str, data: Path) -> tuple[list[dict], list[dict], list
         return [resolve(c) for c in spec["train"]], [resolve(c) for c in spec["test"]], list(spec["label_names"])
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    split = _read_json(data / "split.json")
+    split = read_json(data / "split.json")
     if layout == "jsrt_scr":
         names = list(split["structures"])
 

@@ -15,12 +15,12 @@ Relative ``data`` / ``unlabeled`` paths are relative to the current directory.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from monai_cover.benchmark.splits import LAYOUTS
 from monai_cover.data.checks import BadInputError
+from monai_cover.data.datalist import read_json
 from monai_cover.losses import PRETRAIN_METHODS
 
 __all__ = ["TASK_DIR", "Task", "load_task"]
@@ -66,10 +66,7 @@ def load_task(task: str, mode: str = "quick", data: str | None = None) -> Task:
     if not path.is_file():
         builtin = ", ".join(sorted(p.stem for p in TASK_DIR.glob("*.json")))
         raise BadInputError(f"{path}: task file not found (built-in tasks: {builtin})")
-    try:
-        spec = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise BadInputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    spec = read_json(path)
     modes = spec.pop("modes", {})
     if mode not in modes:
         raise BadInputError(f"{path}: no mode {mode!r} (modes: {', '.join(modes) or 'none'})")

@@ -8,7 +8,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["IMAGE_SUFFIXES", "find_images", "is_dicom_file"]
+from monai_cover.data.checks import BadInputError
+
+__all__ = ["IMAGE_SUFFIXES", "find_images", "is_dicom_file", "read_json"]
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -82,12 +84,20 @@ def find_images(
     return [{key: p} for p in paths]
 
 
+def read_json(path: str | os.PathLike):
+    """A JSON file's content; a missing or malformed file is a one-line :class:`BadInputError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BadInputError(f"{path}: not valid JSON ({e}).") from None
+
+
 def _datalist_section(path: Path, section: str, allow_bare_list: bool = True) -> list:
     """The non-empty list ``section`` of a datalist JSON (or the JSON itself if it is a list)."""
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e}).") from None
+    data = read_json(path)
     items = data.get(section) if isinstance(data, dict) else (data if allow_bare_list else None)
     if not isinstance(items, list) or not items:
         raise ValueError(f"{path}: no '{section}' list of items in the datalist.")
