@@ -30,10 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", nargs="+", help="subset of the task's methods")
     ap.add_argument("--fractions", nargs="+", type=float, help="label fractions in (0, 1]")
     ap.add_argument("--seeds", nargs="+", type=int)
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
+                    help="change task values for this run, e.g. finetune_steps=600 pretrain.crop_size=128")
     ap.add_argument("--bundles", help="folder with cover_pretrain and cover_seg (default: this checkout's)")
     a = ap.parse_args(argv)
     try:
-        task = load_task(a.task, a.mode, a.data)
+        task = load_task(a.task, a.mode, a.data, a.settings)
         for k in ("methods", "fractions", "seeds"):
             if getattr(a, k):
                 setattr(task, k, getattr(a, k))

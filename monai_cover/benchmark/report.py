@@ -23,7 +23,10 @@ def _stats(values: list[float]) -> dict:
 
 
 def summarise(records: list[dict]) -> dict:
-    """``{method: {fraction: {"mean", "std", "n", "per_class": {name: mean}}}}`` over seeds (Dice in [0, 1])."""
+    """``{method: {fraction: {"mean", "std", "n", "per_class": {name: mean}, "val_mean", "val_std"}}}`` over seeds.
+
+    Dice in [0, 1]; ``mean``/``std`` are on the test split, ``val_*`` on the validation holdout inside ``train``.
+    """
     out: dict = {}
     for r in records:
         out.setdefault(r["method"], {}).setdefault(str(r["fraction"]), []).append(r)
@@ -34,6 +37,10 @@ def summarise(records: list[dict]) -> dict:
             s = _stats([r["dice"] for r in rs])
             s["per_class"] = {k: sum(r["dice_per_class"][k] for r in rs) / len(rs) for k in rs[0]["dice_per_class"]}
             s["num_train"] = rs[0]["num_train"]
+            vals = [r["val_dice"] for r in rs if r.get("val_dice") is not None]
+            if vals:  # Dice on the fixed holdout inside ``train``: the number to tune on
+                v = _stats(vals)
+                s["val_mean"], s["val_std"] = v["mean"], v["std"]
             summary[method][frac] = s
     return summary
 
@@ -50,13 +57,13 @@ def write_report(out_dir: str | Path, task: Task, records: list[dict], pretrain:
            "pretrain": pretrain, "summary": summary, "runs": records}
     (out / "results.json").write_text(json.dumps(doc, indent=1))
 
-    def cell(m: str, f: str) -> str:
+    def cell(m: str, f: str, key: str = "") -> str:
         s = summary[m].get(f)
-        if s is None:
+        if s is None or f"{key}mean" not in s:
             return ""
-        best = max(summary[k][f]["mean"] for k in methods if f in summary[k])
-        text = f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}"
-        return f"**{text}**" if s["mean"] == best else text
+        best = max(summary[k][f].get(f"{key}mean", -1) for k in methods if f in summary[k])
+        text = f"{100 * s[key + 'mean']:.1f} ± {100 * s[key + 'std']:.1f}"
+        return f"**{text}**" if s[key + "mean"] == best else text
 
     n_train = {f: next(summary[m][f]["num_train"] for m in methods if f in summary[m]) for f in fracs}
     seeds = sorted({r["seed"] for r in records})
@@ -68,6 +75,11 @@ def write_report(out_dir: str | Path, task: Task, records: list[dict], pretrain:
              "| method | " + " | ".join(f"{float(f):.0%} ({n_train[f]} cases)" for f in fracs) + " |",
              "|---|" + "---|" * len(fracs)]
     lines += [f"| {_NAMES.get(m, m)} | " + " | ".join(cell(m, f) for f in fracs) + " |" for m in methods]
+    if any("val_mean" in s for by_frac in summary.values() for s in by_frac.values()):
+        lines += ["", f"Validation Dice (%) at the end of fine-tuning, on the fixed {task.num_val}-case holdout inside "
+                  "`train` (the only numbers to tune on):", "",
+                  "| method | " + " | ".join(f"{float(f):.0%}" for f in fracs) + " |", "|---|" + "---|" * len(fracs)]
+        lines += [f"| {_NAMES.get(m, m)} | " + " | ".join(cell(m, f, "val_") for f in fracs) + " |" for m in methods]
     classes = list(next(iter(next(iter(summary.values())).values()))["per_class"])
     for f in fracs:
         lines += ["", f"Per structure at {float(f):.0%} labels (Dice %, mean over seeds):", "",

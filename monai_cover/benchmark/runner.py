@@ -72,7 +72,24 @@ class BenchmarkRunner:
         self.pretrain_records: dict[str, dict] = {}
 
     # -- one bundle run -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _same_settings(name: str, overrides: dict, run_dir: Path) -> bool:
+        """False for a fresh run folder; raises if the folder holds a run made with other settings.
+
+        Reusing (or resuming) a run of another budget would silently mix budgets in one table.
+        """
+        ov = run_dir / f"{name}_overrides.json"
+        if not ov.is_file():
+            return False
+        old = json.loads(ov.read_text())
+        changed = sorted(k for k in {*old, *overrides} if old.get(k) != overrides.get(k))
+        if changed:
+            raise BenchmarkError(f"{run_dir} holds a run made with other settings ({', '.join(changed)}); "
+                                 "use another --out for this budget")
+        return True
+
     def _bundle(self, name: str, configs: list[Path], overrides: dict, run_dir: Path) -> float:
+        self._same_settings(name, overrides, run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         ov = run_dir / f"{name}_overrides.json"
         ov.write_text(json.dumps(overrides, indent=1))
@@ -98,10 +115,6 @@ class BenchmarkRunner:
         run_dir = self.out / "pretrain" / method
         done = run_dir / "done.json"
         weights = run_dir / "models" / "model.safetensors"
-        if done.is_file():
-            self.pretrain_records[method] = json.loads(done.read_text())
-            self.log(f"pretrain {method}: done earlier ({self.pretrain_records[method]['iterations']} iterations)")
-            return weights
         datalist = self.out / "datalists" / "pretrain.json"
         items = len(json.loads(datalist.read_text())["training"])
         num_val = 2
@@ -112,6 +125,10 @@ class BenchmarkRunner:
         overrides = {"bundle_root": str(run_dir), "dataset_dir": str(datalist), "num_val": num_val,
                      "spatial_dims": t.spatial_dims, "method": method, "epochs": epochs, "seed": 0,
                      "checkpoint_interval": 100, **t.common, **t.pretrain}
+        if done.is_file() and self._same_settings("pretrain", overrides, run_dir):
+            self.pretrain_records[method] = json.loads(done.read_text())
+            self.log(f"pretrain {method}: done earlier ({self.pretrain_records[method]['iterations']} iterations)")
+            return weights
         self.log(f"pretrain {method}: {epochs * per_epoch} iterations on {n_train} images ...")
         secs = self._bundle("pretrain", [self.bundles / "cover_pretrain/configs/train.json"], overrides, run_dir)
         hist_file = run_dir / "outputs" / f"{t.spatial_dims}d" / "val_history.json"
@@ -130,8 +147,6 @@ class BenchmarkRunner:
         t = self.task
         run_dir = self.out / "finetune" / method / f"f{round(fraction * 100):03d}_s{seed}"
         result = run_dir / "result.json"
-        if result.is_file():
-            return json.loads(result.read_text())
         dl = fraction_datalist(self.train, self.test, fraction, seed, t.num_val)
         dl_file = self.out / "datalists" / f"f{round(fraction * 100):03d}_s{seed}.json"
         dl_file.write_text(json.dumps(dl, indent=1))
@@ -144,11 +159,15 @@ class BenchmarkRunner:
                      "multilabel": t.multilabel, "label_names": self.label_names, "seed": seed, "epochs": epochs,
                      "val_interval": val_interval, "pretrained": str(weights) if weights else None,
                      **t.common, **t.seg}
+        if result.is_file() and self._same_settings("train", overrides, run_dir):
+            return json.loads(result.read_text())
         seg = self.bundles / "cover_seg/configs"
         secs = self._bundle("train", [seg / "train.json"], overrides, run_dir)
         secs += self._bundle("evaluate", [seg / "train.json", seg / "evaluate.json"], overrides, run_dir)
+        history = json.loads((run_dir / "outputs" / "dice_history.json").read_text())
         rec = {"method": method, "fraction": fraction, "seed": seed, "num_train": n, "steps": epochs * per_epoch,
-               "seconds": round(secs, 1), **read_eval(run_dir / "outputs" / "eval", self.label_names)}
+               "seconds": round(secs, 1), "val_dice": history[-1]["dice"] if history else float("nan"),
+               **read_eval(run_dir / "outputs" / "eval", self.label_names)}
         result.write_text(json.dumps(rec, indent=1))
         return rec
 

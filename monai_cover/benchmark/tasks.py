@@ -10,11 +10,13 @@ A task is a small JSON file (see ``monai_cover/benchmark/tasks/*.json``); add yo
      "modes": {"quick": {"seeds", "pretrain_iterations", "finetune_steps", "val_checks", <any key above>}, ...}}
 
 A mode's keys replace the task's; its ``common`` / ``pretrain`` / ``seg`` dicts are merged into the task's.
-Relative ``data`` / ``unlabeled`` paths are relative to the current directory.
+Relative ``data`` / ``unlabeled`` paths are relative to the current directory. Single values can be changed
+without editing the file (the benchmark's ``--set``): ``finetune_steps=600``, ``seg.learning_rate=3e-4``.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,10 +57,29 @@ class Task:
     seg: dict = field(default_factory=dict)
 
 
-def load_task(task: str, mode: str = "quick", data: str | None = None) -> Task:
+def _apply_setting(spec: dict, setting: str, path: Path) -> None:
+    """Apply one ``KEY=VALUE`` (``KEY`` may be ``common.x`` / ``pretrain.x`` / ``seg.x``; ``VALUE`` is JSON or text)."""
+    key, sep, text = setting.partition("=")
+    if not sep or not key:
+        raise BadInputError(f"{path}: setting {setting!r} is not KEY=VALUE")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    group, dot, name = key.partition(".")
+    if dot:
+        if group not in _MERGED or not name:
+            raise BadInputError(f"{path}: setting {key!r}: dotted keys must start with {', '.join(_MERGED)}")
+        spec[group] = {**spec.get(group, {}), name: value}
+    else:
+        spec[key] = value
+
+
+def load_task(task: str, mode: str = "quick", data: str | None = None, settings: list[str] | None = None) -> Task:
     """Read a task by built-in name (``jsrt_scr``, ``msd_hippocampus``) or JSON path, resolved for ``mode``.
 
-    ``data`` replaces the task's data location. Errors name the task file and the problem.
+    ``data`` replaces the task's data location; ``settings`` (``KEY=VALUE``) replace single values after the mode
+    is applied. Errors name the task file and the problem.
     """
     path = Path(task)
     if not path.suffix:
@@ -72,6 +93,8 @@ def load_task(task: str, mode: str = "quick", data: str | None = None) -> Task:
         raise BadInputError(f"{path}: no mode {mode!r} (modes: {', '.join(modes) or 'none'})")
     for k, v in modes[mode].items():
         spec[k] = {**spec.get(k, {}), **v} if k in _MERGED else v
+    for setting in settings or []:
+        _apply_setting(spec, setting, path)
     missing = [k for k in (*_REQUIRED, "seeds", "pretrain_iterations", "finetune_steps") if k not in spec]
     if missing:
         raise BadInputError(f"{path}: missing key(s) {', '.join(missing)} (mode {mode!r})")

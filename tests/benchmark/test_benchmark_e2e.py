@@ -41,7 +41,7 @@ def test_suite_runs_end_to_end_and_resumes(task_file, tmp_path, capsys):
     assert len(doc["runs"]) == 8 and set(doc["summary"]) == {"cover", "consistency", "pixel_contrast", "scratch"}
     for r in doc["runs"]:
         assert r["num_train"] == {0.5: 4, 1.0: 8}[r["fraction"]] and r["steps"] == 4 and r["num_test_cases"] == 4
-        assert 0.0 <= r["dice"] <= 1.0 and set(r["dice_per_class"]) == {"blob"}
+        assert 0.0 <= r["dice"] <= 1.0 and set(r["dice_per_class"]) == {"blob"} and 0.0 <= r["val_dice"] <= 1.0
     assert {m: p["iterations"] for m, p in doc["pretrain"].items()} == {"cover": 4, "consistency": 4,
                                                                        "pixel_contrast": 4}
     md = (out / "results.md").read_text()
@@ -62,6 +62,12 @@ def test_suite_runs_end_to_end_and_resumes(task_file, tmp_path, capsys):
     assert main(["--task", str(task_file), "--mode", "tiny", "--out", str(out)]) == 0
     assert "done earlier" in capsys.readouterr().out
     assert (out / "results.md").read_text().split("Total run time")[0] == md.split("Total run time")[0]
+    assert "Validation Dice (%) at the end of fine-tuning, on the fixed 2-case holdout" in md
+    # another budget into the same folder is refused instead of mixing budgets in one table
+    capsys.readouterr()
+    assert main(["--task", str(task_file), "--mode", "tiny", "--out", str(out), "--set", "finetune_steps=5"]) == 1
+    err = capsys.readouterr().err
+    assert "f050_s0 holds a run made with other settings (epochs, val_interval); use another --out" in err
 
 
 def test_failed_bundle_run_names_the_run_and_log(task_file, tmp_path, capsys):

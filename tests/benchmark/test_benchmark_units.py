@@ -70,6 +70,19 @@ def test_task_file_errors_name_the_file(tmp_path):
         load_task("jsrt_scr", data=str(tmp_path / "missing"))
 
 
+def test_task_settings_replace_single_values(tmp_path):
+    base = load_task("jsrt_scr", data=str(tmp_path))
+    task = load_task("jsrt_scr", data=str(tmp_path),
+                     settings=["finetune_steps=600", "seg.learning_rate=3e-4", "pretrain.crop_size=128"])
+    assert task.finetune_steps == 600 and task.pretrain_iterations == base.pretrain_iterations
+    assert task.seg == {**base.seg, "learning_rate": 3e-4} and task.pretrain["crop_size"] == 128
+    assert task.pretrain["batch_size"] == base.pretrain["batch_size"]  # merged, not replaced
+    for bad, msg in [("finetune_steps", "is not KEY=VALUE"), ("solver.lr=1", "dotted keys must start with"),
+                     ("epochz=3", r"unknown key\(s\) epochz")]:
+        with pytest.raises(BadInputError, match=f"jsrt_scr.json: .*{msg}"):
+            load_task("jsrt_scr", data=str(tmp_path), settings=[bad])
+
+
 def test_pretrain_loss_by_name():
     assert isinstance(pretrain_loss("cover"), CoverLoss) and pretrain_loss("cover").lambda_vec == 1.0
     assert pretrain_loss("consistency", lambda_vec=1.0).lambda_vec == 0.0
@@ -127,5 +140,9 @@ def test_report_mean_std_and_best_marked(tmp_path):
     md = write_report(tmp_path, task, records, {}, "python -m monai_cover.benchmark ...").read_text()
     assert "| COVER | **85.0 ± 7.1** | 90.0 ± 0.0 |" in md
     assert "| scratch (no pretraining) | 70.0 ± 0.0 | **95.0 ± 0.0** |" in md
+    assert "Validation Dice" not in md  # records without val_dice (older runs): no validation table
+    records[0]["val_dice"], records[1]["val_dice"], records[2]["val_dice"] = 0.6, 0.8, 0.75
+    md = write_report(tmp_path, task, records, {}, "python -m monai_cover.benchmark ...").read_text()
+    assert "| COVER | 70.0 ± 14.1 |  |" in md and "| scratch (no pretraining) | **75.0 ± 0.0** |  |" in md
     assert json.loads((tmp_path / "results.json").read_text())["summary"]["cover"]["1.0"]["mean"] == 0.9
     assert (tmp_path / "dice_vs_fraction.png").stat().st_size > 1000

@@ -1,0 +1,89 @@
+"""Why does (or doesn't) COVER pretraining help? Budget variants of a benchmark task, judged on validation Dice.
+
+Each variant is one ``python -m monai_cover.benchmark`` run (same bundles, same splits) with a few task values
+changed through ``--set``, written to ``OUT/<variant>``. The table printed at the end (and written to
+``OUT/tuning.md``) gives, per variant / method / label fraction, the Dice on the fixed validation holdout inside
+``train`` -- the number decisions are made on -- and, for reporting only, the test Dice.
+
+Run from the repository root (one task per process; two tasks can run side by side on a 2-core CPU)::
+
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/tune.py --task jsrt_scr --out results/tune_jsrt_scr
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/tune.py --task msd_hippocampus --out results/tune_hippocampus
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from monai_cover.benchmark.__main__ import main as benchmark
+
+# name -> (methods, --set values); scratch is left out where only pretraining changes (it would repeat a run).
+VARIANTS = {
+    "jsrt_scr": {
+        "quick": (["cover", "scratch"], []),
+        "finetune600": (["cover", "scratch"], ["finetune_steps=600"]),
+        "pretrain600_finetune600": (["cover"], ["pretrain_iterations=600", "finetune_steps=600"]),
+    },
+    "msd_hippocampus": {
+        "quick": (["cover", "scratch"], []),
+        "finetune400": (["cover", "scratch"], ["finetune_steps=400"]),
+        "pretrain300_finetune400": (["cover"], ["pretrain_iterations=300", "finetune_steps=400"]),
+    },
+}
+
+
+def table(out: Path, variants: list[str]) -> str:
+    """Markdown table of validation (and test) Dice for every variant folder that has ``results.json``."""
+    lines = ["| variant | method | labels | seeds | val Dice % | test Dice % | pretrain val EPE |",
+             "|---|---|---|---|---|---|---|"]
+    for name in variants:
+        res = out / name / "results.json"
+        if not res.is_file():
+            continue
+        doc = json.loads(res.read_text())
+        for method, by_frac in doc["summary"].items():
+            epe = doc["pretrain"].get(method, {}).get("val_epe")
+            for frac, s in by_frac.items():
+                val = f"{100 * s['val_mean']:.1f} ± {100 * s['val_std']:.1f}" if "val_mean" in s else ""
+                lines.append(f"| {name} | {method} | {float(frac):.0%} | {s['n']} | {val} | "
+                             f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f} | "
+                             f"{'' if epe is None else f'{epe:.2f}'} |")
+    return "\n".join(lines) + "\n"
+
+
+def run(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", required=True, choices=sorted(VARIANTS))
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--only", nargs="+", help="variant names to run (default: all)")
+    ap.add_argument("--fractions", nargs="+", default=["0.1", "1.0"])
+    ap.add_argument("--seeds", nargs="+", default=["0"])
+    ap.add_argument("--data", help="dataset location (replaces the task's)")
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    names = a.only or list(VARIANTS[a.task])
+    unknown = sorted(set(names) - set(VARIANTS[a.task]))
+    if unknown:
+        ap.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS[a.task])}")
+    for name in names:
+        methods, settings = VARIANTS[a.task][name]
+        argv_b = ["--task", a.task, "--quick", "--out", str(out / name), "--methods", *methods,
+                  "--fractions", *a.fractions, "--seeds", *a.seeds, *(["--data", a.data] if a.data else [])]
+        if settings:
+            argv_b += ["--set", *settings]
+        print(f"== variant {name}: python -m monai_cover.benchmark {' '.join(argv_b)}", flush=True)
+        if benchmark(argv_b) != 0:
+            return 1
+    command = "python benchmarks/tune.py " + " ".join(argv or sys.argv[1:])
+    md = f"# Tuning {a.task} (quick-mode base)\n\nCommand: `{command}`\n\n"
+    md += table(out, names)
+    (out / "tuning.md").write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())
