@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int)
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
                     help="change task values for this run, e.g. finetune_steps=600 pretrain.crop_size=128")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="bundle runs at a time (CPU: 2 on 2 cores, each then uses 1 thread)")
     ap.add_argument("--bundles", help="folder with cover_pretrain and cover_seg (default: this checkout's)")
     a = ap.parse_args(argv)
     try:
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         for k in ("methods", "fractions", "seeds"):
             if getattr(a, k):
                 setattr(task, k, getattr(a, k))
-        runner = BenchmarkRunner(task, a.out, a.bundles, log=lambda m: print(m, flush=True))
+        runner = BenchmarkRunner(task, a.out, a.bundles, log=lambda m: print(m, flush=True), jobs=a.jobs)
         runner.run()
     except (BadInputError, BenchmarkError, ValueError) as e:
         print(f"benchmark: error: {e}", file=sys.stderr)

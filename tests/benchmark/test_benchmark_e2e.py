@@ -36,7 +36,7 @@ def task_file(tmp_path_factory):
 
 def test_suite_runs_end_to_end_and_resumes(task_file, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["--task", str(task_file), "--mode", "tiny", "--out", str(out)]) == 0
+    assert main(["--task", str(task_file), "--mode", "tiny", "--out", str(out), "--jobs", "2"]) == 0
     doc = json.loads((out / "results.json").read_text())
     assert len(doc["runs"]) == 8 and set(doc["summary"]) == {"cover", "consistency", "pixel_contrast", "scratch"}
     for r in doc["runs"]:
@@ -57,11 +57,14 @@ def test_suite_runs_end_to_end_and_resumes(task_file, tmp_path, capsys):
     assert json.loads((ft / "cover" / "f050_s0" / "train_overrides.json").read_text())["seed"] == 0
     loss_log = (out / "pretrain" / "pixel_contrast" / "pretrain.log").read_text()
     assert "loss_nce" in loss_log and "loss_vec" not in loss_log
-    # a rerun skips every finished run and rewrites the same table
+    # a rerun (one job at a time) skips every finished run and rewrites the same table, in the same order
     capsys.readouterr()
     assert main(["--task", str(task_file), "--mode", "tiny", "--out", str(out)]) == 0
     assert "done earlier" in capsys.readouterr().out
-    assert (out / "results.md").read_text().split("Total run time")[0] == md.split("Total run time")[0]
+    def tables(text):
+        return text.split("Test-set mean Dice")[1].split("Total run time")[0]
+
+    assert tables((out / "results.md").read_text()) == tables(md)
     assert "Validation Dice (%) at the end of fine-tuning, on the fixed 2-case holdout" in md
     # another budget into the same folder is refused instead of mixing budgets in one table
     capsys.readouterr()
