@@ -3,7 +3,8 @@
 Each variant is one ``python -m monai_cover.benchmark`` run (same bundles, same splits) with a few task values
 changed through ``--set``, written to ``OUT/<variant>``. The table printed at the end (and written to
 ``OUT/tuning.md``) gives, per variant / method / label fraction, the Dice on the fixed validation holdout inside
-``train`` -- the number decisions are made on -- and, for reporting only, the test Dice.
+``train`` -- the number decisions are made on -- and, for reporting only, the test Dice. Variants whose methods
+list is empty only pretrain COVER and are judged on the displacement error (EPE) on held-out ``train`` images.
 
 Run from the repository root (one task per process; two tasks can run side by side on a 2-core CPU)::
 
@@ -19,6 +20,10 @@ import sys
 from pathlib import Path
 
 from monai_cover.benchmark.__main__ import main as benchmark
+from monai_cover.benchmark.runner import BenchmarkRunner
+from monai_cover.benchmark.tasks import load_task
+
+MILD_2D = json.dumps({"rotate_deg": 15.0, "scale_range": [0.75, 1.25], "shear_deg": 8.4, "translate_frac": 0.1})
 
 # name -> (methods, --set values); scratch is left out where only pretraining changes (it would repeat a run).
 VARIANTS = {
@@ -26,6 +31,12 @@ VARIANTS = {
         "quick": (["cover", "scratch"], []),
         "finetune600": (["cover", "scratch"], ["finetune_steps=600"]),
         "pretrain600_finetune600": (["cover"], ["pretrain_iterations=600", "finetune_steps=600"]),
+        # pretraining only (val EPE): learning rate, crop size, the authors' very wide 2D ranges vs the 3D ones
+        "pretrain300": ([], ["pretrain_iterations=300"]),
+        "pretrain300_lr1e-4": ([], ["pretrain_iterations=300", "pretrain.learning_rate=1e-4"]),
+        "pretrain300_lr1e-3": ([], ["pretrain_iterations=300", "pretrain.learning_rate=1e-3"]),
+        "pretrain300_crop128": ([], ["pretrain_iterations=300", "pretrain.crop_size=128"]),
+        "pretrain300_mild_ranges": ([], ["pretrain_iterations=300", "pretrain.spatial_ranges=" + MILD_2D]),
     },
     "msd_hippocampus": {
         "quick": (["cover", "scratch"], []),
@@ -40,8 +51,12 @@ def table(out: Path, variants: list[str]) -> str:
     lines = ["| variant | method | labels | seeds | val Dice % | test Dice % | pretrain val EPE |",
              "|---|---|---|---|---|---|---|"]
     for name in variants:
-        res = out / name / "results.json"
+        res, done = out / name / "results.json", out / name / "pretrain" / "cover" / "done.json"
         if not res.is_file():
+            if done.is_file():  # pretraining-only variant
+                p = json.loads(done.read_text())
+                lines.append(f"| {name} | cover (pretraining only, {p['iterations']} it) | | | | | "
+                             f"{p['val_epe']:.2f} (zero motion {p['val_epe_zero']:.2f}) |")
             continue
         doc = json.loads(res.read_text())
         for method, by_frac in doc["summary"].items():
@@ -70,6 +85,13 @@ def run(argv: list[str] | None = None) -> int:
         ap.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS[a.task])}")
     for name in names:
         methods, settings = VARIANTS[a.task][name]
+        if not methods:
+            print(f"== variant {name}: pretraining only, --set {' '.join(settings)}", flush=True)
+            runner = BenchmarkRunner(load_task(a.task, "quick", a.data, settings), out / name,
+                                     log=lambda m: print(m, flush=True))
+            runner.prepare()
+            runner.pretrain("cover")
+            continue
         argv_b = ["--task", a.task, "--quick", "--out", str(out / name), "--methods", *methods,
                   "--fractions", *a.fractions, "--seeds", *a.seeds, *(["--data", a.data] if a.data else [])]
         if settings:

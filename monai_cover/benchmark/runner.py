@@ -181,12 +181,16 @@ class BenchmarkRunner:
         result.write_text(json.dumps(rec, indent=1))
         return rec
 
+    def prepare(self) -> None:
+        """Write the pretraining datalist (``train`` split + the task's unlabeled folders) into the output folder."""
+        (self.out / "datalists").mkdir(parents=True, exist_ok=True)
+        (self.out / "datalists" / "pretrain.json").write_text(
+            json.dumps(pretrain_datalist(self.train, self.task.unlabeled), indent=1))
+
     def run(self) -> list[dict]:
         """Everything; results are ordered (seed, fraction, method) whatever order the jobs finish in."""
         t = self.task
-        (self.out / "datalists").mkdir(parents=True, exist_ok=True)
-        (self.out / "datalists" / "pretrain.json").write_text(
-            json.dumps(pretrain_datalist(self.train, t.unlabeled), indent=1))
+        self.prepare()
         runs = [(m, f, s) for s in t.seeds for f in t.fractions for m in t.methods]
         with ThreadPoolExecutor(self.jobs) as pool:
             try:

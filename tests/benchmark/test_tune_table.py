@@ -1,0 +1,39 @@
+"""``benchmarks/tune.py``: its variants are valid task settings and its table reads both kinds of variant folder."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from monai_cover.benchmark import load_task
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import tune  # noqa: E402
+
+
+@pytest.mark.parametrize("task", sorted(tune.VARIANTS))
+def test_every_variant_resolves(task, tmp_path):
+    for name, (methods, settings) in tune.VARIANTS[task].items():
+        t = load_task(task, "quick", str(tmp_path), settings)
+        assert set(methods) <= set(t.methods), name
+    mild = load_task("jsrt_scr", "quick", str(tmp_path), tune.VARIANTS["jsrt_scr"]["pretrain300_mild_ranges"][1])
+    assert mild.pretrain["spatial_ranges"]["rotate_deg"] == 15.0 and mild.pretrain_iterations == 300
+
+
+def test_table_reads_finetune_and_pretrain_only_variants(tmp_path):
+    (tmp_path / "ft").mkdir()
+    (tmp_path / "ft" / "results.json").write_text(json.dumps({
+        "pretrain": {"cover": {"val_epe": 27.5}},
+        "summary": {"cover": {"0.1": {"n": 2, "mean": 0.88, "std": 0.01, "val_mean": 0.875, "val_std": 0.02}},
+                    "scratch": {"0.1": {"n": 2, "mean": 0.883, "std": 0.0}}}}))
+    done = tmp_path / "pt" / "pretrain" / "cover" / "done.json"
+    done.parent.mkdir(parents=True)
+    done.write_text(json.dumps({"iterations": 300, "val_epe": 20.25, "val_epe_zero": 39.5}))
+    lines = tune.table(tmp_path, ["ft", "pt", "missing"]).splitlines()
+    assert lines[2] == "| ft | cover | 10% | 2 | 87.5 ± 2.0 | 88.0 ± 1.0 | 27.50 |"
+    assert lines[3] == "| ft | scratch | 10% | 2 |  | 88.3 ± 0.0 |  |"
+    assert lines[4] == "| pt | cover (pretraining only, 300 it) | | | | | 20.25 (zero motion 39.50) |"
+    assert len(lines) == 5
