@@ -28,7 +28,7 @@ MILD_2D = json.dumps({"rotate_deg": 15.0, "scale_range": [0.75, 1.25], "shear_de
 # name -> (methods, --set values); scratch is left out where only pretraining changes (it would repeat a run).
 VARIANTS = {
     "jsrt_scr": {
-        "quick": (["cover", "scratch"], []),
+        "finetune150": (["cover", "scratch"], ["finetune_steps=150"]),  # the first quick budget
         "finetune600": (["cover", "scratch"], ["finetune_steps=600"]),
         "pretrain600_finetune600": (["cover"], ["pretrain_iterations=600", "finetune_steps=600"]),
         # pretraining only (val EPE): learning rate, crop size, the authors' very wide 2D ranges vs the 3D ones
@@ -36,10 +36,12 @@ VARIANTS = {
         "pretrain300_lr1e-4": ([], ["pretrain_iterations=300", "pretrain.learning_rate=1e-4"]),
         "pretrain300_lr1e-3": ([], ["pretrain_iterations=300", "pretrain.learning_rate=1e-3"]),
         "pretrain300_crop128": ([], ["pretrain_iterations=300", "pretrain.crop_size=128"]),
-        "pretrain300_mild_ranges": ([], ["pretrain_iterations=300", "pretrain.spatial_ranges=" + MILD_2D]),
+        # ... and the one that changed the pretraining (val EPE 5.6 of 15.3 vs 30 of 40), fine-tuned as well
+        "pretrain300_mild_ranges": (["cover"], ["pretrain_iterations=300", "pretrain.spatial_ranges=" + MILD_2D,
+                                                "finetune_steps=600"]),
     },
     "msd_hippocampus": {
-        "quick": (["cover", "scratch"], []),
+        "finetune100": (["cover", "scratch"], ["finetune_steps=100"]),  # the first quick budget
         "finetune400": (["cover", "scratch"], ["finetune_steps=400"]),
         "pretrain300_finetune400": (["cover"], ["pretrain_iterations=300", "finetune_steps=400"]),
     },
