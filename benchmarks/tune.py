@@ -39,6 +39,9 @@ VARIANTS = {
         # ... and the one that changed the pretraining (val EPE 5.6 of 15.3 vs 30 of 40), fine-tuned as well
         "pretrain300_mild_ranges": (["cover"], ["pretrain_iterations=300", "pretrain.spatial_ranges=" + MILD_2D,
                                                 "finetune_steps=600"]),
+        # everything that lowered the EPE, and 3x longer: does a better-learnt pretext task show up downstream?
+        "pretrain1000_lr1e-3_mild_ranges": (["cover"], ["pretrain_iterations=1000", "pretrain.learning_rate=1e-3",
+                                                        "pretrain.spatial_ranges=" + MILD_2D, "finetune_steps=600"]),
     },
     "msd_hippocampus": {
         "finetune100": (["cover", "scratch"], ["finetune_steps=100"]),  # the first quick budget
@@ -79,6 +82,7 @@ def run(argv: list[str] | None = None) -> int:
     ap.add_argument("--fractions", nargs="+", default=["0.1", "1.0"])
     ap.add_argument("--seeds", nargs="+", default=["0"])
     ap.add_argument("--data", help="dataset location (replaces the task's)")
+    ap.add_argument("--jobs", default="1", help="bundle runs at a time (passed to the benchmark)")
     a = ap.parse_args(argv)
     out = Path(a.out)
     names = a.only or list(VARIANTS[a.task])
@@ -95,7 +99,8 @@ def run(argv: list[str] | None = None) -> int:
             runner.pretrain("cover")
             continue
         argv_b = ["--task", a.task, "--quick", "--out", str(out / name), "--methods", *methods,
-                  "--fractions", *a.fractions, "--seeds", *a.seeds, *(["--data", a.data] if a.data else [])]
+                  "--fractions", *a.fractions, "--seeds", *a.seeds, "--jobs", a.jobs,
+                  *(["--data", a.data] if a.data else [])]
         if settings:
             argv_b += ["--set", *settings]
         print(f"== variant {name}: python -m monai_cover.benchmark {' '.join(argv_b)}", flush=True)
