@@ -53,24 +53,28 @@ VARIANTS = {
 
 def table(out: Path, variants: list[str]) -> str:
     """Markdown table of validation (and test) Dice for every variant folder that has ``results.json``."""
-    lines = ["| variant | method | labels | seeds | val Dice % | test Dice % | pretrain val EPE |",
+    def epe(p: dict) -> str:
+        if p.get("val_epe") is None:
+            return ""
+        zero = f" ({p['val_epe_zero']:.2f})" if p.get("val_epe_zero") is not None else ""
+        return f"{p['val_epe']:.2f}{zero}"
+
+    lines = ["| variant | method | labels | seeds | val Dice % | test Dice % | pretrain val EPE (zero motion) |",
              "|---|---|---|---|---|---|---|"]
     for name in variants:
         res, done = out / name / "results.json", out / name / "pretrain" / "cover" / "done.json"
         if not res.is_file():
             if done.is_file():  # pretraining-only variant
                 p = json.loads(done.read_text())
-                lines.append(f"| {name} | cover (pretraining only, {p['iterations']} it) | | | | | "
-                             f"{p['val_epe']:.2f} (zero motion {p['val_epe_zero']:.2f}) |")
+                lines.append(f"| {name} | cover (pretraining only, {p['iterations']} it) | | | | | {epe(p)} |")
             continue
         doc = json.loads(res.read_text())
         for method, by_frac in doc["summary"].items():
-            epe = doc["pretrain"].get(method, {}).get("val_epe")
+            pre = epe(doc["pretrain"].get(method, {}))
             for frac, s in by_frac.items():
                 val = f"{100 * s['val_mean']:.1f} ± {100 * s['val_std']:.1f}" if "val_mean" in s else ""
                 lines.append(f"| {name} | {method} | {float(frac):.0%} | {s['n']} | {val} | "
-                             f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f} | "
-                             f"{'' if epe is None else f'{epe:.2f}'} |")
+                             f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f} | {pre} |")
     return "\n".join(lines) + "\n"
 
 

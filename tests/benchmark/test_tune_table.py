@@ -26,14 +26,14 @@ def test_every_variant_resolves(task, tmp_path):
 def test_table_reads_finetune_and_pretrain_only_variants(tmp_path):
     (tmp_path / "ft").mkdir()
     (tmp_path / "ft" / "results.json").write_text(json.dumps({
-        "pretrain": {"cover": {"val_epe": 27.5}},
+        "pretrain": {"cover": {"val_epe": 27.5, "val_epe_zero": 39.5}},
         "summary": {"cover": {"0.1": {"n": 2, "mean": 0.88, "std": 0.01, "val_mean": 0.875, "val_std": 0.02}},
                     "scratch": {"0.1": {"n": 2, "mean": 0.883, "std": 0.0}}}}))
     done = tmp_path / "pt" / "pretrain" / "cover" / "done.json"
     done.parent.mkdir(parents=True)
     done.write_text(json.dumps({"iterations": 300, "val_epe": 20.25, "val_epe_zero": 39.5}))
     lines = tune.table(tmp_path, ["ft", "pt", "missing"]).splitlines()
-    assert lines[2] == "| ft | cover | 10% | 2 | 87.5 ± 2.0 | 88.0 ± 1.0 | 27.50 |"
+    assert lines[2] == "| ft | cover | 10% | 2 | 87.5 ± 2.0 | 88.0 ± 1.0 | 27.50 (39.50) |"
     assert lines[3] == "| ft | scratch | 10% | 2 |  | 88.3 ± 0.0 |  |"
-    assert lines[4] == "| pt | cover (pretraining only, 300 it) | | | | | 20.25 (zero motion 39.50) |"
+    assert lines[4] == "| pt | cover (pretraining only, 300 it) | | | | | 20.25 (39.50) |"
     assert len(lines) == 5
