@@ -196,6 +196,8 @@ class BenchmarkRunner:
             try:
                 methods = [m for m in t.methods if m != "scratch"]
                 weights = dict(zip(methods, pool.map(self.pretrain, methods)))
+                # the task's method order, not the order the pretraining jobs finished in
+                self.pretrain_records = {m: self.pretrain_records[m] for m in methods}
                 futures = {pool.submit(self.finetune, m, f, s, weights.get(m)): i for i, (m, f, s) in enumerate(runs)}
                 records: list[dict | None] = [None] * len(runs)
                 t0 = time.perf_counter()
