@@ -51,6 +51,13 @@ def read_eval(eval_dir: Path, label_names: list[str]) -> dict:
             "dice_per_class": per_class, "num_test_cases": len(rows)}
 
 
+def _relative_to(overrides: dict, out: str) -> dict:
+    """``overrides`` with string values under the folder ``out`` written as ``<out>/...``."""
+    def rel(v):
+        return "<out>" + v[len(out):] if isinstance(v, str) and (v == out or v.startswith(out + os.sep)) else v
+    return {k: rel(v) for k, v in overrides.items()}
+
+
 class BenchmarkRunner:
     """Runs one :class:`~monai_cover.benchmark.tasks.Task` into ``out_dir``.
 
@@ -79,17 +86,22 @@ class BenchmarkRunner:
         self.pretrain_records: dict[str, dict] = {}
 
     # -- one bundle run -------------------------------------------------------------------------------------------
-    @staticmethod
-    def _same_settings(name: str, overrides: dict, run_dir: Path) -> bool:
+    def _same_settings(self, name: str, overrides: dict, run_dir: Path) -> bool:
         """False for a fresh run folder; raises if the folder holds a run made with other settings.
 
-        Reusing (or resuming) a run of another budget would silently mix budgets in one table.
+        Reusing (or resuming) a run of another budget would silently mix budgets in one table. Paths inside the
+        output folder are compared relative to it, so an output folder that was moved or copied still matches.
         """
         ov = run_dir / f"{name}_overrides.json"
         if not ov.is_file():
             return False
         old = json.loads(ov.read_text())
-        changed = sorted(k for k in {*old, *overrides} if old.get(k) != overrides.get(k))
+        # where the output folder was when the run was made: its bundle_root minus the run's place inside it
+        rel = run_dir.relative_to(self.out).parts
+        old_root = Path(str(old.get("bundle_root", run_dir)))
+        old_out = Path(*old_root.parts[:-len(rel)]) if old_root.parts[-len(rel):] == rel else self.out
+        old, new = _relative_to(old, str(old_out)), _relative_to(overrides, str(self.out))
+        changed = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
         if changed:
             raise BenchmarkError(f"{run_dir} holds a run made with other settings ({', '.join(changed)}); "
                                  "use another --out for this budget")

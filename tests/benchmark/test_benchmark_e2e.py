@@ -71,6 +71,12 @@ def test_suite_runs_end_to_end_and_resumes(task_file, tmp_path, capsys):
     assert main(["--task", str(task_file), "--mode", "tiny", "--out", str(out), "--set", "finetune_steps=5"]) == 1
     err = capsys.readouterr().err
     assert "f050_s0 holds a run made with other settings (epochs, val_interval); use another --out" in err
+    # a moved output folder still matches its runs (paths inside it are compared relative to it)
+    moved = tmp_path / "moved"
+    out.rename(moved)
+    assert main(["--task", str(task_file), "--mode", "tiny", "--out", str(moved)]) == 0
+    assert "done earlier" in capsys.readouterr().out
+    assert tables((moved / "results.md").read_text()) == tables(md)
 
 
 def test_failed_bundle_run_names_the_run_and_log(task_file, tmp_path, capsys):
