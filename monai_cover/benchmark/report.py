@@ -45,6 +45,14 @@ def summarise(records: list[dict]) -> dict:
     return summary
 
 
+def _budget(requested: int, runs, key: str = "iterations") -> str:
+    """``requested``, and what the runs did when whole epochs made it more (e.g. ``150 requested, 175 run``)."""
+    done = sorted({int(r[key]) for r in runs if key in r})
+    if not done or done == [requested]:
+        return str(requested)
+    return f"{requested} requested, {done[0] if len(done) == 1 else f'{done[0]}-{done[-1]}'} run"
+
+
 def write_report(out_dir: str | Path, task: Task, records: list[dict], pretrain: dict, command: str) -> Path:
     """Write the three outputs into ``out_dir``; returns the markdown path."""
     out = Path(out_dir)
@@ -70,8 +78,9 @@ def write_report(out_dir: str | Path, task: Task, records: list[dict], pretrain:
     lines = [f"# Benchmark: {task.title or task.name} ({task.mode} mode)", "",
              f"Command: `{command}`", "",
              f"Test-set mean Dice (%), mean ± std over {len(seeds)} seed(s) {seeds} (each seed: its own labeled "
-             f"subset and initialisation). Pretraining: {task.pretrain_iterations} iterations per method; "
-             f"fine-tuning: {task.finetune_steps} steps for every method, scratch included.", "",
+             f"subset and initialisation). Pretraining: {_budget(task.pretrain_iterations, pretrain.values())} "
+             f"iterations per method; fine-tuning: {_budget(task.finetune_steps, records, 'steps')} steps for every "
+             "method, scratch included (runs end on whole epochs).", "",
              "| method | " + " | ".join(f"{float(f):.0%} ({n_train[f]} cases)" for f in fracs) + " |",
              "|---|" + "---|" * len(fracs)]
     lines += [f"| {_NAMES.get(m, m)} | " + " | ".join(cell(m, f) for f in fracs) + " |" for m in methods]

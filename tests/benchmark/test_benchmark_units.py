@@ -146,3 +146,16 @@ def test_report_mean_std_and_best_marked(tmp_path):
     assert "| COVER | 70.0 ± 14.1 |  |" in md and "| scratch (no pretraining) | **75.0 ± 0.0** |  |" in md
     assert json.loads((tmp_path / "results.json").read_text())["summary"]["cover"]["1.0"]["mean"] == 0.9
     assert (tmp_path / "dice_vs_fraction.png").stat().st_size > 1000
+
+
+def test_report_header_states_the_budget_the_runs_actually_had(tmp_path):
+    task = load_task("jsrt_scr", data=str(tmp_path))
+    task.methods, task.fractions, task.pretrain_iterations, task.finetune_steps = ["cover", "scratch"], [0.1], 150, 10
+    records = [_rec("cover", 0.1, 0, 0.8), _rec("scratch", 0.1, 0, 0.7)]
+    pre = {"cover": {"iterations": 175, "images": 142, "seconds": 60.0, "val_epe": 27.5, "val_epe_zero": 39.5}}
+    md = write_report(tmp_path, task, records, pre, "cmd").read_text()
+    assert "Pretraining: 150 requested, 175 run iterations per method; fine-tuning: 10 steps for every" in md
+    assert "| cover | 175 | 142 | 1.0 | 27.50 | 39.50 |" in md
+    records[1]["steps"] = 12  # whole epochs: another fraction can round up further
+    md = write_report(tmp_path, task, records, {}, "cmd").read_text()
+    assert "Pretraining: 150 iterations per method; fine-tuning: 10 requested, 10-12 run steps" in md
