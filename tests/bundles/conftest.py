@@ -46,6 +46,11 @@ def nifti_dir(tmp_path_factory) -> Path:
     return d
 
 
+def tensorboard_writer_pids(log_dir: Path) -> set[str]:
+    """Process ids that wrote TensorBoard event files in ``log_dir`` (names end ``.<host>.<pid>.<uid>``)."""
+    return {p.name.split(".")[-2] for p in log_dir.glob("events.out.tfevents.*")}
+
+
 def run_bundle(*args: str, torchrun: int = 0, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``python -m monai.bundle <args>`` (or under ``torchrun``) from the repo root; fail with its output."""
     if torchrun:

@@ -7,7 +7,7 @@ import re
 
 import torch
 
-from tests.bundles.conftest import REPO, TINY_NET, run_bundle
+from tests.bundles.conftest import REPO, TINY_NET, run_bundle, tensorboard_writer_pids
 
 CONFIGS = REPO / "bundles" / "cover_pretrain" / "configs"
 TRAIN = str(CONFIGS / "train.json")
@@ -81,6 +81,8 @@ def test_torchrun_two_processes_gloo(tmp_path, png_dir):
     assert _checkpoint_iterations(out) == [1]
     assert (tmp_path / "models" / "model.safetensors").is_file()
     assert proc.stdout.count("val_epe") + proc.stderr.count("val_epe") >= 2  # rank 0 validates at start and end
+    # only rank 0 writes TensorBoard files (rank 1 used to leave an empty event file beside them)
+    assert len(tensorboard_writer_pids(out / "tensorboard")) == 1
 
 
 def test_verify_metadata_offline():

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.bundles.conftest import REPO, TINY_NET, run_bundle
+from tests.bundles.conftest import REPO, TINY_NET, run_bundle, tensorboard_writer_pids
 
 CONFIGS = REPO / "bundles" / "cover_seg" / "configs"
 TRAIN, EVALUATE, INFER = (str(CONFIGS / f) for f in ("train.json", "evaluate.json", "inference.json"))
@@ -137,3 +137,20 @@ def test_torchrun_two_processes_gloo(tmp_path, seg2d_dir):
     # 6 training cases over 2 ranks, batch 2 -> 2 iterations per rank; rank 0 writes the only checkpoint and model
     assert [p.name for p in (tmp_path / "outputs" / "checkpoints").iterdir()] == ["checkpoint_00000002.pt"]
     assert (tmp_path / "models" / "model.pt").is_file()
+    assert len(tensorboard_writer_pids(tmp_path / "outputs" / "tensorboard")) == 1  # rank 0 only
+
+
+def test_multi_gpu_disables_the_logging_handlers_after_monailabel_inserts_a_loader(tmp_path):
+    """MONAI Label puts a CheckpointLoader first in ``train#handlers`` and merges multi_gpu_train.json after."""
+    from monai.bundle import ConfigParser
+
+    train = ConfigParser.load_config_files([TRAIN])
+    train["train"]["handlers"].insert(0, {"_target_": "CheckpointLoader", "load_path": "m.pt", "load_dict": {}})
+    ConfigParser.export_config_file(train, str(tmp_path / "monailabel_train.json"))
+    parser = ConfigParser()
+    parser.read_config([str(tmp_path / "monailabel_train.json"), str(CONFIGS / "multi_gpu_train.json")])
+    for section, rank0_only in (("train", {"StatsHandler", "TensorBoardStatsHandler"}), ("validate", None)):
+        for h in parser[f"{section}#handlers"]:
+            if isinstance(h, dict):
+                expect = rank0_only is None or h["_target_"] in rank0_only
+                assert ("_disabled_" in h) == expect, (section, h["_target_"])
