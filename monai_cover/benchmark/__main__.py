@@ -3,7 +3,8 @@
 Pretrains every method of the task (COVER, the consistency-only ablation, the pixel InfoNCE baseline), fine-tunes
 each and a scratch model at every label fraction and seed with the same budget, evaluates on the ``test`` split,
 and writes ``results.json``, ``results.md`` and ``dice_vs_fraction.png`` into ``--out``. Rerunning the same
-command skips finished runs and resumes interrupted ones.
+command skips finished runs and resumes interrupted ones; adding ``--report_only`` rewrites the report from
+``results.json`` without running anything.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 from monai_cover.benchmark.report import write_report
 from monai_cover.benchmark.runner import BenchmarkError, BenchmarkRunner
 from monai_cover.benchmark.tasks import load_task
 from monai_cover.data.checks import BadInputError
+from monai_cover.data.datalist import read_json
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,22 +38,42 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1,
                     help="bundle runs at a time (CPU: 2 on 2 cores, each then uses 1 thread)")
     ap.add_argument("--bundles", help="folder with cover_pretrain and cover_seg (default: this checkout's)")
+    ap.add_argument("--report_only", action="store_true",
+                    help="rewrite results.md and the plot from --out's results.json (same task options); runs nothing")
     a = ap.parse_args(argv)
     try:
         task = load_task(a.task, a.mode, a.data, a.settings)
         for k in ("methods", "fractions", "seeds"):
             if getattr(a, k):
                 setattr(task, k, getattr(a, k))
-        runner = BenchmarkRunner(task, a.out, a.bundles, log=lambda m: print(m, flush=True), jobs=a.jobs)
-        runner.run()
+        if a.report_only:
+            records, pretrain, command = _saved_results(Path(a.out) / "results.json", task)
+        else:
+            runner = BenchmarkRunner(task, a.out, a.bundles, log=lambda m: print(m, flush=True), jobs=a.jobs)
+            runner.run()
+            records, pretrain = runner.records, runner.pretrain_records
+            command = "python -m monai_cover.benchmark " + shlex.join(argv)
     except (BadInputError, BenchmarkError, ValueError) as e:
         print(f"benchmark: error: {e}", file=sys.stderr)
         return 1
-    command = "python -m monai_cover.benchmark " + shlex.join(argv)
-    md = write_report(a.out, task, runner.records, runner.pretrain_records, command)
+    md = write_report(a.out, task, records, pretrain, command)
     print(md.read_text())
     print(f"wrote {md}, results.json and dice_vs_fraction.png in {a.out}")
     return 0
+
+
+def _saved_results(path: Path, task) -> tuple[list[dict], dict, str]:
+    """Runs, pretraining records and command of an earlier report; refuses one made with another budget."""
+    doc = read_json(path)
+    budget = {"pretrain_iterations": task.pretrain_iterations, "finetune_steps": task.finetune_steps,
+              "common": task.common, "pretrain": task.pretrain, "seg": task.seg}
+    changed = ["task"] * (doc.get("task") != task.name)
+    changed += sorted(k for k, v in budget.items() if doc.get("budget", {}).get(k) != v)
+    if changed:
+        raise BadInputError(f"{path}: made with other settings than task {task.name!r} mode {task.mode!r} "
+                            f"({', '.join(changed)}); pass the options of the command that made it")
+    pretrain = {m: doc["pretrain"][m] for m in task.methods if m in doc.get("pretrain", {})}
+    return doc["runs"], pretrain, doc["command"]
 
 
 if __name__ == "__main__":

@@ -77,6 +77,13 @@ def test_suite_runs_end_to_end_and_resumes(task_file, tmp_path, capsys):
     assert main(["--task", str(task_file), "--mode", "tiny", "--out", str(moved)]) == 0
     assert "done earlier" in capsys.readouterr().out
     assert tables((moved / "results.md").read_text()) == tables(md)
+    # --report_only rewrites the report from results.json alone (runs and datalists may be gone)
+    (moved / "results.md").unlink()
+    args = ["--task", str(task_file), "--mode", "tiny", "--out", str(moved), "--report_only"]
+    assert main(args) == 0 and tables((moved / "results.md").read_text()) == tables(md)
+    assert main([*args, "--set", "finetune_steps=5"]) == 1
+    assert "results.json: made with other settings than task 'blobs' mode 'tiny' (finetune_steps)" in \
+        capsys.readouterr().err
 
 
 def test_failed_bundle_run_names_the_run_and_log(task_file, tmp_path, capsys):
