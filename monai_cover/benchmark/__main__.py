@@ -14,7 +14,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from monai_cover.benchmark.report import write_report
+from monai_cover.benchmark.report import task_budget, write_report
 from monai_cover.benchmark.runner import BenchmarkError, BenchmarkRunner
 from monai_cover.benchmark.tasks import load_task
 from monai_cover.data.checks import BadInputError
@@ -65,15 +65,13 @@ def main(argv: list[str] | None = None) -> int:
 def _saved_results(path: Path, task) -> tuple[list[dict], dict, str]:
     """Runs, pretraining records and command of an earlier report; refuses one made with another budget."""
     doc = read_json(path)
-    budget = {"pretrain_iterations": task.pretrain_iterations, "finetune_steps": task.finetune_steps,
-              "common": task.common, "pretrain": task.pretrain, "seg": task.seg}
     changed = ["task"] * (doc.get("task") != task.name)
-    changed += sorted(k for k, v in budget.items() if doc.get("budget", {}).get(k) != v)
+    changed += sorted(k for k, v in task_budget(task).items()
+                      if k != "seeds" and doc.get("budget", {}).get(k) != v)  # --seeds may pick a subset
     if changed:
         raise BadInputError(f"{path}: made with other settings than task {task.name!r} mode {task.mode!r} "
                             f"({', '.join(changed)}); pass the options of the command that made it")
-    pretrain = {m: doc["pretrain"][m] for m in task.methods if m in doc.get("pretrain", {})}
-    return doc["runs"], pretrain, doc["command"]
+    return doc["runs"], doc.get("pretrain", {}), doc["command"]
 
 
 if __name__ == "__main__":

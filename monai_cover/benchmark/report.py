@@ -53,15 +53,22 @@ def _budget(requested: int, runs, key: str = "iterations") -> str:
     return f"{requested} requested, {done[0] if len(done) == 1 else f'{done[0]}-{done[-1]}'} run"
 
 
+def task_budget(task: Task) -> dict:
+    """The task's budget as ``results.json`` records it: iterations, steps, seeds and every bundle override."""
+    return {"pretrain_iterations": task.pretrain_iterations, "finetune_steps": task.finetune_steps,
+            "seeds": task.seeds, "common": task.common, "pretrain": task.pretrain, "seg": task.seg}
+
+
 def write_report(out_dir: str | Path, task: Task, records: list[dict], pretrain: dict, command: str) -> Path:
     """Write the three outputs into ``out_dir``; returns the markdown path."""
     out = Path(out_dir)
+    # the task's method order, whatever order the pretraining jobs finished (or were saved) in
+    pretrain = {m: pretrain[m] for m in task.methods if m in pretrain}
     summary = summarise(records)
     methods = [m for m in task.methods if m in summary]
     fracs = [str(f) for f in task.fractions if any(str(f) in summary[m] for m in methods)]
     doc = {"task": task.name, "title": task.title, "mode": task.mode, "command": command,
-           "budget": {"pretrain_iterations": task.pretrain_iterations, "finetune_steps": task.finetune_steps,
-                      "seeds": task.seeds, "common": task.common, "pretrain": task.pretrain, "seg": task.seg},
+           "budget": task_budget(task),
            "pretrain": pretrain, "summary": summary, "runs": records}
     (out / "results.json").write_text(json.dumps(doc, indent=1))
 

@@ -97,9 +97,7 @@ class BenchmarkRunner:
             return False
         old = json.loads(ov.read_text())
         # where the output folder was when the run was made: its bundle_root minus the run's place inside it
-        rel = run_dir.relative_to(self.out).parts
-        old_root = Path(str(old.get("bundle_root", run_dir)))
-        old_out = Path(*old_root.parts[:-len(rel)]) if old_root.parts[-len(rel):] == rel else self.out
+        old_out = Path(old.get("bundle_root", run_dir)).parents[len(run_dir.relative_to(self.out).parts) - 1]
         old, new = _relative_to(old, str(old_out)), _relative_to(overrides, str(self.out))
         changed = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
         if changed:
@@ -208,8 +206,6 @@ class BenchmarkRunner:
             try:
                 methods = [m for m in t.methods if m != "scratch"]
                 weights = dict(zip(methods, pool.map(self.pretrain, methods)))
-                # the task's method order, not the order the pretraining jobs finished in
-                self.pretrain_records = {m: self.pretrain_records[m] for m in methods}
                 futures = {pool.submit(self.finetune, m, f, s, weights.get(m)): i for i, (m, f, s) in enumerate(runs)}
                 records: list[dict | None] = [None] * len(runs)
                 t0 = time.perf_counter()
