@@ -9,12 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from monai.transforms import Randomizable
-from monai.utils import convert_to_tensor
+from monai.utils import convert_to_tensor, look_up_option
 
 from monai_cover.networks.blocks.warp import warp
 from monai_cover.transforms import functional as Fn
 
-__all__ = ["CoverViewSampler", "ViewParams", "default_ranges"]
+__all__ = ["CoverViewSampler", "ViewParams", "default_ranges", "APPEARANCE_PRESETS", "ROTATION_SAMPLINGS"]
 
 # Authors' ranges (per axis): see docs/cover-method.md, section 1.
 _DEFAULTS = {
@@ -26,6 +26,27 @@ _DEFAULTS = {
 def default_ranges(spatial_dims: int) -> dict:
     """The authors' spatial ranges for 2D or 3D."""
     return dict(_DEFAULTS[spatial_dims])
+
+
+#: Values taken by the individual appearance arguments of :class:`CoverViewSampler` left at ``None``, per preset.
+#: "mild" is this package's original setting; "reference" the authors' published code (brightness: std of a normal
+#: shift; blocks: the cap of a geometric count and the side range ``[floor(3 size / 30), floor(4 size / 30))``).
+APPEARANCE_PRESETS = {
+    "mild": {
+        "prob_contrast": 0.5, "contrast_range": (0.7, 1.3), "prob_brightness": 0.5, "brightness": 0.1,
+        "prob_blur": 0.3, "blur_sigma": (0.5, 1.5), "prob_noise": 0.5, "noise_std": 0.05,
+        "prob_blocks": 0.5, "max_blocks": 3, "block_frac": (0.05, 0.2),
+    },
+    "reference": {
+        "prob_contrast": 1.0, "contrast_range": (0.5, 1.5), "prob_brightness": 1.0, "brightness": 0.1,
+        "prob_blur": 0.0, "blur_sigma": (0.5, 1.5), "prob_noise": 1.0, "noise_std": 0.02,
+        "prob_blocks": 1.0, "max_blocks": 10, "block_frac": (3 / 30, 4 / 30),
+    },
+}
+#: ``rotation_sampling`` choices of :class:`CoverViewSampler`
+ROTATION_SAMPLINGS = ("uniform", "reference")
+_BLOCK_CONTINUE = 0.95  # reference in-painting: one more block while U(0, 1) < 0.95 (up to max_blocks)
+_BLOCK_MARGIN = 3  # reference in-painting: block starts in [3, size - side - 3)
 
 
 @dataclass
@@ -45,6 +66,7 @@ class ViewParams:
     block_starts: np.ndarray  # (B, n_blocks, d)
     block_sizes: np.ndarray  # (B, n_blocks, d)
     seed: int  # torch generator seed for the noise images
+    preset: str = "mild"  # appearance preset: order of the steps and block fill (mild: mean + std * randn)
 
 
 class CoverViewSampler(Randomizable):
@@ -65,12 +87,33 @@ class CoverViewSampler(Randomizable):
         translate_frac: max translation as a fraction of the grid size per axis (0.3 in 2D, 0.1 in 3D).
         elastic_magnitude: std of the smooth elastic component, voxels (0 = off, the authors' choice).
         elastic_spacing: control-point spacing of the elastic component, voxels.
-        prob_contrast, contrast_range: probability and range of the contrast factor.
-        prob_brightness, brightness: probability and max absolute additive shift (image intensity units).
+        rotation_sampling: ``"uniform"``: each angle ``U(-rotate, rotate)``. ``"reference"`` (the authors' 2D
+            script): the sum of two independent ``U(-rotate / 2, rotate / 2)`` draws (triangular on
+            ``+-rotate``; mean ``|angle|`` is ``rotate / 3`` instead of ``rotate / 2``). In 3D the authors draw one
+            uniform angle per axis, so there ``"reference"`` is the same as ``"uniform"``.
+        appearance: appearance preset of ``view_a``, ``"mild"`` or ``"reference"``. The preset fixes the kind of
+            each step and their order, and gives the default of every individual argument below
+            (:data:`APPEARANCE_PRESETS`); an individual argument that is not ``None`` overrides the preset's value.
+
+            - ``"mild"``: contrast/brightness, blur, noise, blocks. Each step with its probability; contrast
+              ``U(contrast_range)``; brightness ``U(-brightness, brightness)``; blocks: ``U{1..max_blocks}`` blocks
+              of ``round(U(block_frac) * crop)`` voxels per axis anywhere in the crop, filled with
+              ``mean + std * N(0, 1)`` of the image. Defaults: 0.5, (0.7, 1.3), 0.5, 0.1, blur 0.3, (0.5, 1.5),
+              noise 0.5, 0.05, blocks 0.5, 3, (0.05, 0.2).
+            - ``"reference"`` (the authors' choice): noise, blur, contrast, brightness, blocks. Brightness
+              ``N(0, brightness)``; blocks: added one after another while ``U(0, 1) < 0.95``, at most
+              ``max_blocks``; sides integers in ``[floor(block_frac[0] * crop), floor(block_frac[1] * crop))``
+              (at least 1), starts in ``[3, crop - side - 3)`` (no margin if the crop is too small), filled with
+              ``U[0, 1)`` (the intensity range of images scaled to [0, 1], as in the bundles).
+              Defaults: every step always applied except blur (prob 0: the authors' blur is a no-op), contrast
+              (0.5, 1.5), brightness std 0.1, noise std ``U(0, 0.02)``, blocks up to 10 of 10%-13% of the crop.
+        prob_contrast, contrast_range: probability and range of the contrast factor (about the image mean).
+        prob_brightness, brightness: probability and size of the additive shift (image intensity units): max
+            absolute value ("mild") or std ("reference").
         prob_blur, blur_sigma: probability and ``(min, max)`` Gaussian sigma in voxels.
-        prob_noise, noise_std: probability and max std of additive Gaussian noise.
-        prob_blocks, max_blocks, block_frac: probability, max count and ``(min, max)`` size (fraction of the crop)
-            of noise-filled blocks (in-painting).
+        prob_noise, noise_std: probability and max std of additive Gaussian noise (std drawn ``U(0, noise_std)``).
+        prob_blocks, max_blocks, block_frac: probability, max count and ``(min, max)`` side (fraction of the crop)
+            of noise-filled blocks (in-painting). ``prob_blocks=0`` switches in-painting off with either preset.
         seed: seed of ``R`` for reproducible runs. Without it ``R`` is MONAI's shared class-level generator, which
             ``monai.utils.set_determinism`` does not reseed, so the bundles always pass their ``seed``.
     """
@@ -85,18 +128,20 @@ class CoverViewSampler(Randomizable):
         translate_frac: float | None = None,
         elastic_magnitude: float = 0.0,
         elastic_spacing: int = 16,
-        prob_contrast: float = 0.5,
-        contrast_range: Sequence[float] = (0.7, 1.3),
-        prob_brightness: float = 0.5,
-        brightness: float = 0.1,
-        prob_blur: float = 0.3,
-        blur_sigma: Sequence[float] = (0.5, 1.5),
-        prob_noise: float = 0.5,
-        noise_std: float = 0.05,
-        prob_blocks: float = 0.5,
-        max_blocks: int = 3,
-        block_frac: Sequence[float] = (0.05, 0.2),
+        prob_contrast: float | None = None,
+        contrast_range: Sequence[float] | None = None,
+        prob_brightness: float | None = None,
+        brightness: float | None = None,
+        prob_blur: float | None = None,
+        blur_sigma: Sequence[float] | None = None,
+        prob_noise: float | None = None,
+        noise_std: float | None = None,
+        prob_blocks: float | None = None,
+        max_blocks: int | None = None,
+        block_frac: Sequence[float] | None = None,
         seed: int | None = None,
+        appearance: str = "mild",
+        rotation_sampling: str = "uniform",
     ) -> None:
         if seed is not None:
             self.set_random_state(seed)
@@ -110,11 +155,17 @@ class CoverViewSampler(Randomizable):
         self.shear = math.radians(dflt["shear_deg"] if shear_deg is None else shear_deg)
         self.translate_frac = dflt["translate_frac"] if translate_frac is None else translate_frac
         self.elastic_magnitude, self.elastic_spacing = elastic_magnitude, elastic_spacing
-        self.prob_contrast, self.contrast_range = prob_contrast, tuple(contrast_range)
-        self.prob_brightness, self.brightness = prob_brightness, brightness
-        self.prob_blur, self.blur_sigma = prob_blur, tuple(blur_sigma)
-        self.prob_noise, self.noise_std = prob_noise, noise_std
-        self.prob_blocks, self.max_blocks, self.block_frac = prob_blocks, max_blocks, tuple(block_frac)
+        self.rotation_sampling = look_up_option(rotation_sampling, ROTATION_SAMPLINGS)
+        #: appearance preset name (``self.appearance`` is the method applying a draw)
+        self.appearance_preset = look_up_option(appearance, tuple(APPEARANCE_PRESETS))
+        given = {
+            "prob_contrast": prob_contrast, "contrast_range": contrast_range, "prob_brightness": prob_brightness,
+            "brightness": brightness, "prob_blur": prob_blur, "blur_sigma": blur_sigma, "prob_noise": prob_noise,
+            "noise_std": noise_std, "prob_blocks": prob_blocks, "max_blocks": max_blocks, "block_frac": block_frac,
+        }
+        for name, value in APPEARANCE_PRESETS[self.appearance_preset].items():
+            value = value if given[name] is None else given[name]
+            setattr(self, name, tuple(value) if isinstance(value, Sequence) else value)
         self.params: ViewParams | None = None
 
     def _check_shape(self, spatial_shape: Sequence[int]) -> tuple[int, ...]:
@@ -131,32 +182,69 @@ class CoverViewSampler(Randomizable):
         b, d, r = batch_size, self.spatial_dims, self.R
         n_rot, n_shear = d * (d - 1) // 2, d * (d - 1)
         crop = np.asarray(self.crop_size)
-
-        def gate(p: float, values: np.ndarray, neutral: float) -> np.ndarray:
-            return np.where(r.uniform(size=values.shape[:1]) < p, values, neutral)
-
+        mild = self.appearance_preset == "mild"
+        # the draw order of "mild" with "uniform" rotations is the original one: seeded views must not change
         elastic = None
         if self.elastic_magnitude > 0:
             grid = [max(2, math.ceil(s / self.elastic_spacing) + 1) for s in shape]
             elastic = r.standard_normal((b, d, *grid)).astype(np.float32)
-        n_blk = np.where(r.uniform(size=b) < self.prob_blocks, r.randint(1, self.max_blocks + 1, size=b), 0)
-        blk_sizes = np.round(r.uniform(*self.block_frac, size=(b, self.max_blocks, d)) * crop).astype(np.int64)
-        blk_sizes[np.arange(self.max_blocks)[None, :] >= n_blk[:, None]] = 0
-        self.params = ViewParams(
-            rotate=r.uniform(-self.rotate, self.rotate, size=(b, n_rot)),
-            shear=r.uniform(-self.shear, self.shear, size=(b, n_shear)),
-            scale=r.uniform(*self.scale_range, size=(b, d)),
-            translate=r.uniform(-1, 1, size=(b, d)) * self.translate_frac * np.asarray(shape),
-            elastic=elastic,
-            crop_starts=np.stack([r.randint(0, s - c + 1, size=b) for s, c in zip(shape, self.crop_size)], 1),
-            contrast=gate(self.prob_contrast, r.uniform(*self.contrast_range, size=b), 1.0),
-            brightness=gate(self.prob_brightness, r.uniform(-self.brightness, self.brightness, size=b), 0.0),
-            blur_sigma=gate(self.prob_blur, r.uniform(*self.blur_sigma, size=b), 0.0),
-            noise_std=gate(self.prob_noise, r.uniform(0, self.noise_std, size=b), 0.0),
-            block_starts=(r.uniform(size=(b, self.max_blocks, d)) * (crop - blk_sizes + 1)).astype(np.int64),
-            block_sizes=blk_sizes,
-            seed=int(r.randint(0, 2**31 - 1)),
-        )
+        if mild:
+            n_blk = np.where(r.uniform(size=b) < self.prob_blocks, r.randint(1, self.max_blocks + 1, size=b), 0)
+            blk_sizes = np.round(r.uniform(*self.block_frac, size=(b, self.max_blocks, d)) * crop).astype(np.int64)
+            blk_sizes[np.arange(self.max_blocks)[None, :] >= n_blk[:, None]] = 0
+        if self.rotation_sampling == "reference" and d == 2:  # 3D: the authors draw one uniform angle per axis
+            half = self.rotate / 2
+            rotate = r.uniform(-half, half, size=(b, n_rot)) + r.uniform(-half, half, size=(b, n_rot))
+        else:
+            rotate = r.uniform(-self.rotate, self.rotate, size=(b, n_rot))
+        geometry = {
+            "rotate": rotate,
+            "shear": r.uniform(-self.shear, self.shear, size=(b, n_shear)),
+            "scale": r.uniform(*self.scale_range, size=(b, d)),
+            "translate": r.uniform(-1, 1, size=(b, d)) * self.translate_frac * np.asarray(shape),
+            "elastic": elastic,
+            "crop_starts": np.stack([r.randint(0, s - c + 1, size=b) for s, c in zip(shape, self.crop_size)], 1),
+        }
+        if mild:
+            look = {
+                "contrast": self._gate(self.prob_contrast, r.uniform(*self.contrast_range, size=b), 1.0),
+                "brightness": self._gate(self.prob_brightness, r.uniform(-self.brightness, self.brightness, size=b),
+                                         0.0),
+                "blur_sigma": self._gate(self.prob_blur, r.uniform(*self.blur_sigma, size=b), 0.0),
+                "noise_std": self._gate(self.prob_noise, r.uniform(0, self.noise_std, size=b), 0.0),
+                "block_starts": (r.uniform(size=(b, self.max_blocks, d)) * (crop - blk_sizes + 1)).astype(np.int64),
+                "block_sizes": blk_sizes,
+            }
+        else:
+            look = self._draw_reference_appearance(b, crop)
+        self.params = ViewParams(**geometry, **look, seed=int(r.randint(0, 2**31 - 1)), preset=self.appearance_preset)
+
+    def _gate(self, p: float, values: np.ndarray, neutral: float) -> np.ndarray:
+        """``values`` per item with probability ``p``, else ``neutral`` (one ``U(0, 1)`` draw per item)."""
+        return np.where(self.R.uniform(size=values.shape[:1]) < p, values, neutral)
+
+    def _draw_reference_appearance(self, b: int, crop: np.ndarray) -> dict[str, np.ndarray]:
+        """The authors' appearance parameters (see the class docstring), in their order of application."""
+        r, d, nb = self.R, self.spatial_dims, self.max_blocks
+        look = {
+            "noise_std": self._gate(self.prob_noise, r.uniform(0, self.noise_std, size=b), 0.0),
+            "blur_sigma": self._gate(self.prob_blur, r.uniform(*self.blur_sigma, size=b), 0.0),
+            "contrast": self._gate(self.prob_contrast, r.uniform(*self.contrast_range, size=b), 1.0),
+            "brightness": self._gate(self.prob_brightness, r.normal(0.0, self.brightness, size=b), 0.0),
+        }
+        # count: successes of U(0, 1) < 0.95 before the first failure, at most max_blocks
+        n_blk = np.cumprod(r.uniform(size=(b, nb)) < _BLOCK_CONTINUE, axis=1).sum(1)
+        n_blk = self._gate(self.prob_blocks, n_blk, 0)
+        side_lo = np.maximum(1, np.floor(self.block_frac[0] * crop + 1e-6).astype(np.int64))
+        side_hi = np.minimum(crop + 1, np.maximum(side_lo + 1, np.floor(self.block_frac[1] * crop + 1e-6)))
+        sizes = r.randint(side_lo, side_hi.astype(np.int64), size=(b, nb, d)).astype(np.int64)
+        start_lo, start_hi = np.full_like(sizes, _BLOCK_MARGIN), crop - sizes - _BLOCK_MARGIN
+        small = start_hi <= start_lo  # crop too small for the margins: anywhere inside it
+        start_lo[small], start_hi[small] = 0, (crop - sizes + 1)[small]
+        starts = r.randint(start_lo, start_hi, size=(b, nb, d)).astype(np.int64)
+        sizes[np.arange(nb)[None, :] >= n_blk[:, None]] = 0
+        look.update(block_starts=starts, block_sizes=sizes)
+        return look
 
     def field(self, spatial_shape: Sequence[int], device=None, params: ViewParams | None = None) -> torch.Tensor:
         """The drawn ground-truth field on the full grid, ``(B, d, *S)`` in voxels."""
@@ -168,22 +256,33 @@ class CoverViewSampler(Randomizable):
         return psi
 
     def appearance(self, x: torch.Tensor, params: ViewParams | None = None) -> torch.Tensor:
-        """Apply the drawn contrast, brightness, blur, noise and noise blocks to ``(B, C, *S)`` images."""
+        """Apply the drawn contrast, brightness, blur, noise and noise blocks to ``(B, C, *S)`` images.
+
+        Order and block fill follow the draw's preset: "mild" contrast/brightness, blur, noise, blocks filled with
+        ``mean + std * N(0, 1)``; "reference" noise, blur, contrast/brightness, blocks filled with ``U[0, 1)``.
+        """
         p = params or self.params
         dev = x.device
         t = lambda a: torch.as_tensor(a, dtype=x.dtype, device=dev)  # noqa: E731
         gen = torch.Generator(device=dev).manual_seed(p.seed)
-        x = Fn.adjust_contrast_brightness(x, t(p.contrast), t(p.brightness))
-        if (p.blur_sigma > 0).any():
-            x = Fn.gaussian_blur(x, t(p.blur_sigma))
+
+        blur = (lambda y: Fn.gaussian_blur(y, t(p.blur_sigma))) if (p.blur_sigma > 0).any() else (lambda y: y)
         noise = torch.randn(x.shape, generator=gen, device=dev, dtype=x.dtype)
-        x = x + noise * t(p.noise_std).view(-1, *([1] * (x.ndim - 1)))
+        noise = noise * t(p.noise_std).view(-1, *([1] * (x.ndim - 1)))
+        mild = p.preset == "mild"
+        if mild:
+            x = blur(Fn.adjust_contrast_brightness(x, t(p.contrast), t(p.brightness))) + noise
+        else:
+            x = Fn.adjust_contrast_brightness(blur(x + noise), t(p.contrast), t(p.brightness))
         if (p.block_sizes > 0).any():
             blocks = Fn.noise_blocks_mask(torch.as_tensor(p.block_starts, device=dev),
                                           torch.as_tensor(p.block_sizes, device=dev), x.shape[2:])
-            dims = tuple(range(1, x.ndim))
-            fill = x.mean(dims, keepdim=True) + x.std(dims, keepdim=True) * torch.randn(
-                x.shape, generator=gen, device=dev, dtype=x.dtype)
+            if mild:
+                dims = tuple(range(1, x.ndim))
+                fill = x.mean(dims, keepdim=True) + x.std(dims, keepdim=True) * torch.randn(
+                    x.shape, generator=gen, device=dev, dtype=x.dtype)
+            else:
+                fill = torch.rand(x.shape, generator=gen, device=dev, dtype=x.dtype)
             x = torch.where(blocks, fill, x)
         return x
 

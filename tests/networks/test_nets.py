@@ -185,3 +185,76 @@ def test_cover_net_predicts_the_sampler_dvf(dims, grid, crop, levels):
         epe_swapped = (net(views["view_b"], views["view_a"])[0].double() - views["dvf"].double()).norm(dim=1)[valid]
     assert epe.median() < 0.3, epe.median()
     assert epe_swapped.median() > 5
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Backbone initialisation: PyTorch's default (ours) or Kaiming normal (the authors')
+
+INIT_WIDTHS = {"channels": (8, 16, 32, 64, 128), "decoder_channels": (64, 32, 16, 8)}
+
+
+def _convs(net: nn.Module) -> list[nn.Module]:
+    return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))]
+
+
+def _normalised_weights(net: nn.Module, scale) -> torch.Tensor:
+    """Every conv weight divided by ``scale(fan_in)``, concatenated."""
+    return torch.cat([(c.weight.detach() / scale(c.weight[0].numel())).flatten() for c in _convs(net)])
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_kaiming_init_std(dims):
+    """``init="kaiming"``: conv weights ~ N(0, 2 / fan_in) (~2.45x PyTorch's default std); biases, norms untouched."""
+    torch.manual_seed(0)
+    default = CoverUNet(dims, **INIT_WIDTHS)
+    torch.manual_seed(0)
+    kaiming = CoverUNet(dims, **INIT_WIDTHS, init="kaiming")
+    assert default.config["init"] == "default" and kaiming.config["init"] == "kaiming"
+    big = [c.weight.detach() for c in _convs(kaiming) if c.weight.numel() >= 2000]  # enough for a 10 % check
+    assert len(big) >= 12
+    for w in big:
+        assert float(w.std()) == pytest.approx((2 / w[0].numel()) ** 0.5, rel=0.1)
+    kaiming_std = float(_normalised_weights(kaiming, lambda f: (2 / f) ** 0.5).std())
+    assert kaiming_std == pytest.approx(1.0, rel=0.03)
+    # default: kaiming_uniform(a=sqrt(5)) -> U(-1/sqrt(fan_in), 1/sqrt(fan_in)), std 1/sqrt(3 fan_in)
+    default_w = _normalised_weights(default, lambda f: f**-0.5)
+    assert float(default_w.abs().max()) <= 1.0 + 1e-6
+    assert float(default_w.std()) == pytest.approx(3**-0.5, rel=0.03)
+    ratio = float(_normalised_weights(kaiming, lambda f: f**-0.5).std() / default_w.std())
+    assert ratio == pytest.approx(6**0.5, rel=0.05)  # 2.45
+    # only the conv weights were redrawn: biases (drawn identically before) and GroupNorm affine are unchanged
+    for (name, a), b in zip(default.state_dict().items(), kaiming.state_dict().values()):
+        assert torch.equal(a, b) != (name.endswith("conv.weight")), name
+    norms = [m for m in kaiming.modules() if isinstance(m, nn.GroupNorm)]
+    assert all(torch.equal(g.weight, torch.ones_like(g.weight)) and not g.bias.any() for g in norms)
+
+
+def test_init_passes_through_and_is_validated(tmp_path):
+    """CoverNet / CoverSegNet forward ``init``; bad values name the choices; saved configs without it still load."""
+    from monai_cover.weights import load_backbone, load_backbone_state, save_backbone
+
+    torch.manual_seed(0)
+    cover = CoverNet(2, heads=HEADS, **TINY, init="kaiming")
+    seg = CoverSegNet(2, 1, 3, **TINY, init="kaiming")
+    for net in (cover, seg):
+        assert net.backbone.config["init"] == "kaiming"
+        w = net.backbone.encoders[1][0].conv.weight.detach()
+        assert float(w.std()) == pytest.approx((2 / w[0].numel()) ** 0.5, rel=0.15)
+    assert CoverNet(2, heads=HEADS, **TINY).backbone.config["init"] == "default"
+    assert CoverSegNet(2, **TINY).backbone.config["init"] == "default"
+    for build in (lambda: CoverUNet(2, **TINY, init="xavier"), lambda: CoverNet(2, heads=HEADS, **TINY, init="he"),
+                  lambda: CoverSegNet(2, **TINY, init="normal")):
+        with pytest.raises(ValueError, match="kaiming") as err:
+            build()
+        assert "default" in str(err.value)
+    # exported weights: the config records init; a config without it (older files) rebuilds the same backbone,
+    # and the init choice is irrelevant once the weights are loaded
+    save_backbone(tmp_path, cover.backbone, cover.backbone.config)
+    state, cfg = load_backbone_state(tmp_path / "model.safetensors")
+    assert cfg["init"] == "kaiming"
+    old_cfg = {k: v for k, v in cfg.items() if k not in ("format", "init")}
+    rebuilt = CoverUNet(**old_cfg)
+    assert rebuilt.config["init"] == "default"
+    assert load_backbone(rebuilt, tmp_path / "model.pt").ok
+    for k, v in rebuilt.state_dict().items():
+        assert torch.equal(v, state[k]), k

@@ -15,6 +15,7 @@ import torch
 from monai_cover.networks.blocks import warp
 from monai_cover.transforms import CoverViewSampler, default_ranges
 from monai_cover.transforms import functional as Fn
+from monai_cover.transforms.sampler import APPEARANCE_PRESETS
 
 NO_APPEARANCE = {"prob_contrast": 0.0, "prob_brightness": 0.0, "prob_blur": 0.0, "prob_noise": 0.0, "prob_blocks": 0.0}
 IDENTITY = {"rotate_deg": 0.0, "scale_range": (1.0, 1.0), "shear_deg": 0.0, "translate_frac": 0.0}
@@ -193,17 +194,18 @@ def test_identity_when_all_ranges_are_zero(dims):
 
 
 @pytest.mark.parametrize("dims", [2, 3])
-def test_appearance_changes_only_view_a(dims):
+@pytest.mark.parametrize("preset", ["mild", "reference"])
+def test_appearance_changes_only_view_a(dims, preset):
     """Same seed with appearance on / off: ``view_b``, ``dvf``, ``mask`` identical, ``view_a`` changed."""
     imgs = smooth_images(2, GRID[dims])
     on = {"prob_contrast": 1.0, "prob_brightness": 1.0, "prob_blur": 1.0, "prob_noise": 1.0, "prob_blocks": 1.0}
-    a = sampler(dims, seed=5, **on)(imgs)
-    b = sampler(dims, seed=5, **NO_APPEARANCE)(imgs)
+    a = sampler(dims, seed=5, appearance=preset, **on)(imgs)
+    b = sampler(dims, seed=5, appearance=preset, **NO_APPEARANCE)(imgs)
     for key in ("view_b", "dvf", "mask"):
         assert torch.equal(a[key], b[key]), key
     assert (a["view_a"] - b["view_a"]).abs().mean() > 0.01
     # appearance with a neutral draw is the identity
-    s = sampler(dims, seed=5, **on)
+    s = sampler(dims, seed=5, appearance=preset, **on)
     s.randomize(2, GRID[dims])
     neutral = s.params
     neutral.contrast, neutral.brightness = np.ones(2), np.zeros(2)
@@ -248,3 +250,201 @@ def test_appearance_primitives():
     expected = torch.zeros(1, 1, 5, 6, dtype=torch.bool)
     expected[..., 1:3, 2:5] = True  # the second block has size 0 (absent)
     assert torch.equal(mask, expected)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Presets: "mild" (default, pinned to the original views) and "reference" (the authors' appearance and 2D rotations)
+
+# Checksums of the views made by the code before the presets existed (seed 11, ``smooth_images(4, GRID, seed=1)``,
+# two consecutive draws): ``sum(view_a)``, ``sum(view_a ** 2)``, ``sum(view_b)`` and exact numpy draws.
+PINNED_MILD = {
+    (2, "default"): {"view_a": [-488.877232, -730.681099], "view_a2": [2031.45829, 2104.83829],
+                     "view_b": [-618.684192, -2148.714434], "block_starts": 364, "block_sizes": 58,
+                     "seed": 1228552504, "contrast": 4.09156884395},
+    (2, "on"): {"view_a": [-469.184214, -942.222044], "view_a2": [2184.82798, 2078.85758],
+                "view_b": [-618.684192, -2148.714434], "block_starts": 353, "block_sizes": 75,
+                "seed": 1228552504, "contrast": 4.34926633344},
+    (3, "default"): {"view_a": [1198.26886, 1592.46522], "view_a2": [5192.4284, 6165.64514],
+                     "view_b": [447.922642, 852.823722], "block_starts": 212, "block_sizes": 41,
+                     "seed": 1624897185, "contrast": 4.0141215858},
+    (3, "on"): {"view_a": [1283.94338, 1725.16769], "view_a2": [3861.59262, 5415.36079],
+                "view_b": [447.922642, 852.823722], "block_starts": 204, "block_sizes": 52,
+                "seed": 1624897185, "contrast": 3.6009775975},
+}
+ALL_ON = {"prob_contrast": 1.0, "prob_brightness": 1.0, "prob_blur": 1.0, "prob_noise": 1.0, "prob_blocks": 1.0}
+
+
+@pytest.mark.parametrize("dims,case", list(PINNED_MILD))
+def test_mild_views_are_unchanged_by_the_presets(dims, case):
+    """The default ("mild", "uniform") reproduces the views of the code before the presets, for a fixed seed."""
+    kwargs = ALL_ON if case == "on" else {}
+    imgs = smooth_images(4, GRID[dims], seed=1)
+    pin = PINNED_MILD[(dims, case)]
+    for explicit in (False, True):
+        extra = {"appearance": "mild", "rotation_sampling": "uniform"} if explicit else {}
+        s = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims], seed=11, **kwargs, **extra)
+        outs = [s(imgs)]
+        p = s.params
+        outs.append(s(imgs))
+        assert (p.seed, int(p.block_starts.sum()), int(p.block_sizes.sum())) == (
+            pin["seed"], pin["block_starts"], pin["block_sizes"])
+        assert float(p.contrast.sum()) == pytest.approx(pin["contrast"], rel=1e-10)
+        for k, out in enumerate(outs):
+            assert float(out["view_a"].double().sum()) == pytest.approx(pin["view_a"][k], rel=1e-5, abs=1e-3)
+            assert float((out["view_a"].double() ** 2).sum()) == pytest.approx(pin["view_a2"][k], rel=1e-5)
+            assert float(out["view_b"].double().sum()) == pytest.approx(pin["view_b"][k], rel=1e-5, abs=1e-3)
+
+
+def test_preset_values_and_overrides():
+    """Individual arguments left at ``None`` take the preset's value; given ones override it; bad names fail."""
+    mild, ref = CoverViewSampler(2), CoverViewSampler(2, appearance="reference")
+    for name, value in APPEARANCE_PRESETS["mild"].items():
+        assert getattr(mild, name) == value, name
+    assert (mild.prob_contrast, mild.contrast_range, mild.noise_std, mild.max_blocks) == (0.5, (0.7, 1.3), 0.05, 3)
+    assert (ref.prob_contrast, ref.prob_brightness, ref.prob_noise, ref.prob_blocks, ref.prob_blur) == (1, 1, 1, 1, 0)
+    assert (ref.contrast_range, ref.brightness, ref.noise_std, ref.max_blocks) == ((0.5, 1.5), 0.1, 0.02, 10)
+    assert ref.block_frac == pytest.approx((0.1, 4 / 30))
+    over = CoverViewSampler(2, appearance="reference", prob_blocks=0, contrast_range=[0.9, 1.1], noise_std=0.1)
+    assert (over.prob_blocks, over.contrast_range, over.noise_std, over.prob_contrast) == (0, (0.9, 1.1), 0.1, 1.0)
+    assert CoverViewSampler(2, prob_blur=0.0).prob_blur == 0.0  # 0 is a value, not "unset"
+    with pytest.raises(ValueError, match="mild.*reference|reference.*mild"):
+        CoverViewSampler(2, appearance="authors")
+    with pytest.raises(ValueError, match="uniform.*reference|reference.*uniform"):
+        CoverViewSampler(2, rotation_sampling="triangular")
+
+
+def test_reference_rotation_is_triangular_in_2d():
+    """2D "reference": sum of two ``U(-r/2, r/2)``: mean ``|angle|`` r/3 (20 deg for 60) instead of r/2 (30 deg)."""
+    n = 20000
+    angles = {}
+    for mode in ("uniform", "reference"):
+        s = sampler(2, seed=0, rotation_sampling=mode)
+        s.randomize(n, GRID[2])
+        angles[mode] = np.degrees(np.abs(s.params.rotate[:, 0]))
+    assert angles["uniform"].mean() == pytest.approx(30.0, abs=0.5)
+    assert angles["reference"].mean() == pytest.approx(20.0, abs=0.5)
+    assert angles["uniform"].max() <= 60.0 and angles["reference"].max() <= 60.0
+    assert angles["reference"].max() > 50.0  # the whole +-60 range is reachable
+    # triangular tail: P(|angle| > 45) = (1 - 45/60)^2 = 1/16 (uniform: 1/4)
+    assert (angles["reference"] > 45).mean() == pytest.approx(1 / 16, abs=0.01)
+    assert (angles["uniform"] > 45).mean() == pytest.approx(1 / 4, abs=0.015)
+    # custom range scales the same way
+    s = sampler(2, seed=1, rotation_sampling="reference", rotate_deg=30)
+    s.randomize(n, GRID[2])
+    assert np.degrees(np.abs(s.params.rotate)).mean() == pytest.approx(10.0, abs=0.25)
+
+
+def test_reference_rotation_in_3d_is_uniform():
+    """The authors' 3D class draws one uniform angle per axis: "reference" == "uniform" (identical draws)."""
+    draws = {}
+    for mode in ("uniform", "reference"):
+        s = sampler(3, seed=3, rotation_sampling=mode)
+        s.randomize(20000, GRID[3])
+        draws[mode] = s.params.rotate
+    np.testing.assert_array_equal(draws["uniform"], draws["reference"])
+    assert np.degrees(np.abs(draws["reference"])).mean() == pytest.approx(7.5, abs=0.15)  # 15 / 2
+
+
+@pytest.mark.parametrize("dims,crop", [(2, 128), (3, 48)])
+def test_reference_appearance_parameters(dims, crop):
+    """Many draws of the "reference" preset: every change on every item, with the authors' distributions."""
+    n = 20000
+    s = CoverViewSampler(dims, crop_size=crop, appearance="reference", seed=0)
+    s.randomize(n, (crop,) * dims)
+    p = s.params
+    assert p.preset == "reference"
+    # contrast U(0.5, 1.5), always (never the neutral 1)
+    assert p.contrast.min() >= 0.5 and p.contrast.max() < 1.5 and (p.contrast != 1.0).all()
+    assert p.contrast.mean() == pytest.approx(1.0, abs=0.01)
+    assert p.contrast.std() == pytest.approx(1 / 12**0.5, rel=0.03)
+    # brightness N(0, 0.1), always: std 0.1 and normal-shaped (68.3 % within one std; uniform +-0.1 would give 100 %)
+    assert (p.brightness != 0).all()
+    assert p.brightness.mean() == pytest.approx(0.0, abs=0.005) and p.brightness.std() == pytest.approx(0.1, rel=0.03)
+    assert (np.abs(p.brightness) < 0.1).mean() == pytest.approx(0.683, abs=0.015)
+    assert np.abs(p.brightness).max() > 0.3
+    # noise std U(0, 0.02), always; no blur
+    assert p.noise_std.min() > 0 and p.noise_std.max() <= 0.02 and p.noise_std.mean() == pytest.approx(0.01, rel=0.03)
+    assert (p.blur_sigma == 0).all()
+    # block count: min(10, successes of U < 0.95 before the first failure)
+    counts = (p.block_sizes > 0).all(-1).sum(1)
+    assert ((p.block_sizes > 0).all(-1) == (p.block_sizes > 0).any(-1)).all()  # a block has every side or none
+    expected = sum(0.95**k for k in range(1, 11))  # E[min(10, G)] = sum_k P(G >= k) = 7.624
+    assert counts.mean() == pytest.approx(expected, abs=0.08)
+    assert (counts == 10).mean() == pytest.approx(0.95**10, abs=0.015)
+    assert (counts == 0).mean() == pytest.approx(0.05, abs=0.008)
+    assert counts.max() == 10
+    # the blocks come first in the list (count k -> blocks 0..k-1)
+    assert ((p.block_sizes[..., 0] > 0) == (np.arange(10)[None] < counts[:, None])).all()
+    # sides: integers in [floor(3 crop / 30), floor(4 crop / 30)) (10 %-13.3 % of the crop); starts in [3, crop-side-3)
+    present = p.block_sizes > 0
+    sides, starts = p.block_sizes[present], p.block_starts[present]
+    lo, hi = (3 * crop) // 30, (4 * crop) // 30
+    assert set(np.unique(sides)) == set(range(lo, hi))
+    assert (starts >= 3).all() and (starts < crop - sides - 3).all()
+    assert starts.min() == 3 and (starts - (crop - sides - 4)).max() == 0  # both ends reached
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_reference_blocks_are_uniform_noise(dims):
+    """Block voxels hold ``U[0, 1)`` noise (not the image); everything else is untouched (other changes off)."""
+    off = {"prob_contrast": 0.0, "prob_brightness": 0.0, "prob_noise": 0.0}
+    s = sampler(dims, seed=2, appearance="reference", block_frac=(0.2, 0.3), **off)
+    s.randomize(3, [CROP[dims]] * dims)
+    p = s.params
+    assert (p.block_sizes > 0).any()
+    x = smooth_images(3, [CROP[dims]] * dims) + 5.0  # far from [0, 1)
+    out = s.appearance(x, p)
+    blocks = Fn.noise_blocks_mask(torch.as_tensor(p.block_starts), torch.as_tensor(p.block_sizes), x.shape[2:])
+    blocks = blocks.expand_as(x)
+    assert blocks.any() and not blocks.all()
+    filled = out[blocks]
+    assert filled.min() >= 0 and filled.max() < 1 and filled.std() == pytest.approx(1 / 12**0.5, rel=0.1)
+    assert (filled != x[blocks]).all()
+    assert torch.equal(out[~blocks], x[~blocks])
+    # the in-painting switch: prob_blocks=0 -> no blocks with the reference preset too
+    s0 = sampler(dims, seed=2, appearance="reference", prob_blocks=0, **off)
+    s0.randomize(64, GRID[dims])
+    assert (s0.params.block_sizes == 0).all()
+    s0.randomize(3, [CROP[dims]] * dims)
+    torch.testing.assert_close(s0.appearance(x), x)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_reference_order_is_noise_then_contrast_then_brightness(dims):
+    """"reference": ``(x + noise - mean') * c + mean' + b`` (noise scaled by the contrast); "mild": noise added last.
+
+    Recomputed here from the draw and the documented noise stream (``torch.Generator().manual_seed(seed)``).
+    """
+    x = smooth_images(4, [CROP[dims]] * dims, seed=6)
+    dims_all = tuple(range(1, x.ndim))
+    per_item = lambda v: torch.as_tensor(v, dtype=x.dtype).view(-1, *[1] * (x.ndim - 1))  # noqa: E731
+    for preset in ("reference", "mild"):
+        s = sampler(dims, seed=9, appearance=preset, prob_blocks=0, prob_blur=0, prob_contrast=1, prob_brightness=1,
+                    prob_noise=1, noise_std=0.5)
+        s.randomize(4, [CROP[dims]] * dims)
+        p = s.params
+        noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(p.seed)) * per_item(p.noise_std)
+        c, b = per_item(p.contrast), per_item(p.brightness)
+        if preset == "reference":
+            y = x + noise
+            expected = (y - y.mean(dims_all, keepdim=True)) * c + y.mean(dims_all, keepdim=True) + b
+        else:
+            expected = (x - x.mean(dims_all, keepdim=True)) * c + x.mean(dims_all, keepdim=True) + b + noise
+        torch.testing.assert_close(s.appearance(x, p), expected, atol=1e-5, rtol=1e-5)
+        assert (p.contrast != 1).all() and (p.noise_std > 0).all()
+
+
+def test_reference_appearance_changes_every_item():
+    """Default "reference": each item's view a differs from the clean crop; "mild" leaves exactly the items whose
+    every change was gated off unchanged."""
+    imgs = smooth_images(64, GRID[2])
+    for preset in ("reference", "mild"):
+        s = sampler(2, seed=4, appearance=preset, rotation_sampling="reference")
+        out = s(imgs)
+        p = s.params
+        clean = Fn.crop(imgs, p.crop_starts, (CROP[2],) * 2)
+        changed = ((out["view_a"] - clean).flatten(1).abs().amax(1) > 1e-4).numpy()
+        neutral = ((p.contrast == 1) & (p.brightness == 0) & (p.blur_sigma == 0) & (p.noise_std == 0)
+                   & (p.block_sizes == 0).all((1, 2)))
+        np.testing.assert_array_equal(changed, ~neutral)
+        assert neutral.any() == (preset == "mild"), preset

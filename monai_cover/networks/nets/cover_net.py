@@ -6,10 +6,11 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
+from monai.utils import look_up_option
 
 from monai_cover.networks.blocks.mov import mixture_of_vectors
 from monai_cover.networks.blocks.vpa import VectorPyramidAggregation
-from monai_cover.networks.nets.backbone import CoverUNet
+from monai_cover.networks.nets.backbone import BACKBONE_INITS, CoverUNet
 
 __all__ = ["CoverNet"]
 
@@ -29,6 +30,8 @@ class CoverNet(nn.Module):
         radius: MoV window radius ("amp").
         backbone: any module returning a finest-first feature list and exposing ``out_channels`` (finest first).
         vector_fn: MoV similarity-to-vector function (reference implementations in tests/benchmarks).
+        init: backbone initialisation, ``"default"`` or ``"kaiming"`` (the authors'; see :class:`CoverUNet`);
+            ignored when ``backbone`` is given.
     """
 
     def __init__(
@@ -42,10 +45,12 @@ class CoverNet(nn.Module):
         radius: int = 2,
         backbone: nn.Module | None = None,
         vector_fn=mixture_of_vectors,
+        init: str = "default",
     ) -> None:
         super().__init__()
+        init = look_up_option(init, BACKBONE_INITS)
         self.backbone = backbone if backbone is not None else CoverUNet(
-            spatial_dims, in_channels, channels, decoder_channels
+            spatial_dims, in_channels, channels, decoder_channels, init=init
         )
         self.vpa = VectorPyramidAggregation(
             spatial_dims, self.backbone.out_channels, heads, head_dim, radius, vector_fn

@@ -23,6 +23,8 @@ class CoverSegNet(nn.Module):
         in_channels: image channels.
         out_channels: number of classes (logits, background included).
         channels, decoder_channels: backbone widths; must match the pretrained backbone.
+        init: backbone initialisation, ``"default"`` or ``"kaiming"`` (see :class:`CoverUNet`); only matters when
+            no pretrained weights are loaded. The head keeps PyTorch's default initialisation.
 
     Forward: ``(B, in_channels, *S) -> (B, out_channels, *S)`` logits.
     """
@@ -34,9 +36,10 @@ class CoverSegNet(nn.Module):
         out_channels: int = 2,
         channels: Sequence[int] = (32, 64, 128, 256, 512),
         decoder_channels: Sequence[int] = (256, 128, 64, 32),
+        init: str = "default",
     ) -> None:
         super().__init__()
-        self.backbone = CoverUNet(spatial_dims, in_channels, channels, decoder_channels)
+        self.backbone = CoverUNet(spatial_dims, in_channels, channels, decoder_channels, init=init)
         conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
         self.head = conv(self.backbone.out_channels[0], out_channels, 1)
 
