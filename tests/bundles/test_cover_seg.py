@@ -11,10 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
+from monai_cover.networks import CoverSegNet
 from tests.bundles.conftest import REPO, TINY_NET, run_bundle, tensorboard_writer_pids
 
 CONFIGS = REPO / "bundles" / "cover_seg" / "configs"
-TRAIN, EVALUATE, INFER = (str(CONFIGS / f) for f in ("train.json", "evaluate.json", "inference.json"))
+TRAIN, EVALUATE, INFER, TRANSFER = (str(CONFIGS / f) for f in ("train.json", "evaluate.json", "inference.json",
+                                                                 "label_transfer.json"))
 ARGS_2D = ["--label_names", "['a','b']", "--image_size", "[48,40]", "--roi_size", "[48,40]", *TINY_NET]
 ARGS_3D = ["--spatial_dims", "3", "--label_names", "['a','b']", "--roi_size", "[16,16,16]", *TINY_NET]
 
@@ -80,6 +82,57 @@ def test_pretrained_weights_load_and_mismatch_is_reported(tmp_path, trained_2d, 
     with pytest.raises(pytest.fail.Exception, match="mismatched"):
         run_bundle("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "bad"), *_data(seg2d_dir), *ARGS_2D,
                    "--epochs", "1", "--pretrained", str(tmp_path / "wide" / "model.pt"))
+
+
+def test_linear_probe_keeps_the_pretrained_backbone_bit_identical(tmp_path, seg2d_dir):
+    """``--freeze_backbone True``: only the 1x1 head trains; the saved backbone equals the pretrained file."""
+    from safetensors.torch import load_file
+
+    from monai_cover.networks import CoverUNet
+    from monai_cover.weights import save_backbone
+
+    torch.manual_seed(3)
+    bb = CoverUNet(2, 1, [4, 8, 8, 16, 16], [16, 8, 8, 8])
+    save_backbone(tmp_path / "pre", bb, bb.config)
+    run_bundle("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "probe"), *_data(seg2d_dir), *ARGS_2D,
+               "--epochs", "3", "--val_interval", "1", "--batch_size", "2", "--learning_rate", "0.05",
+               "--pretrained", str(tmp_path / "pre" / "model.safetensors"), "--freeze_backbone", "True")
+    pre = load_file(tmp_path / "pre" / "model.safetensors")
+    ckpt = torch.load(next((tmp_path / "probe" / "outputs" / "checkpoints").iterdir()), weights_only=True)
+    for state in (torch.load(tmp_path / "probe" / "models" / "model.pt", weights_only=True), ckpt["network"]):
+        assert all(torch.equal(state[f"backbone.{k}"], v) for k, v in pre.items())
+    # ... while the head did train (its Adam state exists, its weights moved away from every other run's init)
+    assert len(ckpt["optimizer"]["state"]) == 2  # head weight + bias only
+    torch.manual_seed(0)
+    init_head = CoverSegNet(2, 1, 3, [4, 8, 8, 16, 16], [16, 8, 8, 8]).head.weight
+    assert not torch.allclose(ckpt["network"]["head.weight"], init_head)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_label_transfer_segments_from_atlases_without_training(tmp_path, seg2d_dir, seg3d_dir, dims):
+    """label_transfer.json: the first ``num_atlases`` training items are the atlases, the datalist's ``test`` the
+    queries, Dice CSVs as evaluate.json writes them. A query that is itself an atlas matches its own positions
+    (cosine 1) whatever the (here random) features, so top-1 transfer must give back its label."""
+    src, args = (seg2d_dir, ARGS_2D) if dims == 2 else (seg3d_dir, ARGS_3D)
+    cases = [{"image": str(p), "label": str(src / "labels" / p.name)} for p in sorted((src / "images").iterdir())]
+    (tmp_path / "list.json").write_text(json.dumps({"training": cases[:2] + cases[-1:], "validation": cases[3:4],
+                                                    "test": cases[:2]}))
+    run_bundle("run", "--config_file", f"['{TRAIN}','{EVALUATE}','{TRANSFER}']", "--bundle_root", str(tmp_path),
+               "--data_file", str(tmp_path / "list.json"), *args, "--num_atlases", "2", "--transfer_top_n", "1")
+    ev = tmp_path / "outputs" / "label_transfer"
+    rows = list(csv.DictReader(open(ev / "val_mean_dice_raw.csv")))
+    assert len(rows) == 2 and all(float(r["mean"]) > 0.97 for r in rows)
+    assert not (tmp_path / "models").exists()  # nothing trained, nothing written
+    if dims == 2:  # --pretrained is loaded (evaluate.json's initialize alone would ignore it): wrong widths fail
+        from monai_cover.networks import CoverUNet
+        from monai_cover.weights import save_backbone
+
+        wide = CoverUNet(2, 1, [8, 8, 8, 16, 16], [16, 8, 8, 8])
+        save_backbone(tmp_path / "wide", wide, wide.config)
+        with pytest.raises(pytest.fail.Exception, match="mismatched"):
+            run_bundle("run", "--config_file", f"['{TRAIN}','{EVALUATE}','{TRANSFER}']", "--bundle_root",
+                       str(tmp_path), "--data_file", str(tmp_path / "list.json"), *args,
+                       "--pretrained", str(tmp_path / "wide" / "model.pt"))
 
 
 def test_train_evaluate_infer_3d_geometry(tmp_path, seg3d_dir):
