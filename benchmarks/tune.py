@@ -69,7 +69,8 @@ def table(out: Path, variants: list[str]) -> str:
                 lines.append(f"| {name} | cover (pretraining only, {p['iterations']} it) | | | | | {epe(p)} |")
             continue
         doc = json.loads(res.read_text())
-        for method, by_frac in doc["summary"].items():
+        summary = doc["summary"].get("finetune", doc["summary"])  # older results.json: fine-tuning only
+        for method, by_frac in summary.items():
             pre = epe(doc["pretrain"].get(method, {}))
             for frac, s in by_frac.items():
                 val = f"{100 * s['val_mean']:.1f} ± {100 * s['val_std']:.1f}" if "val_mean" in s else ""

@@ -1,4 +1,9 @@
-"""Run a benchmark task through the bundles: pretrain each method, fine-tune each at each label fraction, evaluate.
+"""Run a benchmark task through the bundles: pretrain each method once, then evaluate its features three ways.
+
+Evaluations (each a bundle run per method, label fraction or atlas count, and seed; ``scratch`` = random init):
+``finetune`` (cover_seg train + evaluate, validation Dice recorded along the way as a learning curve), ``probe``
+(the same with the backbone frozen: a 1x1 head on fixed features) and ``transfer`` (cover_seg label_transfer.json:
+no training, each test pixel/voxel takes the labels of its most similar positions in ``k`` labeled atlases).
 
 Every run is ``python -m monai.bundle run`` on the shipped bundle configs plus one ``overrides.json`` written into
 the run's folder (so each number can be reproduced by hand). A run that finished has a marker file and is skipped
@@ -19,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from monai_cover.benchmark.splits import fraction_datalist, labeled_cases, pretrain_datalist
+from monai_cover.benchmark.splits import fraction_datalist, labeled_cases, pretrain_datalist, transfer_datalist
 from monai_cover.benchmark.tasks import Task
 from monai_cover.weights import atomic_write
 
@@ -41,14 +46,23 @@ def _mean(values: list[float]) -> float:
     return sum(finite) / len(finite) if finite else float("nan")
 
 
-def read_eval(eval_dir: Path, label_names: list[str]) -> dict:
-    """Test-set Dice (mean and per structure, mean over cases) and HD95 from the cover_seg evaluation CSVs."""
-    with open(eval_dir / "val_mean_dice_raw.csv") as f:
-        rows = list(csv.DictReader(f))
-    per_class = {name: _mean([float(r[f"class{i}"]) for r in rows]) for i, name in enumerate(label_names)}
-    metrics = dict(line.split(",")[:2] for line in (eval_dir / "metrics.csv").read_text().split())
-    return {"dice": float(metrics["val_mean_dice"]), "hd95": float(metrics.get("val_hd95", "nan")),
-            "dice_per_class": per_class, "num_test_cases": len(rows)}
+def read_eval(eval_dir: Path, label_names: list[str], cases: set[str] | None = None) -> dict:
+    """Dice (mean over cases and structures, and per structure) and HD95 from the cover_seg evaluation CSVs.
+
+    ``cases``: only the rows of these image paths (the CSV's ``filename`` column: each image's path as the datalist
+    gives it); default all.
+    """
+    def rows(name: str) -> list[dict]:
+        with open(eval_dir / name) as f:
+            return [r for r in csv.DictReader(f) if cases is None or r["filename"] in cases]
+
+    dice_rows = rows("val_mean_dice_raw.csv")
+    cols = [f"class{i}" for i in range(len(label_names))]
+    per_class = {name: _mean([float(r[c]) for r in dice_rows]) for name, c in zip(label_names, cols)}
+    hd_file = eval_dir / "val_hd95_raw.csv"
+    hd = _mean([float(r[c]) for r in rows(hd_file.name) for c in cols]) if hd_file.is_file() else float("nan")
+    return {"dice": _mean([float(r[c]) for r in dice_rows for c in cols]), "hd95": hd, "dice_per_class": per_class,
+            "num_test_cases": len(dice_rows)}
 
 
 def _relative_to(overrides: dict, out: str) -> dict:
@@ -149,10 +163,12 @@ class BenchmarkRunner:
             self.log(f"pretrain {method}: done earlier ({self.pretrain_records[method]['iterations']} iterations)")
             return weights
         self.log(f"pretrain {method}: {epochs * per_epoch} iterations on {n_train} images ...")
+        start = time.time()
         secs = self._bundle("pretrain", [self.bundles / "cover_pretrain/configs/train.json"], overrides, run_dir)
         hist_file = run_dir / "outputs" / f"{t.spatial_dims}d" / "val_history.json"
         hist = json.loads(hist_file.read_text()) if hist_file.is_file() else []
         rec = {"method": method, "iterations": epochs * per_epoch, "images": n_train, "seconds": round(secs, 1),
+               "start": start, "end": time.time(),
                "val_epe": hist[-1]["val_epe"] if hist else None,
                "val_epe_zero": hist[-1]["val_epe_zero"] if hist else None}
         done.write_text(json.dumps(rec, indent=1))
@@ -160,35 +176,75 @@ class BenchmarkRunner:
         self.log(f"pretrain {method}: {secs:.0f} s, final val EPE {rec['val_epe']}")
         return weights
 
-    # -- fine-tuning + evaluation ----------------------------------------------------------------------------
-    def finetune(self, method: str, fraction: float, seed: int, weights: Path | None) -> dict:
-        """Fine-tune (or train from scratch) on ``fraction`` of the train split, evaluate on test."""
+    # -- fine-tuning and linear probe (cover_seg train + evaluate) ---------------------------------------------
+    def finetune(self, method: str, fraction: float, seed: int, weights: Path | None, kind: str = "finetune") -> dict:
+        """Fine-tune (``kind="finetune"``) or train a 1x1 head on the frozen backbone (``"probe"``) on ``fraction``
+        of the train split, evaluate on test. ``weights=None`` starts from a random backbone (``scratch``).
+
+        The record holds test and validation Dice and, for fine-tuning, the validation learning curve
+        ``[[step, Dice], ...]``.
+        """
         t = self.task
-        run_dir = self.out / "finetune" / method / f"f{round(fraction * 100):03d}_s{seed}"
+        tag = f"f{round(fraction * 100):03d}_s{seed}"
+        run_dir = self.out / kind / method / tag
         result = run_dir / "result.json"
         dl = fraction_datalist(self.train, self.test, fraction, seed, t.num_val)
-        dl_file = self.out / "datalists" / f"f{round(fraction * 100):03d}_s{seed}.json"
+        dl_file = self.out / "datalists" / f"{tag}.json"
         # atomic: with jobs > 1 other methods' runs may be reading the same (identical) file right now
         atomic_write(dl_file, lambda tmp: Path(tmp).write_text(json.dumps(dl, indent=1)))
         n = len(dl["training"])
         batch = int(t.seg.get("batch_size", 4))
         per_epoch = math.ceil(n / batch)
-        epochs = max(1, math.ceil(t.finetune_steps / per_epoch))
-        val_interval = max(1, epochs // max(1, t.val_checks))
+        steps, extra = (t.finetune_steps, {}) if kind == "finetune" else (t.probe_steps,
+                                                                          {"freeze_backbone": True, **t.probe})
+        epochs = max(1, math.ceil(steps / per_epoch))
+        # probes validate once, at the end; fine-tuning val_checks times (the learning curve)
+        val_interval = max(1, epochs // max(1, t.val_checks)) if kind == "finetune" else epochs
         overrides = {"bundle_root": str(run_dir), "data_file": str(dl_file), "spatial_dims": t.spatial_dims,
                      "multilabel": t.multilabel, "label_names": self.label_names, "seed": seed, "epochs": epochs,
                      "val_interval": val_interval, "pretrained": str(weights) if weights else None,
-                     **t.common, **t.seg}
+                     **t.common, **t.seg, **extra}
         if result.is_file() and self._same_settings("train", overrides, run_dir):
             return json.loads(result.read_text())
         seg = self.bundles / "cover_seg/configs"
+        start = time.time()
         secs = self._bundle("train", [seg / "train.json"], overrides, run_dir)
         secs += self._bundle("evaluate", [seg / "train.json", seg / "evaluate.json"], overrides, run_dir)
         history = json.loads((run_dir / "outputs" / "dice_history.json").read_text())
-        rec = {"method": method, "fraction": fraction, "seed": seed, "num_train": n, "steps": epochs * per_epoch,
-               "seconds": round(secs, 1), "val_dice": history[-1]["dice"] if history else float("nan"),
+        rec = {"eval": kind, "method": method, "fraction": fraction, "seed": seed, "num_train": n,
+               "steps": epochs * per_epoch, "seconds": round(secs, 1), "start": start, "end": time.time(),
+               "val_dice": history[-1]["dice"] if history else float("nan"),
+               "curve": [[h["epoch"] * per_epoch, h["dice"]] for h in history],
                **read_eval(run_dir / "outputs" / "eval", self.label_names)}
-        result.write_text(json.dumps(rec, indent=1))
+        atomic_write(result, lambda tmp: Path(tmp).write_text(json.dumps(rec, indent=1)))
+        return rec
+
+    # -- label transfer (cover_seg label_transfer.json, no training) -------------------------------------------
+    def transfer(self, method: str, atlases: int, seed: int, weights: Path | None) -> dict:
+        """Segment the validation and test cases from ``atlases`` labeled train cases (the seed's first labeled
+        cases, so the same atlases for every method) by feature matching; Dice on both, from one bundle run."""
+        t = self.task
+        run_dir = self.out / "transfer" / method / f"k{atlases}_s{seed}"
+        result = run_dir / "result.json"
+        dl = transfer_datalist(self.train, self.test, max(t.transfer_atlases), seed, t.num_val)
+        dl_file = self.out / "datalists" / f"transfer_s{seed}.json"
+        atomic_write(dl_file, lambda tmp: Path(tmp).write_text(json.dumps(dl, indent=1)))
+        overrides = {"bundle_root": str(run_dir), "data_file": str(dl_file), "spatial_dims": t.spatial_dims,
+                     "multilabel": t.multilabel, "label_names": self.label_names, "seed": seed,
+                     "pretrained": str(weights) if weights else None, "num_atlases": atlases,
+                     **t.common, **t.seg, **{f"transfer_{k}": v for k, v in t.transfer.items()}}
+        if result.is_file() and self._same_settings("transfer", overrides, run_dir):
+            return json.loads(result.read_text())
+        seg = self.bundles / "cover_seg/configs"
+        start = time.time()
+        secs = self._bundle("transfer", [seg / "train.json", seg / "evaluate.json", seg / "label_transfer.json"],
+                            overrides, run_dir)
+        ev = run_dir / "outputs" / "label_transfer"
+        val = read_eval(ev, self.label_names, {c["image"] for c in dl["validation"]})
+        rec = {"eval": "transfer", "method": method, "atlases": atlases, "seed": seed, "seconds": round(secs, 1),
+               "start": start, "end": time.time(), "val_dice": val["dice"],
+               **read_eval(ev, self.label_names, {c["image"] for c in self.test})}
+        atomic_write(result, lambda tmp: Path(tmp).write_text(json.dumps(rec, indent=1)))
         return rec
 
     def prepare(self) -> None:
@@ -197,27 +253,49 @@ class BenchmarkRunner:
         (self.out / "datalists" / "pretrain.json").write_text(
             json.dumps(pretrain_datalist(self.train, self.task.unlabeled), indent=1))
 
+    def _runs(self, method: str) -> list[tuple]:
+        """``(function, args)`` of every evaluation run of ``method`` (weights filled in later)."""
+        t = self.task
+        runs = []
+        for seed in t.seeds:
+            for kind in ("finetune", "probe"):
+                if kind in t.evaluations:
+                    runs += [(self.finetune, (method, f, seed), kind) for f in t.fractions]
+            if "transfer" in t.evaluations:
+                runs += [(self.transfer, (method, k, seed), None) for k in t.transfer_atlases]
+        return runs
+
     def run(self) -> list[dict]:
-        """Everything; results are ordered (seed, fraction, method) whatever order the jobs finish in."""
+        """Everything. Pretraining runs first; each method's evaluations start as soon as its weights exist (scratch
+        at once). Results are ordered (method, seed, evaluation) whatever order the jobs finish in."""
         t = self.task
         self.prepare()
-        runs = [(m, f, s) for s in t.seeds for f in t.fractions for m in t.methods]
+        order = {m: i for i, m in enumerate(t.methods)}
         with ThreadPoolExecutor(self.jobs) as pool:
             try:
-                methods = [m for m in t.methods if m != "scratch"]
-                weights = dict(zip(methods, pool.map(self.pretrain, methods)))
-                futures = {pool.submit(self.finetune, m, f, s, weights.get(m)): i for i, (m, f, s) in enumerate(runs)}
-                records: list[dict | None] = [None] * len(runs)
-                t0 = time.perf_counter()
-                for k, fut in enumerate(as_completed(futures), 1):
-                    rec = records[futures[fut]] = fut.result()
-                    eta = (time.perf_counter() - t0) / k * (len(runs) - k)
-                    self.log(f"[{k}/{len(runs)}] {rec['method']:>14} {rec['fraction']:>5.0%} seed {rec['seed']}: "
-                             f"val Dice {100 * rec.get('val_dice', float('nan')):.1f}, test Dice "
-                             f"{100 * rec['dice']:.1f} ({rec['num_train']} images, {rec['steps']} steps, "
-                             f"{rec['seconds']:.0f} s; ETA {eta / 60:.0f} min)")
+                pre = {pool.submit(self.pretrain, m): m for m in t.methods if m != "scratch"}
+                futures: dict = {}
+
+                def submit(method: str, weights: Path | None) -> None:
+                    for i, (fn, args, kind) in enumerate(self._runs(method)):
+                        extra = {"kind": kind} if kind else {}
+                        futures[pool.submit(fn, *args, weights, **extra)] = (order[method], i)
+
+                if "scratch" in t.methods:
+                    submit("scratch", None)
+                for fut in as_completed(list(pre)):
+                    submit(pre[fut], fut.result())
+                done: dict = {}
+                t0, total = time.perf_counter(), len(futures)
+                for k, fut in enumerate(as_completed(list(futures)), 1):
+                    rec = done[futures[fut]] = fut.result()
+                    eta = (time.perf_counter() - t0) / k * (total - k)
+                    where = (f"{rec['fraction']:>5.0%}" if "fraction" in rec else f"k={rec['atlases']}")
+                    self.log(f"[{k}/{total}] {rec.get('eval', 'finetune'):>8} {rec['method']:>14} {where} seed "
+                             f"{rec['seed']}: val Dice {100 * rec.get('val_dice', float('nan')):.1f}, test Dice "
+                             f"{100 * rec['dice']:.1f} ({rec['seconds']:.0f} s; ETA {eta / 60:.0f} min)")
             except BaseException:
                 pool.shutdown(cancel_futures=True)  # runs already started finish; queued ones do not start
                 raise
-        self.records = records
+        self.records = [done[k] for k in sorted(done)]
         return self.records

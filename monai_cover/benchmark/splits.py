@@ -13,7 +13,7 @@ from pathlib import Path
 from monai_cover.data.checks import BadInputError
 from monai_cover.data.datalist import find_images, read_json
 
-__all__ = ["LAYOUTS", "labeled_cases", "fraction_datalist", "pretrain_datalist"]
+__all__ = ["LAYOUTS", "labeled_cases", "fraction_datalist", "pretrain_datalist", "transfer_datalist"]
 
 LAYOUTS = ("jsrt_scr", "msd_hippocampus", "datalist")
 
@@ -75,6 +75,15 @@ def fraction_datalist(train: list[dict], test: list[dict], fraction: float, seed
     random.Random(seed).shuffle(pool)
     n = max(1, round(fraction * len(pool)))
     return {"training": pool[:n], "validation": val, "test": test}
+
+
+def transfer_datalist(train: list[dict], test: list[dict], atlases: int, seed: int, num_val: int) -> dict:
+    """Datalist of a label-transfer run: ``training`` = the seed's first ``atlases`` labeled cases (the cases a
+    fine-tuning run of the same seed labels first, so atlases are nested in k and shared by every method),
+    ``validation`` = the fixed holdout, ``test`` = holdout + test (both evaluated in one run, reported apart)."""
+    dl = fraction_datalist(train, test, 1.0, seed, num_val)
+    return {"training": dl["training"][:atlases], "validation": dl["validation"],
+            "test": dl["validation"] + dl["test"]}
 
 
 def pretrain_datalist(train: list[dict], unlabeled: list[str | Path] = ()) -> dict:

@@ -6,10 +6,15 @@ A task is a small JSON file (see ``monai_cover/benchmark/tasks/*.json``); add yo
      "unlabeled": [<extra folders for pretraining>], "spatial_dims": 2 | 3, "multilabel": bool, "num_val": int,
      "methods": [...], "fractions": [...],
      "common": {<overrides for both bundles, e.g. channels>}, "pretrain": {<cover_pretrain overrides>},
-     "seg": {<cover_seg overrides>},
-     "modes": {"quick": {"seeds", "pretrain_iterations", "finetune_steps", "val_checks", <any key above>}, ...}}
+     "seg": {<cover_seg overrides>}, "evaluations": ["finetune", "probe", "transfer"],
+     "probe": {<cover_seg overrides of the linear probe, e.g. learning_rate>},
+     "transfer": {<label_transfer.json settings without the transfer_ prefix: stride, top_n, temperature, levels>},
+     "transfer_atlases": [1, 3, 5],
+     "modes": {"quick": {"seeds", "pretrain_iterations", "finetune_steps", "probe_steps", "val_checks",
+                         <any key above>}, ...}}
 
-A mode's keys replace the task's; its ``common`` / ``pretrain`` / ``seg`` dicts are merged into the task's.
+A mode's keys replace the task's; its ``common`` / ``pretrain`` / ``seg`` / ``probe`` / ``transfer`` dicts are merged
+into the task's.
 Relative ``data`` / ``unlabeled`` paths are relative to the current directory. Single values can be changed
 without editing the file (the benchmark's ``--set``): ``finetune_steps=600``, ``seg.learning_rate=3e-4``.
 """
@@ -29,7 +34,8 @@ __all__ = ["TASK_DIR", "Task", "load_task"]
 
 TASK_DIR = Path(__file__).parent / "tasks"
 METHODS = (*PRETRAIN_METHODS, "scratch")
-_MERGED = ("common", "pretrain", "seg")
+EVALUATIONS = ("finetune", "probe", "transfer")
+_MERGED = ("common", "pretrain", "seg", "probe", "transfer")
 _REQUIRED = ("name", "layout", "data", "spatial_dims", "methods", "fractions")
 
 
@@ -55,6 +61,11 @@ class Task:
     common: dict = field(default_factory=dict)
     pretrain: dict = field(default_factory=dict)
     seg: dict = field(default_factory=dict)
+    evaluations: list[str] = field(default_factory=lambda: ["finetune"])
+    probe_steps: int = 0
+    probe: dict = field(default_factory=dict)
+    transfer: dict = field(default_factory=dict)
+    transfer_atlases: list[int] = field(default_factory=lambda: [1, 3, 5])
 
 
 def _apply_setting(spec: dict, setting: str, path: Path) -> None:
@@ -106,6 +117,11 @@ def load_task(task: str, mode: str = "quick", data: str | None = None, settings:
     bad = [m for m in spec["methods"] if m not in METHODS]
     if bad:
         raise BadInputError(f"{path}: unknown method(s) {', '.join(bad)} (choose from {', '.join(METHODS)})")
+    bad = [e for e in spec.get("evaluations", []) if e not in EVALUATIONS]
+    if bad:
+        raise BadInputError(f"{path}: unknown evaluation(s) {', '.join(bad)} (choose from {', '.join(EVALUATIONS)})")
+    if "probe" in spec.get("evaluations", []) and int(spec.get("probe_steps", 0)) < 1:
+        raise BadInputError(f"{path}: the probe evaluation needs probe_steps >= 1 (mode {mode!r})")
     if data is not None:
         spec["data"] = data
     spec["data"] = Path(spec["data"]).resolve()

@@ -29,30 +29,57 @@ def task_file(tmp_path_factory):
             "common": TINY, "pretrain": {"crop_size": 32, "batch_size": 2, "val_interval": 2, "nce_samples": 64,
                          "log_interval": 1},
             "seg": {"image_size": [32, 32], "roi_size": [32, 32], "batch_size": 4},
-            "modes": {"tiny": {"seeds": [0], "pretrain_iterations": 4, "finetune_steps": 4, "val_checks": 1}}}
+            "evaluations": ["finetune", "probe", "transfer"], "probe": {"learning_rate": 0.01},
+            "transfer": {"stride": 2, "top_n": 4}, "transfer_atlases": [1, 2],
+            "modes": {"tiny": {"seeds": [0], "pretrain_iterations": 4, "finetune_steps": 4, "probe_steps": 2,
+                               "val_checks": 2}}}
     (root / "task.json").write_text(json.dumps(task))
     return root / "task.json"
 
 
 def test_suite_runs_end_to_end_and_resumes(task_file, tmp_path, capsys):
     out = tmp_path / "out"
+    cover_weights = str(out / "pretrain" / "cover" / "models" / "model.safetensors")
     assert main(["--task", str(task_file), "--mode", "tiny", "--out", str(out), "--jobs", "2"]) == 0
     doc = json.loads((out / "results.json").read_text())
-    assert len(doc["runs"]) == 8 and set(doc["summary"]) == {"cover", "consistency", "pixel_contrast", "scratch"}
+    methods = {"cover", "consistency", "pixel_contrast", "scratch"}
+    assert len(doc["runs"]) == 4 * (2 + 2 + 2) and set(doc["summary"]) == {"finetune", "probe", "transfer"}
+    assert all(set(by_method) == methods for by_method in doc["summary"].values())
+    runs = {(r["eval"], r["method"], r.get("fraction", r.get("atlases"))): r for r in doc["runs"]}
     for r in doc["runs"]:
-        assert r["num_train"] == {0.5: 4, 1.0: 8}[r["fraction"]] and r["steps"] == 4 and r["num_test_cases"] == 4
         assert 0.0 <= r["dice"] <= 1.0 and set(r["dice_per_class"]) == {"blob"} and 0.0 <= r["val_dice"] <= 1.0
+        assert r["num_test_cases"] == 4  # transfer runs hold the 2 validation cases apart from the 4 test cases
+        if r["eval"] != "transfer":
+            assert r["num_train"] == {0.5: 4, 1.0: 8}[r["fraction"]]
+            assert r["steps"] == {"finetune": 4, "probe": 2}[r["eval"]]
+    # the learning curve: validation Dice at val_checks points of fine-tuning (steps 2 and 4 at 50% labels)
+    assert [p[0] for p in runs["finetune", "cover", 0.5]["curve"]] == [2, 4]
+    assert len(runs["probe", "cover", 0.5].get("curve", [])) == 1  # probes validate once, at the end
+    # results are ordered by method, then seed, then evaluation, whatever order the jobs finished in
+    assert [(r["method"], r["eval"]) for r in doc["runs"][:6]] == [("cover", e) for e in
+                                                                   ["finetune"] * 2 + ["probe"] * 2 + ["transfer"] * 2]
     assert {m: p["iterations"] for m, p in doc["pretrain"].items()} == {"cover": 4, "consistency": 4,
                                                                        "pixel_contrast": 4}
     md = (out / "results.md").read_text()
     assert "| method | 50% (4 cases) | 100% (8 cases) |" in md and "| pixel InfoNCE (binary contrast) |" in md
-    assert (out / "dice_vs_fraction.png").is_file()
+    assert "| method | 1 atlas | 2 atlases |" in md and "| random init (frozen) |" in md
+    assert "| COVER − scratch |" in md and "| COVER − pixel InfoNCE |" in md and "pretraining**)" in md
+    assert "| COVER − random init |" in md  # probe and transfer: scratch means a random, untrained backbone
+    for png in ("dice_vs_fraction", "probe_vs_fraction", "transfer_vs_atlases", "learning_curve_f050"):
+        assert (out / f"{png}.png").is_file(), png
+    # the probe is the fine-tuning run with a frozen backbone; transfer picks the seed's first labeled cases
+    probe = json.loads((out / "probe" / "cover" / "f050_s0" / "train_overrides.json").read_text())
+    assert probe["freeze_backbone"] is True and probe["learning_rate"] == 0.01
+    tr = json.loads((out / "transfer" / "cover" / "k2_s0" / "transfer_overrides.json").read_text())
+    assert tr["num_atlases"] == 2 and tr["transfer_stride"] == 2 and tr["pretrained"] == cover_weights
+    atlases = json.loads((out / "datalists" / "transfer_s0.json").read_text())["training"]
+    assert atlases == json.loads((out / "datalists" / "f050_s0.json").read_text())["training"][:2]
     # every run goes through the bundles: the same configs, method and weights switched by overrides only
     pre = json.loads((out / "pretrain" / "pixel_contrast" / "pretrain_overrides.json").read_text())
     assert pre["method"] == "pixel_contrast" and pre["channels"] == TINY["channels"]
     ft = out / "finetune"
     cover = json.loads((ft / "cover" / "f050_s0" / "train_overrides.json").read_text())
-    assert cover["pretrained"] == str(out / "pretrain" / "cover" / "models" / "model.safetensors")
+    assert cover["pretrained"] == cover_weights
     assert json.loads((ft / "scratch" / "f050_s0" / "train_overrides.json").read_text())["pretrained"] is None
     assert json.loads((ft / "cover" / "f050_s0" / "train_overrides.json").read_text())["seed"] == 0
     loss_log = (out / "pretrain" / "pixel_contrast" / "pretrain.log").read_text()
@@ -62,15 +89,15 @@ def test_suite_runs_end_to_end_and_resumes(task_file, tmp_path, capsys):
     assert main(["--task", str(task_file), "--mode", "tiny", "--out", str(out)]) == 0
     assert "done earlier" in capsys.readouterr().out
     def tables(text):
-        return text.split("Test-set mean Dice")[1].split("Total run time")[0]
+        return text.split("## Fine-tuning")[1].split("Total run time")[0]
 
     assert tables((out / "results.md").read_text()) == tables(md)
-    assert "Validation Dice (%) at the end of fine-tuning, on the fixed 2-case holdout" in md
+    assert "Validation Dice (%) on the fixed 2-case holdout inside `train`" in md
     # another budget into the same folder is refused instead of mixing budgets in one table
     capsys.readouterr()
     assert main(["--task", str(task_file), "--mode", "tiny", "--out", str(out), "--set", "finetune_steps=5"]) == 1
     err = capsys.readouterr().err
-    assert "f050_s0 holds a run made with other settings (epochs, val_interval); use another --out" in err
+    assert "f050_s0 holds a run made with other settings (epochs); use another --out" in err
     # a moved output folder still matches its runs (paths inside it are compared relative to it)
     moved = tmp_path / "moved"
     out.rename(moved)

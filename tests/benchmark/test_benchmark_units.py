@@ -132,7 +132,7 @@ def _rec(method, fraction, seed, dice):
 def test_report_mean_std_and_best_marked(tmp_path):
     records = [_rec("cover", 0.1, 0, 0.8), _rec("cover", 0.1, 1, 0.9), _rec("scratch", 0.1, 0, 0.7),
                _rec("scratch", 0.1, 1, 0.7), _rec("cover", 1.0, 0, 0.9), _rec("scratch", 1.0, 0, 0.95)]
-    s = summarise(records)
+    s = summarise(records)["finetune"]
     assert s["cover"]["0.1"]["mean"] == pytest.approx(0.85) and s["cover"]["0.1"]["std"] == pytest.approx(0.0707107)
     assert s["scratch"]["1.0"]["n"] == 1 and s["scratch"]["1.0"]["std"] == 0.0
     task = load_task("jsrt_scr", data=str(tmp_path))
@@ -144,7 +144,7 @@ def test_report_mean_std_and_best_marked(tmp_path):
     records[0]["val_dice"], records[1]["val_dice"], records[2]["val_dice"] = 0.6, 0.8, 0.75
     md = write_report(tmp_path, task, records, {}, "python -m monai_cover.benchmark ...").read_text()
     assert "| COVER | 70.0 ± 14.1 |  |" in md and "| scratch (no pretraining) | **75.0 ± 0.0** |  |" in md
-    assert json.loads((tmp_path / "results.json").read_text())["summary"]["cover"]["1.0"]["mean"] == 0.9
+    assert json.loads((tmp_path / "results.json").read_text())["summary"]["finetune"]["cover"]["1.0"]["mean"] == 0.9
     assert (tmp_path / "dice_vs_fraction.png").stat().st_size > 1000
 
 
@@ -154,8 +154,65 @@ def test_report_header_states_the_budget_the_runs_actually_had(tmp_path):
     records = [_rec("cover", 0.1, 0, 0.8), _rec("scratch", 0.1, 0, 0.7)]
     pre = {"cover": {"iterations": 175, "images": 142, "seconds": 60.0, "val_epe": 27.5, "val_epe_zero": 39.5}}
     md = write_report(tmp_path, task, records, pre, "cmd").read_text()
-    assert "Pretraining: 150 requested, 175 run iterations per method; fine-tuning: 10 steps for every" in md
+    assert "Pretraining: 150 requested, 175 run iterations per method, once (its weights serve every evaluation, " \
+        "fraction and seed); fine-tuning: 10 steps for every" in md
     assert "| cover | 175 | 142 | 1.0 | 27.50 | 39.50 |" in md
     records[1]["steps"] = 12  # whole epochs: another fraction can round up further
     md = write_report(tmp_path, task, records, {}, "cmd").read_text()
-    assert "Pretraining: 150 iterations per method; fine-tuning: 10 requested, 10-12 run steps" in md
+    assert "Pretraining: 150 iterations per method, once" in md and "fine-tuning: 10 requested, 10-12 run steps" in md
+
+
+def test_paired_difference_ci_matches_the_t_distribution():
+    from monai_cover.benchmark.stats import paired_difference
+
+    d = paired_difference([0.82, 0.85, 0.80], [0.80, 0.81, 0.79])  # diffs 0.02, 0.04, 0.01
+    sd = math.sqrt(((0.02 - 0.07 / 3) ** 2 + (0.04 - 0.07 / 3) ** 2 + (0.01 - 0.07 / 3) ** 2) / 2)
+    half = 4.302652729911275 * sd / math.sqrt(3)  # t(0.975, 2 df)
+    assert d["mean"] == pytest.approx(0.07 / 3) and d["n"] == 3
+    assert d["low"] == pytest.approx(0.07 / 3 - half) and d["high"] == pytest.approx(0.07 / 3 + half)
+    assert d["excludes_zero"] is (d["low"] > 0)  # here the t interval is wide: [-0.014, 0.061]
+    assert not d["excludes_zero"]
+    tight = paired_difference([0.9, 0.91, 0.92, 0.9], [0.8, 0.8, 0.81, 0.8])
+    assert tight["excludes_zero"] and tight["low"] > 0.09
+    single = paired_difference([0.9], [0.8])
+    assert single["low"] == -math.inf and not single["excludes_zero"]
+    with pytest.raises(ValueError, match="equally many"):
+        paired_difference([0.9], [])
+
+
+def test_learning_curve_area_and_steps_to_reach():
+    from monai_cover.benchmark.stats import curve_area, steps_to_reach
+
+    curve = [[100, 0.2], [200, 0.6], [300, 0.8], [400, 0.8]]
+    assert curve_area(curve) == pytest.approx((0.4 * 100 + 0.7 * 100 + 0.8 * 100) / 300)
+    assert curve_area([[50, 0.7]]) == 0.7 and math.isnan(curve_area([]))
+    assert steps_to_reach(curve, 0.95 * 0.8) == 300 and steps_to_reach(curve, 0.5) == 200
+    assert steps_to_reach(curve, 0.9) is None
+
+
+def test_report_paired_ci_bold_only_when_it_excludes_zero_and_learning_curves(tmp_path):
+    task = load_task("jsrt_scr", data=str(tmp_path))
+    task.methods, task.fractions = ["cover", "pixel_contrast", "scratch"], [0.1]
+    recs = []
+    for seed, (c, p, sc) in enumerate([(0.90, 0.85, 0.80), (0.91, 0.80, 0.80), (0.92, 0.90, 0.81)]):
+        for m, v in (("cover", c), ("pixel_contrast", p), ("scratch", sc)):
+            r = _rec(m, 0.1, seed, v)
+            # scratch ends at v; cover gets to 95% of it one check earlier
+            r["curve"] = [[10, 0.5 * v], [20, v if m == "cover" else 0.9 * v], [30, v]]
+            r["eval"], r["val_dice"] = "finetune", v
+            recs.append(r)
+        recs.append({"eval": "transfer", "method": "cover", "atlases": 1, "seed": seed, "seconds": 1.0,
+                     "dice": c - 0.1, "dice_per_class": {"a": c - 0.1, "b": c - 0.1}, "hd95": 1.0})
+        recs.append({"eval": "transfer", "method": "scratch", "atlases": 1, "seed": seed, "seconds": 1.0,
+                     "dice": 0.5, "dice_per_class": {"a": 0.5, "b": 0.5}, "hd95": 1.0})
+    task.transfer_atlases = [1]
+    md = write_report(tmp_path, task, recs, {}, "cmd").read_text()
+    # cover - scratch: diffs 0.10, 0.11, 0.11 -> the CI excludes 0 (bold); cover - pixel InfoNCE: 0.05, 0.11, 0.02
+    assert "| COVER − scratch | **+10.7 [+9.2, +12.1]** |" in md
+    assert "| COVER − pixel InfoNCE | +6.0 [-5.4, +17.4] |" in md
+    assert "| pixel InfoNCE − scratch | +4.7 [-6.5, +15.9] |" in md and "| scratch − pixel InfoNCE" not in md
+    # learning curves: steps to 95% of scratch's final validation Dice, per seed
+    assert "| COVER | 20 / 20 / 20 |" in md and "| scratch (no pretraining) | 30 / 30 / 30 |" in md
+    # transfer: its own table, random init named as such, diffs vs scratch (= random init) bold
+    assert "| random init | 50.0 ± 0.0 |" in md and "| COVER − random init | **+31.0" in md
+    assert (tmp_path / "learning_curve_f010.png").is_file() and (tmp_path / "transfer_vs_atlases.png").is_file()
