@@ -1,3 +1,3 @@
-from monai_cover.inferers.label_transfer import LabelTransferInferer, dense_features, transfer_labels
+from monai_cover.inferers.label_transfer import LabelTransferInferer, transfer_labels
 
-__all__ = ["LabelTransferInferer", "dense_features", "transfer_labels"]
+__all__ = ["LabelTransferInferer", "transfer_labels"]

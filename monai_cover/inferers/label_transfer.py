@@ -16,27 +16,9 @@ import torch.nn.functional as F
 from monai.inferers import Inferer
 from monai.utils import convert_to_tensor
 
-__all__ = ["dense_features", "transfer_labels", "LabelTransferInferer"]
+from monai_cover.networks.blocks.hypercolumn import hypercolumn
 
-
-def dense_features(levels: Sequence[torch.Tensor], size: Sequence[int], use_levels: Sequence[int] | None = None
-                   ) -> torch.Tensor:
-    """Hypercolumn features on one grid: the chosen levels resampled to ``size``, each unit-norm, concatenated.
-
-    Args:
-        levels: backbone outputs, finest first, ``(B, C_l, *S_l)`` each.
-        size: output grid ``S``.
-        use_levels: indices into ``levels`` (default: all).
-
-    Returns:
-        ``(B, sum C_l, *S)``; the dot product of two such vectors is the mean of the per-level cosine similarities,
-        so every level weighs the same whatever its width.
-    """
-    chosen = [levels[i] for i in (range(len(levels)) if use_levels is None else use_levels)]
-    mode = "bilinear" if len(size) == 2 else "trilinear"
-    out = [F.normalize(F.interpolate(f.float(), size=tuple(size), mode=mode, align_corners=False), dim=1)
-           for f in chosen]
-    return torch.cat(out, 1) / math.sqrt(len(out))
+__all__ = ["transfer_labels", "LabelTransferInferer"]
 
 
 def transfer_labels(
@@ -135,7 +117,7 @@ class LabelTransferInferer(Inferer):
 
     def _features(self, backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, *S) -> (B, F, *grid)``."""
-        return dense_features(backbone(x), self._grid(x.shape[2:]), self.levels)
+        return hypercolumn(backbone(x), self._grid(x.shape[2:]), self.levels)
 
     def _labels(self, label: torch.Tensor, grid: list[int]) -> torch.Tensor:
         """``(1 or K, *S)`` label -> ``(K, *grid)`` fractions (area-averaged one-hot or binary channels)."""

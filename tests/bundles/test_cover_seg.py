@@ -85,7 +85,8 @@ def test_pretrained_weights_load_and_mismatch_is_reported(tmp_path, trained_2d, 
 
 
 def test_linear_probe_keeps_the_pretrained_backbone_bit_identical(tmp_path, seg2d_dir):
-    """``--freeze_backbone True``: only the 1x1 head trains; the saved backbone equals the pretrained file."""
+    """``--freeze_backbone True``: only the 1x1 head (here on all levels) trains; the saved backbone equals the
+    pretrained file."""
     from safetensors.torch import load_file
 
     from monai_cover.networks import CoverUNet
@@ -96,7 +97,8 @@ def test_linear_probe_keeps_the_pretrained_backbone_bit_identical(tmp_path, seg2
     save_backbone(tmp_path / "pre", bb, bb.config)
     run_bundle("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "probe"), *_data(seg2d_dir), *ARGS_2D,
                "--epochs", "3", "--val_interval", "1", "--batch_size", "2", "--learning_rate", "0.05",
-               "--pretrained", str(tmp_path / "pre" / "model.safetensors"), "--freeze_backbone", "True")
+               "--pretrained", str(tmp_path / "pre" / "model.safetensors"), "--freeze_backbone", "True",
+               "--head_levels", "[0,1,2,3,4]")
     pre = load_file(tmp_path / "pre" / "model.safetensors")
     ckpt = torch.load(next((tmp_path / "probe" / "outputs" / "checkpoints").iterdir()), weights_only=True)
     for state in (torch.load(tmp_path / "probe" / "models" / "model.pt", weights_only=True), ckpt["network"]):
@@ -104,7 +106,8 @@ def test_linear_probe_keeps_the_pretrained_backbone_bit_identical(tmp_path, seg2
     # ... while the head did train (its Adam state exists, its weights moved away from every other run's init)
     assert len(ckpt["optimizer"]["state"]) == 2  # head weight + bias only
     torch.manual_seed(0)
-    init_head = CoverSegNet(2, 1, 3, [4, 8, 8, 16, 16], [16, 8, 8, 8]).head.weight
+    init_head = CoverSegNet(2, 1, 3, [4, 8, 8, 16, 16], [16, 8, 8, 8], head_levels=[0, 1, 2, 3, 4]).head.weight
+    assert ckpt["network"]["head.weight"].shape == (3, 8 + 8 + 8 + 16 + 16, 1, 1)  # a 1x1 conv on every level
     assert not torch.allclose(ckpt["network"]["head.weight"], init_head)
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from monai_cover.inferers import LabelTransferInferer, dense_features, transfer_labels
+from monai_cover.inferers import LabelTransferInferer, transfer_labels
+from monai_cover.networks.blocks import hypercolumn
 
 
 def dice(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -63,12 +64,12 @@ def test_votes_merge_the_best_positions_over_atlases():
         transfer_labels(q, [a1], [], top_n=1)
 
 
-def test_dense_features_mean_of_level_cosines():
+def test_hypercolumn_is_the_mean_of_level_cosines():
     levels = [torch.randn(1, 3, 8, 8), torch.randn(1, 5, 4, 4)]
-    f = dense_features(levels, (8, 8))
+    f = hypercolumn(levels, (8, 8))
     assert f.shape == (1, 8, 8, 8)
     assert torch.allclose(f.norm(dim=1), torch.ones(1, 8, 8), atol=1e-5)  # unit vectors: dot = mean level cosine
-    assert dense_features(levels, (8, 8), use_levels=[1]).shape == (1, 5, 8, 8)
+    assert hypercolumn(levels, (8, 8), use_levels=[1]).shape == (1, 5, 8, 8)
 
 
 class _Identity(nn.Module):

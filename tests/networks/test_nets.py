@@ -258,3 +258,26 @@ def test_init_passes_through_and_is_validated(tmp_path):
     assert load_backbone(rebuilt, tmp_path / "model.pt").ok
     for k, v in rebuilt.state_dict().items():
         assert torch.equal(v, state[k]), k
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_seg_net_head_on_several_levels_is_a_1x1_conv_on_the_upsampled_levels(dims):
+    """``head_levels``: the head is a 1x1 conv on the chosen levels upsampled to the input grid and concatenated
+    (computed per level at its own resolution; it must equal the direct computation)."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    seg = CoverSegNet(dims, 1, 3, **TINY, head_levels=[0, 2, 4]).eval()
+    assert seg.head.in_channels == 8 + 8 + 16  # finest-first widths (8, 8, 8, 16, 16)
+    x = torch.randn(1, 1, *([16] * dims))
+    mode = "bilinear" if dims == 2 else "trilinear"
+    with torch.no_grad():
+        levels = seg.backbone(x)
+        cat = torch.cat([F.interpolate(levels[i], size=x.shape[2:], mode=mode, align_corners=False)
+                         for i in (0, 2, 4)], 1)
+        expected = seg.head(cat)
+        out = seg(x)
+    assert out.shape == (1, 3, *x.shape[2:])
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    # the default head is unchanged: the finest level as it is, same keys for a pretrained backbone
+    assert CoverSegNet(dims, 1, 3, **TINY).head.in_channels == 8

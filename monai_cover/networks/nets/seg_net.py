@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from monai_cover.networks.nets.backbone import CoverUNet
 
@@ -13,7 +14,7 @@ __all__ = ["CoverSegNet"]
 
 
 class CoverSegNet(nn.Module):
-    """Backbone + 1x1 convolution head on the finest decoder level.
+    """Backbone + 1x1 convolution head on the finest decoder level (or on several levels, ``head_levels``).
 
     ``state_dict`` keys are ``backbone.<CoverUNet key>`` and ``head.*``, so a pretrained backbone loads with
     :func:`monai_cover.weights.load_backbone` without renaming.
@@ -25,6 +26,11 @@ class CoverSegNet(nn.Module):
         channels, decoder_channels: backbone widths; must match the pretrained backbone.
         init: backbone initialisation, ``"default"`` or ``"kaiming"`` (see :class:`CoverUNet`); only matters when
             no pretrained weights are loaded. The head keeps PyTorch's default initialisation.
+        head_levels: backbone levels the head sees (finest = 0). ``None``: the finest level (the standard U-Net
+            head). A list: a 1x1 convolution on those levels linearly upsampled to the input grid and concatenated,
+            e.g. a linear probe of every level of a frozen backbone. Computed exactly but cheaply: each level's slice
+            of the head runs at the level's own resolution and only the ``out_channels`` maps are upsampled
+            (convolution and linear upsampling commute).
 
     Forward: ``(B, in_channels, *S) -> (B, out_channels, *S)`` logits.
     """
@@ -37,11 +43,27 @@ class CoverSegNet(nn.Module):
         channels: Sequence[int] = (32, 64, 128, 256, 512),
         decoder_channels: Sequence[int] = (256, 128, 64, 32),
         init: str = "default",
+        head_levels: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         self.backbone = CoverUNet(spatial_dims, in_channels, channels, decoder_channels, init=init)
+        self.head_levels = None if head_levels is None else list(head_levels)
+        width = self.backbone.out_channels
+        in_head = width[0] if self.head_levels is None else sum(width[i] for i in self.head_levels)
         conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
-        self.head = conv(self.backbone.out_channels[0], out_channels, 1)
+        self.head = conv(in_head, out_channels, 1)
+        self._conv = F.conv2d if spatial_dims == 2 else F.conv3d
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x)[0])
+        levels = self.backbone(x)
+        if self.head_levels is None:
+            return self.head(levels[0])
+        mode = "bilinear" if x.ndim == 4 else "trilinear"
+        out, start = 0, 0
+        for i in self.head_levels:
+            width = levels[i].shape[1]
+            y = self._conv(levels[i], self.head.weight[:, start : start + width], None)
+            out = out + (y if y.shape[2:] == x.shape[2:] else
+                         F.interpolate(y, size=x.shape[2:], mode=mode, align_corners=False))
+            start += width
+        return out + self.head.bias.view(1, -1, *([1] * (x.ndim - 2)))
