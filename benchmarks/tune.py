@@ -42,6 +42,12 @@ VARIANTS = {
         # everything that lowered the EPE, and 3x longer: does a better-learnt pretext task show up downstream?
         "pretrain1000_lr1e-3_mild_ranges": (["cover"], ["pretrain_iterations=1000", "pretrain.learning_rate=1e-3",
                                                         "pretrain.spatial_ranges=" + MILD_2D, "finetune_steps=600"]),
+        # issue 12: the bundle defaults for init, appearance and 2D rotation sampling, ours vs the authors' (all
+        # three together), at the current quick budget; judged on validation Dice of all three evaluations
+        "views_ours": (["cover"], ["pretrain.init=default", "pretrain.appearance=mild",
+                                   "pretrain.rotation_sampling=uniform"]),
+        "views_reference": (["cover"], ["pretrain.init=kaiming", "pretrain.appearance=reference",
+                                        "pretrain.rotation_sampling=reference"]),
     },
     "msd_hippocampus": {
         "finetune100": (["cover", "scratch"], ["finetune_steps=100"]),  # the first quick budget
@@ -59,23 +65,27 @@ def table(out: Path, variants: list[str]) -> str:
         zero = f" ({p['val_epe_zero']:.2f})" if p.get("val_epe_zero") is not None else ""
         return f"{p['val_epe']:.2f}{zero}"
 
-    lines = ["| variant | method | labels | seeds | val Dice % | test Dice % | pretrain val EPE (zero motion) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| variant | evaluation | method | labels | seeds | val Dice % | test Dice % | "
+             "pretrain val EPE (zero motion) |", "|---|---|---|---|---|---|---|---|"]
     for name in variants:
         res, done = out / name / "results.json", out / name / "pretrain" / "cover" / "done.json"
         if not res.is_file():
             if done.is_file():  # pretraining-only variant
                 p = json.loads(done.read_text())
-                lines.append(f"| {name} | cover (pretraining only, {p['iterations']} it) | | | | | {epe(p)} |")
+                lines.append(f"| {name} | | cover (pretraining only, {p['iterations']} it) | | | | | {epe(p)} |")
             continue
         doc = json.loads(res.read_text())
-        summary = doc["summary"].get("finetune", doc["summary"])  # older results.json: fine-tuning only
-        for method, by_frac in summary.items():
-            pre = epe(doc["pretrain"].get(method, {}))
-            for frac, s in by_frac.items():
-                val = f"{100 * s['val_mean']:.1f} ± {100 * s['val_std']:.1f}" if "val_mean" in s else ""
-                lines.append(f"| {name} | {method} | {float(frac):.0%} | {s['n']} | {val} | "
-                             f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f} | {pre} |")
+        summary = doc["summary"]
+        if "finetune" not in summary and "probe" not in summary and "transfer" not in summary:
+            summary = {"finetune": summary}  # older results.json: fine-tuning only
+        for kind, by_method in summary.items():
+            for method, by_col in by_method.items():
+                pre = epe(doc["pretrain"].get(method, {}))
+                for col, s in by_col.items():
+                    val = f"{100 * s['val_mean']:.1f} ± {100 * s['val_std']:.1f}" if "val_mean" in s else ""
+                    labels = f"{col[1:]} atlases" if col.startswith("k") else f"{float(col):.0%}"
+                    lines.append(f"| {name} | {kind} | {method} | {labels} | {s['n']} | {val} | "
+                                 f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f} | {pre} |")
     return "\n".join(lines) + "\n"
 
 

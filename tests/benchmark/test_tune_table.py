@@ -33,7 +33,15 @@ def test_table_reads_finetune_and_pretrain_only_variants(tmp_path):
     done.parent.mkdir(parents=True)
     done.write_text(json.dumps({"iterations": 300, "val_epe": 20.25, "val_epe_zero": 39.5}))
     lines = tune.table(tmp_path, ["ft", "pt", "missing"]).splitlines()
-    assert lines[2] == "| ft | cover | 10% | 2 | 87.5 ± 2.0 | 88.0 ± 1.0 | 27.50 (39.50) |"
-    assert lines[3] == "| ft | scratch | 10% | 2 |  | 88.3 ± 0.0 |  |"
-    assert lines[4] == "| pt | cover (pretraining only, 300 it) | | | | | 20.25 (39.50) |"
+    assert lines[2] == "| ft | finetune | cover | 10% | 2 | 87.5 ± 2.0 | 88.0 ± 1.0 | 27.50 (39.50) |"
+    assert lines[3] == "| ft | finetune | scratch | 10% | 2 |  | 88.3 ± 0.0 |  |"
+    assert lines[4] == "| pt | | cover (pretraining only, 300 it) | | | | | 20.25 (39.50) |"
     assert len(lines) == 5
+    # a results.json with every evaluation: one row per evaluation, atlas counts named as such
+    (tmp_path / "all").mkdir()
+    (tmp_path / "all" / "results.json").write_text(json.dumps({"pretrain": {}, "summary": {
+        "probe": {"cover": {"0.1": {"n": 3, "mean": 0.5, "std": 0.1, "val_mean": 0.4, "val_std": 0.0}}},
+        "transfer": {"cover": {"k3": {"n": 3, "mean": 0.7, "std": 0.0}}}}}))
+    assert tune.table(tmp_path, ["all"]).splitlines()[2:] == [
+        "| all | probe | cover | 10% | 3 | 40.0 ± 0.0 | 50.0 ± 10.0 |  |",
+        "| all | transfer | cover | 3 atlases | 3 |  | 70.0 ± 0.0 |  |"]
