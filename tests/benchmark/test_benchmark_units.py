@@ -46,13 +46,21 @@ def test_datalist_layout_resolves_relative_paths_and_reports_missing_keys(tmp_pa
         labeled_cases("datalist", tmp_path / "bad.json")
 
 
-@pytest.mark.parametrize("name", ["jsrt_scr", "msd_hippocampus"])
-@pytest.mark.parametrize("mode", ["quick", "full"])
+@pytest.mark.parametrize("name,mode", [("jsrt_scr", "quick"), ("jsrt_scr", "full"), ("jsrt_scr", "reference"),
+                                       ("msd_hippocampus", "quick"), ("msd_hippocampus", "full")])
 def test_builtin_tasks_resolve(tmp_path, name, mode):
     task = load_task(name, mode, data=str(tmp_path))
-    assert task.data == tmp_path and task.methods == ["cover", "consistency", "pixel_contrast", "scratch"]
-    assert task.fractions == [0.05, 0.1, 0.25, 1.0] and len(task.seeds) >= 2
-    assert task.finetune_steps > 0 and task.pretrain_iterations > 0 and "channels" in task.common
+    assert task.data == tmp_path and task.finetune_steps > 0 and task.pretrain_iterations > 0
+    assert {"cover", "scratch"} <= set(task.methods) and "channels" in task.common
+    assert set(task.fractions) >= {0.05, 0.1} and len(task.seeds) >= 2
+    # the view and init options are spelled out, so a changed bundle default can never pass for an old run
+    assert {"init", "appearance", "rotation_sampling"} <= set(task.pretrain)
+    if mode == "quick":  # issue 12: >= 3 seeds, every evaluation, widths of at least 16..256
+        assert len(task.seeds) >= 3 and task.evaluations == ["finetune", "probe", "transfer"]
+        assert task.common["channels"][0] >= 16 and task.probe_steps > 0
+    if mode == "reference":  # the reference measurement's protocol (docs/cover-method.md)
+        assert task.pretrain_iterations == 1300 and task.finetune_steps == 400 and task.seeds == [0, 1]
+        assert task.pretrain["inpainting"] is False and task.seg["image_size"] == [192, 192]
 
 
 def test_task_file_errors_name_the_file(tmp_path):

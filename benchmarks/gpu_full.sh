@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The benchmark's full (GPU) mode for both tasks on one GPU machine, in a few time-boxed, resumable commands.
+#
+# Two steps, from the repository root:
+#
+#   bash benchmarks/gpu_full.sh prepare     # HERE (network): wheels of our non-torch dependencies + the data into
+#                                           # .gpu_full/ (git-ignored, ~50 MB), for a GPU machine with no network
+#   bash benchmarks/gpu_full.sh run         # THERE, once or more: installs from .gpu_full/ (no download, the
+#                                           # machine's own CUDA torch is kept), then runs both tasks side by side
+#                                           # until BUDGET seconds have passed, stops cleanly and prints the reports
+#
+# `run` is resumable: each call skips finished runs and resumes interrupted ones from their checkpoints (every
+# bundle run resumes by itself), so two calls of <= 9 minutes continue one benchmark. Several bundle processes share
+# the GPU (JOBS per task); both bundles use AMP on CUDA. Outputs go to OUT (default results/gpu_full); when a task
+# is complete its results.md is printed and, with RESULTS_TO set (e.g. $OUT of the device tool), copied there with
+# results.json and the plots.
+#
+# Settings (environment): BUDGET (seconds per call, default 510), JOBS (bundle processes per task, default 6),
+# OUT, DATA (folder holding jsrt_scr/, msd_hippocampus/, nih_cxr14_samples/; default .gpu_full/data, else
+# ../shared/data), TASKS (default "jsrt_scr msd_hippocampus"), MODE (default full).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+STEP=${1:-run}
+STAGE=.gpu_full
+BUDGET=${BUDGET:-510}
+JOBS=${JOBS:-6}
+OUT=${OUT:-results/gpu_full}
+MODE=${MODE:-full}
+TASKS=${TASKS:-"jsrt_scr msd_hippocampus"}
+PY=${PYTHON:-python3}
+
+if [ "$STEP" = prepare ]; then
+    set -e
+    mkdir -p "$STAGE/wheels" "$STAGE/data"
+    grep -qx "/$STAGE/" .git/info/exclude 2>/dev/null || echo "/$STAGE/" >> .git/info/exclude
+    # what the GPU machine's image lacks (it has torch, numpy, scipy, matplotlib, pillow, tensorboard, safetensors,
+    # tqdm, attrs): pinned to this environment's versions, no dependencies, so nothing there is replaced
+    pkgs=$("$PY" -m pip freeze | grep -iE '^(monai|pytorch-ignite|nibabel|fire|termcolor|jsonschema|jsonschema-specifications|referencing|rpds-py)==' | tr '\n' ' ')
+    # shellcheck disable=SC2086
+    "$PY" -m pip download -q --no-deps -d "$STAGE/wheels" --only-binary=:all: --python-version 3.12 \
+        --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform any $pkgs
+    for d in jsrt_scr msd_hippocampus nih_cxr14_samples; do
+        [ -d "../shared/data/$d" ] && cp -r "../shared/data/$d" "$STAGE/data/"
+    done
+    du -sh "$STAGE"
+    echo "prepared $STAGE; on the GPU machine run: bash benchmarks/gpu_full.sh run   (carry $STAGE)"
+    exit 0
+fi
+[ "$STEP" = run ] || { echo "usage: bash benchmarks/gpu_full.sh prepare|run" >&2; exit 2; }
+
+if [ -z "${DATA:-}" ]; then
+    DATA=$STAGE/data
+    [ -d "$DATA/jsrt_scr" ] || DATA=../shared/data
+fi
+# monai_cover itself is this checkout (run from the repo root); only its dependencies are installed
+if ! "$PY" -c "import monai, ignite, nibabel, fire, jsonschema" 2>/dev/null; then
+    [ -d "$STAGE/wheels" ] || { echo "$STAGE/wheels: missing; run 'bash benchmarks/gpu_full.sh prepare' first" >&2
+                                exit 1; }
+    "$PY" -m pip install -q --no-index --no-deps "$STAGE"/wheels/*.whl || exit 1
+fi
+"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
+      torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
+
+pids=()
+for t in $TASKS; do
+    mkdir -p "$OUT/$t"
+    case $t in
+        jsrt_scr) data=$DATA/jsrt_scr; extra=(--set "unlabeled=[\"$DATA/nih_cxr14_samples\"]");;
+        *) data=$DATA/$t; extra=();;
+    esac
+    # SIGINT at the budget: each bundle process stops like a Ctrl-C and resumes from its checkpoint next call
+    OMP_NUM_THREADS=2 PYTHONUNBUFFERED=1 timeout --signal=INT --kill-after=30 "$BUDGET" \
+        "$PY" -m monai_cover.benchmark --task "$t" --mode "$MODE" --jobs "$JOBS" --data "$data" \
+        --out "$OUT/$t" "${extra[@]}" > "$OUT/$t/gpu_full.log" 2>&1 &
+    pids+=($!)
+done
+status=0
+for p in "${pids[@]}"; do wait "$p" || status=1; done
+for t in $TASKS; do
+    echo "== $t: $(grep -c '^\[' "$OUT/$t/gpu_full.log") runs finished in this call; last lines:"
+    tail -n 3 "$OUT/$t/gpu_full.log"
+    if [ -f "$OUT/$t/results.md" ]; then
+        cat "$OUT/$t/results.md"
+        if [ -n "${RESULTS_TO:-}" ]; then  # 3 files per task (the device tool returns at most 8)
+            mkdir -p "$RESULTS_TO/$t" && cp "$OUT/$t"/results.md "$OUT/$t"/results.json "$RESULTS_TO/$t/" &&
+                tar -cf "$RESULTS_TO/$t/plots.tar" -C "$OUT/$t" $(cd "$OUT/$t" && ls ./*.png)
+        fi
+    else
+        echo "$t: not finished; call 'bash benchmarks/gpu_full.sh run' again to continue"
+    fi
+done
+exit $status
