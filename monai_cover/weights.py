@@ -20,7 +20,6 @@ import torch.nn as nn
 
 __all__ = [
     "atomic_write", "save_backbone", "load_backbone_state", "load_backbone", "KeyReport", "BACKBONE_FORMAT",
-    "trainable_parameters",
 ]
 
 BACKBONE_FORMAT = "monai_cover.backbone/1"
@@ -172,16 +171,3 @@ def load_backbone(module: nn.Module, path: str | os.PathLike, strict: bool = Tru
     logger.info(f"{path}: {rep.summary()}")
     return rep
 
-
-def trainable_parameters(network: nn.Module, freeze_backbone: bool = False) -> list[nn.Parameter]:
-    """Parameters for the optimiser; with ``freeze_backbone`` only those outside ``network.backbone``.
-
-    Freezing sets ``requires_grad=False`` on the backbone, so autograd keeps no backbone activations and the
-    backbone weights stay exactly as loaded (a "linear probe" when the rest is a 1x1 head).
-    """
-    if freeze_backbone:
-        backbone = getattr(network, "backbone", None)
-        if backbone is None:
-            raise ValueError(f"freeze_backbone: {type(network).__name__} has no 'backbone' to freeze")
-        backbone.requires_grad_(False)
-    return [p for p in network.parameters() if p.requires_grad]

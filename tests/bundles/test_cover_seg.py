@@ -186,6 +186,16 @@ def test_onnx_export_matches_torch(tmp_path, trained_2d):
         np.testing.assert_allclose(got, net(x).numpy(), atol=1e-4)
 
 
+def test_torchrun_linear_probe(tmp_path, seg2d_dir):
+    """A frozen backbone under DDP: frozen at construction, so DDP only reduces the head's gradients."""
+    multi = str(CONFIGS / "multi_gpu_train.json")
+    run_bundle("run", "--config_file", f"['{TRAIN}','{multi}']", "--bundle_root", str(tmp_path), *_data(seg2d_dir),
+               *ARGS_2D, "--epochs", "1", "--val_interval", "1", "--batch_size", "2", "--freeze_backbone", "True",
+               torchrun=2)
+    ckpt = torch.load(tmp_path / "outputs" / "checkpoints" / "checkpoint_00000002.pt", weights_only=True)
+    assert len(ckpt["optimizer"]["state"]) == 2  # head weight + bias
+
+
 def test_torchrun_two_processes_gloo(tmp_path, seg2d_dir):
     multi = str(CONFIGS / "multi_gpu_train.json")
     run_bundle("run", "--config_file", f"['{TRAIN}','{multi}']", "--bundle_root", str(tmp_path), *_data(seg2d_dir),

@@ -31,6 +31,9 @@ class CoverSegNet(nn.Module):
             e.g. a linear probe of every level of a frozen backbone. Computed exactly but cheaply: each level's slice
             of the head runs at the level's own resolution and only the ``out_channels`` maps are upsampled
             (convolution and linear upsampling commute).
+        freeze_backbone: ``requires_grad=False`` on the backbone: an optimiser over the parameters that require
+            gradients trains the head only, autograd keeps no backbone activations, and loaded weights stay exactly
+            as loaded (a "linear probe").
 
     Forward: ``(B, in_channels, *S) -> (B, out_channels, *S)`` logits.
     """
@@ -44,9 +47,12 @@ class CoverSegNet(nn.Module):
         decoder_channels: Sequence[int] = (256, 128, 64, 32),
         init: str = "default",
         head_levels: Sequence[int] | None = None,
+        freeze_backbone: bool = False,
     ) -> None:
         super().__init__()
         self.backbone = CoverUNet(spatial_dims, in_channels, channels, decoder_channels, init=init)
+        if freeze_backbone:  # at construction, so DistributedDataParallel never expects backbone gradients
+            self.backbone.requires_grad_(False)
         self.head_levels = None if head_levels is None else list(head_levels)
         width = self.backbone.out_channels
         in_head = width[0] if self.head_levels is None else sum(width[i] for i in self.head_levels)
