@@ -244,9 +244,10 @@ def _plots(out: Path, task: Task, summary: dict) -> None:
         if kind in summary:
             cols = [str(f) for f in task.fractions if any(str(f) in v for v in summary[kind].values())]
             mean, err = curves(kind, cols)
-            save_curves(out / file, [float(c) * 100 for c in cols], mean, "labeled train cases (%)",
-                        "test Dice (%)", f"{task.name} ({task.mode}): {_TITLES[kind].split(' (')[0].lower()}",
-                        errors=err, xscale="log")
+            xs = [float(c) * 100 for c in cols]
+            save_curves(out / file, xs, mean, "labeled train cases (%)", "test Dice (%)",
+                        f"{task.name} ({task.mode}): {_TITLES[kind].split(' (')[0].lower()}", errors=err,
+                        xscale="log" if xs and max(xs) >= 10 * min(xs) else "linear")  # log only over a decade
     if "transfer" in summary:
         cols = [f"k{k}" for k in task.transfer_atlases if any(f"k{k}" in v for v in summary["transfer"].values())]
         mean, err = curves("transfer", cols)

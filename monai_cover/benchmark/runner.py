@@ -21,7 +21,7 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from monai_cover.benchmark.splits import fraction_datalist, labeled_cases, pretrain_datalist, transfer_datalist
@@ -271,29 +271,34 @@ class BenchmarkRunner:
         t = self.task
         self.prepare()
         order = {m: i for i, m in enumerate(t.methods)}
+        runs_total = sum(len(self._runs(m)) for m in t.methods)
         with ThreadPoolExecutor(self.jobs) as pool:
             try:
-                pre = {pool.submit(self.pretrain, m): m for m in t.methods if m != "scratch"}
-                futures: dict = {}
+                pending = {pool.submit(self.pretrain, m): ("pretrain", m) for m in t.methods if m != "scratch"}
 
                 def submit(method: str, weights: Path | None) -> None:
                     for i, (fn, args, kind) in enumerate(self._runs(method)):
                         extra = {"kind": kind} if kind else {}
-                        futures[pool.submit(fn, *args, weights, **extra)] = (order[method], i)
+                        pending[pool.submit(fn, *args, weights, **extra)] = ("run", (order[method], i))
 
                 if "scratch" in t.methods:
                     submit("scratch", None)
-                for fut in as_completed(list(pre)):
-                    submit(pre[fut], fut.result())
                 done: dict = {}
-                t0, total = time.perf_counter(), len(futures)
-                for k, fut in enumerate(as_completed(list(futures)), 1):
-                    rec = done[futures[fut]] = fut.result()
-                    eta = (time.perf_counter() - t0) / k * (total - k)
-                    where = (f"{rec['fraction']:>5.0%}" if "fraction" in rec else f"k={rec['atlases']}")
-                    self.log(f"[{k}/{total}] {rec.get('eval', 'finetune'):>8} {rec['method']:>14} {where} seed "
-                             f"{rec['seed']}: val Dice {100 * rec.get('val_dice', float('nan')):.1f}, test Dice "
-                             f"{100 * rec['dice']:.1f} ({rec['seconds']:.0f} s; ETA {eta / 60:.0f} min)")
+                t0 = time.perf_counter()
+                while pending:  # one loop for both kinds, so runs are reported while pretraining still goes on
+                    finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        what, key = pending.pop(fut)
+                        if what == "pretrain":
+                            submit(key, fut.result())
+                            continue
+                        rec = done[key] = fut.result()
+                        k = len(done)
+                        eta = (time.perf_counter() - t0) / k * (runs_total - k)
+                        where = f"{rec['fraction']:>5.0%}" if "fraction" in rec else f"k={rec['atlases']}"
+                        self.log(f"[{k}/{runs_total}] {rec.get('eval', 'finetune'):>8} {rec['method']:>14} {where} "
+                                 f"seed {rec['seed']}: val Dice {100 * rec.get('val_dice', float('nan')):.1f}, test "
+                                 f"Dice {100 * rec['dice']:.1f} ({rec['seconds']:.0f} s; ETA {eta / 60:.0f} min)")
             except BaseException:
                 pool.shutdown(cancel_futures=True)  # runs already started finish; queued ones do not start
                 raise
