@@ -71,8 +71,8 @@ for t in $TASKS; do
         msd_hippocampus) args=(--data "$DATA/msd_hippocampus");;
         *) args=();;
     esac
-    # SIGINT at the budget: each bundle process stops like a Ctrl-C and resumes from its checkpoint next call
-    OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} PYTHONUNBUFFERED=1 timeout --signal=INT --kill-after=30 "$BUDGET" \
+    # at the budget every process of the task gets SIGTERM; each bundle run resumes from its newest checkpoint
+    OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} PYTHONUNBUFFERED=1 timeout --signal=TERM --kill-after=30 "$BUDGET" \
         "$PY" -m monai_cover.benchmark --task "$t" --mode "$MODE" --jobs "$JOBS" --out "$OUT/$name" "${args[@]}" \
         > "$OUT/$name/gpu_full.log" 2>&1 &
     pids+=($!)
