@@ -6,6 +6,7 @@ arbitrary objects from a weights file.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -18,30 +19,63 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from monai_cover.errors import CoverError
+
 __all__ = [
-    "atomic_write", "save_backbone", "load_backbone_state", "load_backbone", "KeyReport", "BACKBONE_FORMAT",
+    "OutputWriteError", "atomic_write", "save_backbone", "load_backbone_state", "load_backbone", "KeyReport",
+    "BACKBONE_FORMAT",
 ]
 
 BACKBONE_FORMAT = "monai_cover.backbone/1"
+
+
+class OutputWriteError(CoverError, OSError):
+    """An output file could not be written (disk full, no permission); one line naming the file."""
+
+
 logger = logging.getLogger(__name__)
+
+
+def _unwritable(path: Path, e: BaseException) -> OutputWriteError | None:
+    """The one-line error for a write that failed because of the disk or permissions, else ``None``."""
+    text = str(e)
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) or "unexpected pos" in text:
+        # torch.save on a full disk raises RuntimeError("[enforce fail at inline_container.cc] ... unexpected pos")
+        return OutputWriteError(f"{path}: cannot write, the disk is full (free space, or write to another folder)")
+    if isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return OutputWriteError(f"{path}: cannot write, permission denied or read-only folder ({e.strerror}) "
+                                "(choose a writable output folder)")
+    return None
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Write ``path`` through ``write(tmp_path)`` then rename: readers see the old file or the whole new one.
 
-    A crash or a full disk during ``write`` leaves the previous file untouched (the temporary file is removed).
+    A crash or a full disk during ``write`` leaves the previous file untouched (the temporary file is removed); a
+    full disk or a folder without write permission raises :class:`OutputWriteError` (one line naming ``path``).
+    The file gets the permissions of a normally created file (``0o666`` less the umask), not the temporary file's
+    ``0o600``, so colleagues can read shared models.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        unwritable = _unwritable(path, e)
+        if unwritable is None:
+            raise
+        raise unwritable from e
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
 
 

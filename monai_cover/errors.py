@@ -1,0 +1,59 @@
+"""Expected failures a user can fix end in ONE line, ``"<Kind>: <file>: <problem> (<what to do>)"``.
+
+Every such failure raises a :class:`CoverError` subclass. Bundles run inside ``python -m monai.bundle``, which wraps
+whatever a config expression raises in several layers of ``RuntimeError``; the interpreter hook installed here (on
+import of :mod:`monai_cover`) finds a :class:`CoverError` anywhere in the cause chain and prints only its line.
+``MONAI_COVER_FULL_TRACEBACK=1`` restores the full traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+__all__ = ["CoverError", "RunMismatchError", "find_cover_error", "first_line"]
+
+
+class CoverError(Exception):
+    """An expected failure; the message is one line naming the file, the problem and the remedy."""
+
+
+class RunMismatchError(CoverError):
+    """Existing outputs were made by a run with other settings or data; nothing was trained or replaced."""
+
+
+def first_line(e: BaseException) -> str:
+    """``"<ExceptionType>: <first non-empty line of its message>"``, for one-line reports of foreign errors."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+
+
+def find_cover_error(e: BaseException | None) -> CoverError | None:
+    """The :class:`CoverError` in an exception's cause/context chain (MONAI wraps config and transform errors)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, CoverError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _one_line_excepthook(exc_type, exc, tb) -> None:
+    expected = find_cover_error(exc)
+    if expected is None or os.environ.get("MONAI_COVER_FULL_TRACEBACK"):
+        _previous_excepthook(exc_type, exc, tb)
+        return
+    sys.stderr.write(f"{type(expected).__name__}: {expected} (set MONAI_COVER_FULL_TRACEBACK=1 for the traceback)\n")
+    # exit now with status 1: a normal interpreter teardown after an error raised inside MONAI's caching thread
+    # pool sometimes aborts in native code (SIGABRT, "terminate called without an active exception")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
+
+
+_previous_excepthook = sys.excepthook
+if getattr(sys.excepthook, "__name__", "") != _one_line_excepthook.__name__:
+    sys.excepthook = _one_line_excepthook
