@@ -338,6 +338,7 @@ def filter_readable(
     transform: Callable[[Any], Any] | None = None,
     key: Hashable | None = "image",
     log: logging.Logger | None = None,
+    allow_empty: bool = False,
 ) -> tuple[list[Any], list[tuple[str, str]]]:
     """Opt-in skipping of bad files: run ``transform`` once on every item (e.g. before a ``CacheDataset``).
 
@@ -347,6 +348,7 @@ def filter_readable(
             :class:`SafeLoadImaged` of ``key`` only.
         key: item key whose path is reported for a skipped item.
         log: logger (default ``monai_cover.data``); each skip is a warning, then one summary line.
+        allow_empty: return an empty ``good_items`` instead of raising when no item is usable (the caller reports).
 
     Returns:
         ``(good_items, skipped)`` with ``skipped`` a list of ``(path, reason)``.
@@ -378,7 +380,7 @@ def filter_readable(
     if skipped:
         desc = "; ".join(f"{p} ({r})" for p, r in skipped[:5]) + ("; ..." if len(skipped) > 5 else "")
         log.warning("skipped %d of %d files: %s", len(skipped), len(datalist), desc)
-    if datalist and not good:
+    if datalist and not good and not allow_empty:
         path, reason = skipped[0]
         raise BadInputError(f"{path}: {reason.rstrip('.')} (and all {len(datalist)} datalist items are unusable).")
     return good, skipped
