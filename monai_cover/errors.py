@@ -8,15 +8,27 @@ import of :mod:`monai_cover`) finds a :class:`CoverError` anywhere in the cause 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
 
-__all__ = ["CoverError", "RunMismatchError", "find_cover_error", "first_line"]
+__all__ = [
+    "CoverError", "MissingFileError", "RunMismatchError", "WeightsError", "describe_expected", "find_cover_error",
+    "first_line",
+]
 
 
 class CoverError(Exception):
     """An expected failure; the message is one line naming the file, the problem and the remedy."""
+
+
+class MissingFileError(CoverError, FileNotFoundError):
+    """A file or folder the run needs does not exist."""
+
+
+class WeightsError(CoverError, ValueError):
+    """A weights file that cannot be used: unreadable, holding pickled objects, or not fitting the network."""
 
 
 class RunMismatchError(CoverError):
@@ -40,12 +52,37 @@ def find_cover_error(e: BaseException | None) -> CoverError | None:
     return None
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def describe_expected(e: BaseException | None) -> str | None:
+    """The one-line report of an expected failure anywhere in ``e``'s cause chain, else ``None``.
+
+    Besides :class:`CoverError`, a full disk or a folder without write permission counts as expected wherever it
+    happens (MONAI's ``SaveImage``, TensorBoard, ``os.makedirs``, ...): the line names the file and says so.
+    """
+    found = find_cover_error(e)
+    if found is not None:
+        return f"{type(found).__name__}: {found}"
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _DISK_FULL + _NOT_WRITABLE:
+            what = "the disk is full" if e.errno in _DISK_FULL else f"{e.strerror.lower()}"
+            todo = "free space" if e.errno in _DISK_FULL else "check the folder's permissions"
+            return f"OutputWriteError: {e.filename or 'an output file'}: cannot write, {what} ({todo}, or choose " \
+                   "another output folder)"
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def _one_line_excepthook(exc_type, exc, tb) -> None:
-    expected = find_cover_error(exc)
-    if expected is None or os.environ.get("MONAI_COVER_FULL_TRACEBACK"):
+    line = describe_expected(exc)
+    if line is None or os.environ.get("MONAI_COVER_FULL_TRACEBACK"):
         _previous_excepthook(exc_type, exc, tb)
         return
-    sys.stderr.write(f"{type(expected).__name__}: {expected} (set MONAI_COVER_FULL_TRACEBACK=1 for the traceback)\n")
+    sys.stderr.write(f"{line} (set MONAI_COVER_FULL_TRACEBACK=1 for the traceback)\n")
     # exit now with status 1: a normal interpreter teardown after an error raised inside MONAI's caching thread
     # pool sometimes aborts in native code (SIGABRT, "terminate called without an active exception")
     logging.shutdown()

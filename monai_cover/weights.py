@@ -19,11 +19,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from monai_cover.errors import CoverError
+from monai_cover.errors import CoverError, MissingFileError, WeightsError, first_line
 
 __all__ = [
-    "OutputWriteError", "atomic_write", "save_backbone", "load_backbone_state", "load_backbone", "KeyReport",
-    "BACKBONE_FORMAT",
+    "OutputWriteError", "atomic_write", "save_backbone", "load_backbone_state", "load_backbone", "load_model_file",
+    "KeyReport", "BACKBONE_FORMAT",
 ]
 
 BACKBONE_FORMAT = "monai_cover.backbone/1"
@@ -110,15 +110,25 @@ def _strip_prefix(state: Mapping[str, torch.Tensor], prefix: str = "backbone.") 
     return dict(state)
 
 
+def _unreadable(path: Path, e: BaseException) -> WeightsError:
+    if "weights only load failed" in str(e).lower():
+        # never repeat PyTorch's advice to retry with weights_only=False: for an untrusted file that runs its code
+        return WeightsError(f"{path}: not a readable weights file (it holds pickled Python objects, which are never "
+                            "loaded: they could run code; save a plain state_dict of tensors instead).")
+    return WeightsError(f"{path}: not a readable weights file ({first_line(e)}) (truncated or not written by torch.save"
+                        " / safetensors; copy or export it again).")
+
+
 def load_backbone_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read backbone weights and their config from ``.pt`` or ``.safetensors`` (+ ``.json`` beside it).
 
     Raises:
-        FileNotFoundError / ValueError: with the file name and the problem, for missing, truncated or foreign files.
+        MissingFileError / WeightsError: one line with the file name and the problem, for missing, truncated, pickled
+            or foreign files.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: pretrained weights file not found.")
+        raise MissingFileError(f"{path}: pretrained weights file not found (check the path given as --pretrained).")
     config: dict[str, Any] = {}
     try:
         if path.suffix == ".safetensors":
@@ -138,13 +148,10 @@ def load_backbone_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor
                 state = obj
             else:
                 raise ValueError(f"unexpected content of type {type(obj).__name__}")
-    except (FileNotFoundError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read weights ({e}).") from None
     except Exception as e:  # truncated zip, bad header, refused pickle...
-        first_line = str(e).splitlines()[0] if str(e) else ""
-        raise ValueError(f"{path}: not a readable weights file ({type(e).__name__}: {first_line}).") from None
+        raise _unreadable(path, e) from None
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path}: state dict holds non-tensor values.")
+        raise WeightsError(f"{path}: not a readable weights file (its state dict holds non-tensor values).")
     return _strip_prefix(state), config
 
 
@@ -179,10 +186,11 @@ def load_backbone(module: nn.Module, path: str | os.PathLike, strict: bool = Tru
     Args:
         module: target backbone.
         path: ``model.pt`` / ``model.safetensors`` written by :func:`save_backbone`, or a whole-model checkpoint.
-        strict: raise ``ValueError`` (with the report) if any key is missing, unexpected or mismatched.
+        strict: raise :class:`~monai_cover.errors.WeightsError` (with the report) if any key is missing, unexpected or
+            mismatched.
 
     Raises:
-        ValueError: nothing matched, or ``strict`` and the keys differ.
+        WeightsError: unreadable file, nothing matched, or ``strict`` and the keys differ (one line).
     """
     state, _ = load_backbone_state(path)
     own = module.state_dict()
@@ -198,10 +206,44 @@ def load_backbone(module: nn.Module, path: str | os.PathLike, strict: bool = Tru
             rep.loaded.append(k)
     rep.missing = [k for k in own if k not in state]
     if not rep.loaded:
-        raise ValueError(f"{path}: no tensor matches the network ({rep.summary()}).")
+        raise WeightsError(f"{path}: no tensor matches the network ({rep.summary()}) (is it a backbone of this "
+                           "spatial_dims?).")
     if strict and not rep.ok:
-        raise ValueError(f"{path}: weights do not match the network: {rep.summary()}.")
+        raise WeightsError(f"{path}: weights do not match the network: {rep.summary()} (set --channels and "
+                           "--decoder_channels to the pretraining run's, or --pretrained_strict False).")
     module.load_state_dict(to_load, strict=False)
     logger.info(f"{path}: {rep.summary()}")
     return rep
 
+
+
+def load_model_file(network: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load a trained model's state dict (``models/model.pt`` of cover_seg) into ``network`` for inference.
+
+    Raises:
+        MissingFileError: no such file (no model trained yet).
+        WeightsError: unreadable, pickled, or not fitting ``network`` (other labels or widths); one line each.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{path}: no trained model (train one with configs/train.json first, or pass "
+                               "--model_dir with the folder holding model.pt).")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise _unreadable(path, e) from None
+    state = state.get("network", state) if isinstance(state, Mapping) else state  # a training checkpoint works too
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path}: not a model state dict (expected the models/model.pt written by training).")
+    net = getattr(network, "module", network)
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [f"{k}: {tuple(v.shape)} -> {tuple(own[k].shape)}" for k, v in state.items()
+                  if k in own and own[k].shape != v.shape]
+    if missing or unexpected or mismatched:
+        report = KeyReport([], missing, unexpected, mismatched).summary().split("; ", 1)[1]
+        raise WeightsError(f"{path}: the model does not fit these inference settings ({report}) (set --label_names, "
+                           "--channels, --decoder_channels, --head_levels and --spatial_dims as in training).")
+    net.load_state_dict(state)
+    return network

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from monai_cover.data.checks import BadInputError
+from monai_cover.errors import MissingFileError
 
 __all__ = ["IMAGE_SUFFIXES", "find_images", "is_dicom_file", "read_json"]
 
@@ -78,9 +79,9 @@ def find_images(
         elif p.is_file():
             paths = [src]
         else:
-            raise FileNotFoundError(f"{src}: image source does not exist (give a folder, a glob or a datalist JSON).")
+            raise MissingFileError(f"{src}: image source does not exist (give a folder, a glob or a datalist JSON).")
     if not paths:
-        raise ValueError(f"{source}: no images found (looked for {', '.join(IMAGE_SUFFIXES)} and DICOM series).")
+        raise BadInputError(f"{source}: no images found (looked for {', '.join(IMAGE_SUFFIXES)} and DICOM series).")
     return [{key: p} for p in paths]
 
 
@@ -100,7 +101,8 @@ def _datalist_section(path: Path, section: str, allow_bare_list: bool = True) ->
     data = read_json(path)
     items = data.get(section) if isinstance(data, dict) else (data if allow_bare_list else None)
     if not isinstance(items, list) or not items:
-        raise ValueError(f"{path}: no '{section}' list of items in the datalist.")
+        example = json.dumps({section: [{"image": "...", "label": "..."}]})
+        raise BadInputError(f"{path}: no '{section}' list of items in the datalist (expected e.g. {example}).")
     return items
 
 
@@ -111,7 +113,7 @@ def _read_datalist(path: Path, key: str, section: str, base_dir) -> list[dict[st
     for i, item in enumerate(items):
         value = item.get(key) if isinstance(item, dict) else item
         if not isinstance(value, str):
-            raise ValueError(f"{path}: item {i} of '{section}' has no '{key}' path.")
+            raise BadInputError(f"{path}: item {i} of '{section}' has no '{key}' path.")
         full = value if os.path.isabs(value) else str(root / value)
         out.append({**(item if isinstance(item, dict) else {}), key: full})
     return out
@@ -139,7 +141,7 @@ def find_pairs(
     labs = {stem(d[label_key]): d[label_key] for d in find_images(labels, label_key)}
     missing = sorted(set(imgs) - set(labs))
     if missing:
-        raise ValueError(f"{labels}: no label for {len(missing)} image(s), e.g. {missing[:3]}.")
+        raise BadInputError(f"{labels}: no label for {len(missing)} image(s), e.g. {missing[:3]}.")
     return [{image_key: imgs[k], label_key: labs[k]} for k in sorted(imgs)]
 
 
@@ -155,7 +157,7 @@ def load_datalist(
     """
     path = Path(source)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: datalist JSON not found.")
+        raise MissingFileError(f"{path}: datalist JSON not found.")
     items = _datalist_section(path, section, allow_bare_list=False)
     root = path.parent
 
@@ -168,7 +170,7 @@ def load_datalist(
     for i, item in enumerate(items):
         for key in (image_key, label_key):
             if not isinstance(item, dict) or key not in item:
-                raise ValueError(f"{path}: item {i} of '{section}' has no '{key}'.")
+                raise BadInputError(f"{path}: item {i} of '{section}' has no '{key}'.")
         out.append({**item, image_key: resolve(item[image_key]), label_key: resolve(item[label_key])})
     return out
 
@@ -194,7 +196,8 @@ def seg_datalists(
     elif images_dir and labels_dir:
         train = find_pairs(images_dir, labels_dir)
     else:
-        raise ValueError("no segmentation data: set --data_file (datalist JSON) or --images_dir and --labels_dir.")
+        raise BadInputError("cover_seg: no segmentation data (set --data_file (datalist JSON) or --images_dir and "
+                            "--labels_dir).")
     import random
 
     order = list(range(len(train)))
