@@ -197,13 +197,22 @@ class CheckImage(Transform):
         if rgb and self.rgb_to_gray:
             if not label:
                 x = img[:3]
-                return x.mean(0, keepdim=True, dtype=x.dtype if x.is_floating_point() else torch.float32)
+                return _as_gray(x.mean(0, keepdim=True, dtype=x.dtype if x.is_floating_point() else torch.float32))
             if bool((img[1:3] == img[:1]).all()):  # gray label saved as RGB
-                return img[:1]
+                return _as_gray(img[:1])
             raise BadInputError(f"{name}: color label image ({c} channels that differ), expected a 1-channel map.")
         what = "RGB/RGBA image" if rgb else f"{img.ndim}D image with {c} channels/volumes, shape {_shape(img)}"
         hint = " (rgb_to_gray=False)" if rgb else ""
         raise BadInputError(f"{name}: {what}, expected {self.channels} channel(s){hint}.")
+
+
+def _as_gray(img):
+    """Record that a converted RGB image has no channel axis of its own any more: MONAI's writers otherwise put the
+    prediction's single channel where the colours were and fail ("SaveImage cannot find a suitable writer")."""
+    if isinstance(img, MetaTensor):
+        img.meta = dict(img.meta)
+        img.meta["original_channel_dim"] = float("nan")  # what LoadImage records for a gray PNG
+    return img
 
 
 def check_rank(img, spatial_dims: int, name: str) -> None:

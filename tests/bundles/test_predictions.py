@@ -102,3 +102,13 @@ def test_inference_config_resolves_without_dataset_dir():
     savers = [t for t in post.transforms if isinstance(t, SaveImaged)]
     assert isinstance(post, Compose) and savers and savers[0].saver.folder_layout.data_root_dir == ""
     assert isinstance(parser.get_parsed_content("network_def"), CoverSegNet)
+
+
+def test_rgb_input_is_predicted_like_training_reads_it(bundle):
+    """Training turns RGB PNGs into gray; inference used to fail on them when saving."""
+    root, data = bundle
+    gray = blob_case((48, 40), 3)[0]
+    Image.fromarray(np.stack([gray] * 3, -1)).save(data / "patA" / "rgb.png")
+    run_bundle(*_infer(root, data))
+    pred = np.array(Image.open(root / "predictions" / "patA" / "rgb_seg.png"))
+    assert pred.shape == (48, 40) and set(np.unique(pred)) <= {0, 1, 2}
