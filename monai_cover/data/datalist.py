@@ -8,6 +8,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from monai.utils import optional_import
+
 from monai_cover.data.checks import BadInputError
 from monai_cover.errors import MissingFileError
 
@@ -33,14 +35,35 @@ def _is_image(path: Path) -> bool:
     return path.name.lower().endswith(IMAGE_SUFFIXES)
 
 
+def _dicom_items(folder: str, files: list[str]) -> list[str]:
+    """A folder of DICOM files is one series (one item), unless every file is a series of its own (single-file
+    images such as 2D radiographs): then each file is an item."""
+    pydicom, has_pydicom = optional_import("pydicom")
+    paths = [os.path.join(folder, f) for f in files if not f.startswith(".")]
+    if not has_pydicom:
+        return [folder]
+    series: dict[str, int] = {}
+    dicoms = []
+    for path in paths:
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+        except Exception:  # not DICOM (e.g. a README): ignored, as MONAI's reader does
+            continue
+        uid = str(getattr(ds, "SeriesInstanceUID", "") or path)
+        series[uid] = series.get(uid, 0) + 1
+        dicoms.append(path)
+    return dicoms if dicoms and max(series.values()) == 1 else [folder]
+
+
 def _scan_folder(root: Path) -> list[str]:
-    """Image files under ``root`` (recursive), and one entry per folder of DICOM files (read as a series)."""
+    """Image files under ``root`` (recursive), and one entry per folder of DICOM files (read as a series), or per
+    DICOM file where each file is its own series."""
     items: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         files = sorted(filenames)
         if any(is_dicom_file(Path(dirpath) / f) for f in files[:8] if not _is_image(Path(f))):
-            items.append(dirpath)
+            items.extend(_dicom_items(dirpath, [f for f in files if not _is_image(Path(f))]))
             continue
         items.extend(str(Path(dirpath) / f) for f in files if _is_image(Path(f)) and not f.startswith("."))
     return items

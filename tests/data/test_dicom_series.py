@@ -65,3 +65,42 @@ def test_two_series_in_one_folder(tmp_path):
     write_series(tmp_path / "mixed", [0, 2, 4])
     with pytest.raises(BadInputError, match="mixed: folder mixes 2 DICOM series"):
         pretrain_transforms(3, load_size=8)({"image": str(tmp_path / "mixed")})
+
+
+def write_radiograph(path, rows=24, cols=20, value=0):
+    """A single-file 2D DICOM image (its own series, no slice position), as digital X-ray archives hold them."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    dx_storage = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = dx_storage, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = dx_storage, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality = generate_uid(), generate_uid(), "DX"
+    ds.PatientName, ds.PatientID = "Test^Radiograph", "0002"
+    ds.Rows, ds.Columns, ds.PixelSpacing = rows, cols, [0.5, 0.5]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    pixels = value + np.add.outer(np.arange(rows), np.arange(cols)).astype(np.uint16)
+    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_folder_of_single_file_radiographs_lists_each_file(tmp_path):
+    files = [write_radiograph(tmp_path / "xrays" / f"{name}.dcm", value=100 * k)
+             for k, name in enumerate(["a", "b", "c"])]
+    items = find_images(tmp_path)
+    assert items == [{"image": str(f)} for f in files]  # not one "series" that mixes 3 series
+    img = pretrain_transforms(2, load_size=(16, 16))(items[1])["image"]
+    assert img.shape == (1, 16, 16) and float(img.max()) > float(img.min())
+
+
+def test_series_folder_stays_one_item_beside_radiographs(tmp_path):
+    series = write_series(tmp_path / "ct", [0, 2, 4])
+    xray = write_radiograph(tmp_path / "xr" / "x.dcm")
+    assert find_images(tmp_path) == [{"image": str(series)}, {"image": str(xray)}]
