@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from monai.utils import optional_import
 
 from monai_cover.data.checks import BadInputError
 from monai_cover.errors import MissingFileError
 
-__all__ = ["IMAGE_SUFFIXES", "find_images", "is_dicom_file", "read_json"]
+__all__ = ["IMAGE_SUFFIXES", "find_images", "holdout", "is_dicom_file", "read_json"]
+
+logger = logging.getLogger("monai_cover.data")
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -212,10 +216,9 @@ def seg_datalists(
     """
     if data_file:
         train = load_datalist(data_file, "training")
-        try:
+        content = read_json(data_file)
+        if isinstance(content, dict) and "validation" in content:  # a broken section is reported, not ignored
             return train, load_datalist(data_file, "validation")
-        except ValueError:
-            pass
     elif images_dir and labels_dir:
         train = find_pairs(images_dir, labels_dir)
     else:
@@ -228,4 +231,21 @@ def seg_datalists(
     n_val = max(1, int(round(val_fraction * len(train)))) if len(train) > 1 else 0
     val_idx = set(order[:n_val])
     val = [t for i, t in enumerate(train) if i in val_idx]
+    if not val:
+        _warn_no_holdout(len(train))
     return [t for i, t in enumerate(train) if i not in val_idx], val or train
+
+
+def _warn_no_holdout(n: int) -> None:
+    logger.warning(f"only {n} case(s): validating on the training data, so validation scores are not held out "
+                   "(add cases, or give a datalist with a 'validation' section)")
+
+
+def holdout(datalist: Sequence[Any], num_val: int) -> tuple[list[Any], list[Any]]:
+    """Training items and the last ``num_val`` items for validation; with too few items (``<= 2 * num_val``)
+    all items train and the validation items are among them, which is logged as a warning."""
+    items = list(datalist)
+    if len(items) > 2 * num_val:
+        return items[:-num_val], items[-num_val:]
+    _warn_no_holdout(len(items))
+    return items, items[-num_val:]

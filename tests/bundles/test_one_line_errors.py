@@ -138,3 +138,13 @@ def test_lowercase_boolean_flags_stop_instead_of_counting_as_true(tmp_path, seg2
     last = _last_line(*_seg_train(tmp_path, seg2d_dir, "--freeze_backbone", "no"))
     assert last.startswith("BadSettingError: --freeze_backbone 'no': not True or False")
     assert not (tmp_path / "models").exists()
+
+
+def test_pretrain_feature_inference_names_a_truncated_image(tmp_path):
+    config = {"spatial_dims": 2, "in_channels": 1, "channels": [4, 8, 8, 16, 16], "decoder_channels": [16, 8, 8, 8]}
+    save_backbone(tmp_path / "models", CoverUNet(2, 1, config["channels"], config["decoder_channels"]), config)
+    bad = tmp_path / "scan.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    last = _last_line("--config_file", str(CONFIGS / "cover_pretrain" / "configs" / "inference.json"),
+                      "--bundle_root", str(tmp_path), "--dataset_dir", str(bad), "--roi_size", "[32, 32]")
+    assert last.startswith(f"BadInputError: {bad}: cannot read image")
