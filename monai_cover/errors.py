@@ -1,8 +1,9 @@
 """Expected failures a user can fix end in ONE line, ``"<Kind>: <file>: <problem> (<what to do>)"``.
 
 Every such failure raises a :class:`CoverError` subclass. Bundles run inside ``python -m monai.bundle``, which wraps
-whatever a config expression raises in several layers of ``RuntimeError``; the interpreter hook installed here (on
-import of :mod:`monai_cover`) finds a :class:`CoverError` anywhere in the cause chain and prints only its line.
+whatever a config expression raises in several layers of ``RuntimeError``; the interpreter hook that
+:func:`install_one_line_errors` installs (first step of every bundle's ``initialize``) finds a :class:`CoverError`
+anywhere in the cause chain and prints only its line.
 ``MONAI_COVER_FULL_TRACEBACK=1`` restores the full traceback.
 """
 
@@ -15,7 +16,7 @@ import sys
 
 __all__ = [
     "CoverError", "MissingFileError", "RunMismatchError", "WeightsError", "describe_expected", "find_cover_error",
-    "first_line",
+    "first_line", "install_one_line_errors",
 ]
 
 
@@ -92,5 +93,15 @@ def _one_line_excepthook(exc_type, exc, tb) -> None:
 
 
 _previous_excepthook = sys.excepthook
-if getattr(sys.excepthook, "__name__", "") != _one_line_excepthook.__name__:
-    sys.excepthook = _one_line_excepthook
+
+
+def install_one_line_errors() -> bool:
+    """Make uncaught expected failures print one line and exit 1 (what the bundles' ``initialize`` calls first).
+
+    Opt-in: importing the package changes nothing in a user's own program. Idempotent. Returns ``True``.
+    """
+    global _previous_excepthook
+    if getattr(sys.excepthook, "__name__", "") != _one_line_excepthook.__name__:
+        _previous_excepthook = sys.excepthook
+        sys.excepthook = _one_line_excepthook
+    return True

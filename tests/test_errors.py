@@ -37,3 +37,12 @@ def test_disk_full_and_permission_errors_name_the_file():
 def test_programming_errors_keep_their_traceback():
     assert describe_expected(_wrapped(KeyError("x"))) is None
     assert describe_expected(_wrapped(OSError(errno.EIO, "I/O error"))) is None
+
+
+def test_importing_the_package_leaves_the_interpreter_alone():
+    import subprocess
+    import sys
+
+    code = "import sys; h = sys.excepthook; import monai_cover, monai_cover.data, monai_cover.handlers; " \
+           "assert sys.excepthook is h"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
