@@ -7,32 +7,19 @@ from __future__ import annotations
 import errno
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from monai_cover.networks import CoverSegNet, CoverUNet
 from monai_cover.weights import save_backbone
-from tests.bundles.conftest import REPO, TINY_NET
+from tests.bundles.conftest import REPO, TINY_NET, bundle_error
 
 CONFIGS = REPO / "bundles"
 PRE_TRAIN = str(CONFIGS / "cover_pretrain" / "configs" / "train.json")
 SEG = CONFIGS / "cover_seg" / "configs"
 SEG_ARGS = ["--label_names", "['a','b']", "--image_size", "[48,40]", "--roi_size", "[48,40]", *TINY_NET, "--epochs",
             "1", "--batch_size", "2"]
-
-
-def _last_line(*args: str) -> str:
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    env.pop("MONAI_COVER_FULL_TRACEBACK", None)
-    proc = subprocess.run([sys.executable, "-m", "monai.bundle", "run", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 1, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr and "ConfigExpression" not in proc.stderr, proc.stderr[-3000:]
-    return lines[-1]
 
 
 def _seg_train(root, data, *extra):
@@ -42,19 +29,20 @@ def _seg_train(root, data, *extra):
 
 def test_missing_and_empty_data_folders(tmp_path):
     missing = tmp_path / "no such folder"
-    last = _last_line("--config_file", PRE_TRAIN, "--bundle_root", str(tmp_path), "--dataset_dir", str(missing))
+    last = bundle_error("run", "--config_file", PRE_TRAIN, "--bundle_root", str(tmp_path), "--dataset_dir",
+                        str(missing))
     assert last.startswith(f"MissingFileError: {missing}: image source does not exist")
     empty = tmp_path / "empty"
     empty.mkdir()
-    last = _last_line("--config_file", PRE_TRAIN, "--bundle_root", str(tmp_path), "--dataset_dir", str(empty))
+    last = bundle_error("run", "--config_file", PRE_TRAIN, "--bundle_root", str(tmp_path), "--dataset_dir", str(empty))
     assert last.startswith(f"BadInputError: {empty}: no images found")
 
 
 def test_datalist_without_training_section(tmp_path):
     datalist = tmp_path / "list.json"
     datalist.write_text(json.dumps({"validation": [{"image": "a.png", "label": "b.png"}]}))
-    last = _last_line("--config_file", str(SEG / "train.json"), "--bundle_root", str(tmp_path), "--data_file",
-                      str(datalist), *SEG_ARGS)
+    last = bundle_error("run", "--config_file", str(SEG / "train.json"), "--bundle_root", str(tmp_path), "--data_file",
+                        str(datalist), *SEG_ARGS)
     assert last.startswith(f"BadInputError: {datalist}: no 'training' list of items in the datalist (expected e.g.")
 
 
@@ -78,7 +66,7 @@ def test_pretrained_weights_failures(tmp_path, seg2d_dir, case):
     elif case == "other widths":
         save_backbone(tmp_path, CoverUNet(2, 1, [8, 8, 16, 16, 32], [16, 8, 8, 8]), {"spatial_dims": 2})
         path = tmp_path / "model.pt"
-    last = _last_line(*_seg_train(tmp_path, seg2d_dir, "--pretrained", str(path)))
+    last = bundle_error("run", *_seg_train(tmp_path, seg2d_dir, "--pretrained", str(path)))
     expected = {
         "missing": f"MissingFileError: {path}: pretrained weights file not found (check the path given as --",
         "truncated": f"WeightsError: {path}: not a readable weights file (",
@@ -94,17 +82,17 @@ def test_inference_without_a_model_or_with_another_model(tmp_path, seg2d_dir):
     model = tmp_path / "models" / "model.pt"
     infer = ("--config_file", str(SEG / "inference.json"), "--bundle_root", str(tmp_path), "--dataset_dir",
              str(seg2d_dir / "images"), *SEG_ARGS[:-4])
-    last = _last_line(*infer)  # a new user's first inference, before training
+    last = bundle_error("run", *infer)  # a new user's first inference, before training
     assert last.startswith(f"MissingFileError: {model}: no trained model (train one with configs/train.json first")
     model.parent.mkdir()
     torch.save(CoverSegNet(2, 1, 2, [4, 8, 8, 16, 16], [16, 8, 8, 8]).state_dict(), model)  # 1 label, not 2
-    last = _last_line(*infer)
+    last = bundle_error("run", *infer)
     assert last.startswith(f"WeightsError: {model}: the model does not fit these inference settings (")
     assert "head.weight: (2, " in last and "set --label_names" in last
     evaluate = ("--config_file", f"['{SEG / 'train.json'}','{SEG / 'evaluate.json'}']", "--bundle_root",
                 str(tmp_path), "--images_dir", str(seg2d_dir / "images"), "--labels_dir", str(seg2d_dir / "labels"),
                 *SEG_ARGS[:-4])
-    assert _last_line(*evaluate).startswith(f"WeightsError: {model}: the model does not fit")
+    assert bundle_error("run", *evaluate).startswith(f"WeightsError: {model}: the model does not fit")
     assert not (tmp_path / "predictions").exists() or not any((tmp_path / "predictions").iterdir())
 
 
@@ -126,16 +114,16 @@ def test_unwritable_output_folder(tmp_path, seg2d_dir):
     model = tmp_path / "models" / "model.pt"
     model.parent.mkdir()
     torch.save(CoverSegNet(2, 1, 3, [4, 8, 8, 16, 16], [16, 8, 8, 8]).state_dict(), model)
-    last = _last_line("--config_file", str(SEG / "inference.json"), "--bundle_root", str(tmp_path), "--dataset_dir",
-                      str(seg2d_dir / "images"), "--output_dir", target, *SEG_ARGS[:-4])
+    last = bundle_error("run", "--config_file", str(SEG / "inference.json"), "--bundle_root", str(tmp_path),
+                        "--dataset_dir", str(seg2d_dir / "images"), "--output_dir", target, *SEG_ARGS[:-4])
     assert last.startswith(f"OutputWriteError: {target}: cannot write, ")
     assert "(check the folder's permissions, or choose another output folder)" in last
 
 
 def test_lowercase_boolean_flags_stop_instead_of_counting_as_true(tmp_path, seg2d_dir):
-    last = _last_line(*_seg_train(tmp_path, seg2d_dir, "--multilabel", "false"))
+    last = bundle_error("run", *_seg_train(tmp_path, seg2d_dir, "--multilabel", "false"))
     assert last.startswith("BadSettingError: --multilabel 'false': not True or False (write True or False with a")
-    last = _last_line(*_seg_train(tmp_path, seg2d_dir, "--freeze_backbone", "no"))
+    last = bundle_error("run", *_seg_train(tmp_path, seg2d_dir, "--freeze_backbone", "no"))
     assert last.startswith("BadSettingError: --freeze_backbone 'no': not True or False")
     assert not (tmp_path / "models").exists()
 
@@ -145,6 +133,6 @@ def test_pretrain_feature_inference_names_a_truncated_image(tmp_path):
     save_backbone(tmp_path / "models", CoverUNet(2, 1, config["channels"], config["decoder_channels"]), config)
     bad = tmp_path / "scan.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    last = _last_line("--config_file", str(CONFIGS / "cover_pretrain" / "configs" / "inference.json"),
-                      "--bundle_root", str(tmp_path), "--dataset_dir", str(bad), "--roi_size", "[32, 32]")
+    last = bundle_error("run", "--config_file", str(CONFIGS / "cover_pretrain" / "configs" / "inference.json"),
+                        "--bundle_root", str(tmp_path), "--dataset_dir", str(bad), "--roi_size", "[32, 32]")
     assert last.startswith(f"BadInputError: {bad}: cannot read image")

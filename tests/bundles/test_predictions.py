@@ -4,17 +4,13 @@ with ``--skip_bad_files True`` and the run then ends with exit 1 and a one-line 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from monai_cover.networks import CoverSegNet
-from tests.bundles.conftest import REPO, TINY_NET, blob_case, run_bundle
+from tests.bundles.conftest import REPO, TINY_NET, blob_case, bundle_error, run_bundle
 
 INFER = str(REPO / "bundles" / "cover_seg" / "configs" / "inference.json")
 ARGS_2D = ["--label_names", "['a','b']", "--image_size", "[48,40]", "--roi_size", "[48,40]", *TINY_NET]
@@ -36,15 +32,6 @@ def bundle(tmp_path):
 
 def _infer(root, data, *extra):
     return ["run", "--config_file", INFER, "--bundle_root", str(root), "--dataset_dir", str(data), *ARGS_2D, *extra]
-
-
-def _fails(*args) -> str:
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "monai.bundle", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 1, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    return proc.stderr.strip().splitlines()[-1]
 
 
 def test_same_names_in_subfolders_give_separate_predictions_and_reruns_skip(bundle):
@@ -70,7 +57,7 @@ def test_same_names_in_subfolders_give_separate_predictions_and_reruns_skip(bund
 def test_colliding_prediction_names_stop_before_writing(bundle):
     root, data = bundle
     Image.fromarray(blob_case((48, 40), 5)[0]).convert("L").save(data / "patA" / "image.jpg")
-    last = _fails(*_infer(root, data))
+    last = bundle_error(*_infer(root, data))
     assert last.startswith(f"BadInputError: {data / 'patA' / 'image.png'}: its prediction ")
     assert f"would overwrite that of {data / 'patA' / 'image.jpg'}" in last or "image.jpg" in last
     assert not (root / "predictions").exists() or not any((root / "predictions").rglob("*_seg.*"))
@@ -81,10 +68,10 @@ def test_skip_bad_files_predicts_the_rest_then_fails_with_a_summary(bundle):
     bad = data / "pat0" / "image.png"  # sorted first: the default run stops before writing anything
     bad.parent.mkdir()
     bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    last = _fails(*_infer(root, data))  # default: stop at the bad file, one line naming it
+    last = bundle_error(*_infer(root, data))  # default: stop at the bad file, one line naming it
     assert last.startswith(f"BadInputError: {bad}: cannot read image")
 
-    last = _fails(*_infer(root, data, "--skip_bad_files", "True"))
+    last = bundle_error(*_infer(root, data, "--skip_bad_files", "True"))
     assert last.startswith(f"PredictionError: predictions in {root / 'predictions'}: 2 written, 0 skipped")
     assert f"1 failed (first: {bad}: cannot read image" in last
     assert (root / "predictions" / "patB" / "image_seg.png").is_file()

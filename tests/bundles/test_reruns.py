@@ -3,12 +3,9 @@ and keeps the old outputs. Before the run guard, a rerun with new data trained 0
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 
-from tests.bundles.conftest import REPO, TINY_NET, run_bundle
+from tests.bundles.conftest import REPO, TINY_NET, bundle_error, run_bundle
 
 PRE_TRAIN = str(REPO / "bundles" / "cover_pretrain" / "configs" / "train.json")
 SEG_TRAIN = str(REPO / "bundles" / "cover_seg" / "configs" / "train.json")
@@ -26,16 +23,6 @@ def _seg(root, data, *extra):
             "--roi_size", "[48,40]", *TINY_NET, "--epochs", "1", "--batch_size", "2", "--val_interval", "1", *extra]
 
 
-def _fails(*args) -> str:
-    """Run a bundle command expected to stop with exit 1; its last stderr line, which must be the only report."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "monai.bundle", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 1, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    return proc.stderr.strip().splitlines()[-1]
-
-
 def test_pretrain_rerun_with_other_data_refuses_then_starts_over_keeping_the_old_run(tmp_path, png_dir):
     run_bundle(*_pretrain(tmp_path, png_dir))
     out, models = tmp_path / "outputs" / "2d", tmp_path / "models"
@@ -44,14 +31,14 @@ def test_pretrain_rerun_with_other_data_refuses_then_starts_over_keeping_the_old
     shutil.copytree(png_dir, fewer)
     (fewer / "img_0.png").unlink()
 
-    last = _fails(*_pretrain(tmp_path, fewer))
+    last = bundle_error(*_pretrain(tmp_path, fewer))
     assert last.startswith(f"RunMismatchError: {out}: holds the outputs of a run with other settings (data 5 items")
     assert "-> 4 items, sha1 " in last
     assert "nothing was trained (use another --output_dir, or pass --resume False to start over" in last
     assert (models / "model.safetensors").read_bytes() == first_model  # nothing replaced
 
     # other settings but a new output folder: the shared model folder still belongs to the first run
-    last = _fails(*_pretrain(tmp_path, png_dir, "--learning_rate", "0.001", "--output_dir", str(tmp_path / "o2")))
+    last = bundle_error(*_pretrain(tmp_path, png_dir, "--learning_rate", "0.001", "--output_dir", str(tmp_path / "o2")))
     assert last.startswith(f"RunMismatchError: {models}: holds the outputs")
     assert "learning_rate 0.0001 -> 0.001" in last and "use another --model_dir" in last
 
@@ -76,9 +63,9 @@ def test_seg_rerun_with_other_data_or_settings_refuses(tmp_path, seg2d_dir):
     shutil.copytree(seg2d_dir, fewer)
     for sub in ("images", "labels"):
         (fewer / sub / "case_7.png").unlink()
-    last = _fails(*_seg(tmp_path, fewer))
+    last = bundle_error(*_seg(tmp_path, fewer))
     assert last.startswith(f"RunMismatchError: {tmp_path / 'outputs'}: holds the outputs of a run with other settings"
                            " (data 2 items")
-    last = _fails(*_seg(tmp_path, seg2d_dir, "--head_levels", "[0,1]"))
+    last = bundle_error(*_seg(tmp_path, seg2d_dir, "--head_levels", "[0,1]"))
     assert "head_levels null -> [0, 1]" in last
     assert (tmp_path / "models" / "model.pt").read_bytes() == best

@@ -11,23 +11,31 @@ from monai_cover.data import BadInputError, find_images, pretrain_transforms
 pydicom = pytest.importorskip("pydicom", reason="pydicom not installed: DICOM series tests skipped")
 
 
+def _dataset(sop_class: str, study_uid: str, series_uid: str, modality: str):
+    """An empty DICOM image instance of ``sop_class`` with its file meta, study, series and modality set."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality = study_uid, series_uid, modality
+    return ds
+
+
 def write_series(folder, z_mm, rows=12, cols=10, series_uid=None):
     """One CT slice per position ``z_mm`` (1 x 1 mm pixels); slice k is filled with 100 * k + column index.
 
     Files are named in reverse order so that only the positions, not the names, give the slice order."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import CTImageStorage, generate_uid
 
     folder.mkdir(parents=True, exist_ok=True)
     series_uid, study_uid = series_uid or generate_uid(), generate_uid()
     for k, z in enumerate(z_mm):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality = study_uid, series_uid, "CT"
+        ds = _dataset(CTImageStorage, study_uid, series_uid, "CT")
         ds.PatientName, ds.PatientID, ds.InstanceNumber = "Test^Series", "0001", k + 1
         ds.Rows, ds.Columns, ds.PixelSpacing, ds.SliceThickness = rows, cols, [1.0, 1.0], 2.0
         ds.ImagePositionPatient, ds.ImageOrientationPatient = [0.0, 0.0, float(z)], [1, 0, 0, 0, 1, 0]
@@ -69,17 +77,10 @@ def test_two_series_in_one_folder(tmp_path):
 
 def write_radiograph(path, rows=24, cols=20, value=0):
     """A single-file 2D DICOM image (its own series, no slice position), as digital X-ray archives hold them."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import generate_uid
 
     dx_storage = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = dx_storage, generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = dx_storage, meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality = generate_uid(), generate_uid(), "DX"
+    ds = _dataset(dx_storage, generate_uid(), generate_uid(), "DX")
     ds.PatientName, ds.PatientID = "Test^Radiograph", "0002"
     ds.Rows, ds.Columns, ds.PixelSpacing = rows, cols, [0.5, 0.5]
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
