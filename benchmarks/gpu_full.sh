@@ -17,7 +17,8 @@
 #
 # Settings (environment): BUDGET (seconds per call, default 510), JOBS (bundle processes per task, default 6),
 # OUT, DATA (folder holding jsrt_scr/, msd_hippocampus/, nih_cxr14_samples/; default .gpu_full/data, else
-# ../shared/data), TASKS (default "jsrt_scr msd_hippocampus"), MODE (default full).
+# ../shared/data), TASKS (built-in names or task files; default "jsrt_scr msd_hippocampus"), MODE (default full).
+# Exit status: 0 all tasks complete, 3 some task not finished yet (call again), 1 an error.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 STEP=${1:-run}
@@ -63,30 +64,38 @@ fi
 
 pids=()
 for t in $TASKS; do
-    mkdir -p "$OUT/$t"
-    case $t in
-        jsrt_scr) data=$DATA/jsrt_scr; extra=(--set "unlabeled=[\"$DATA/nih_cxr14_samples\"]");;
-        *) data=$DATA/$t; extra=();;
+    name=$(basename "$t" .json)
+    mkdir -p "$OUT/$name"
+    case $t in  # the built-in tasks read DATA; a task file keeps its own paths
+        jsrt_scr) args=(--data "$DATA/jsrt_scr" --set "unlabeled=[\"$DATA/nih_cxr14_samples\"]");;
+        msd_hippocampus) args=(--data "$DATA/msd_hippocampus");;
+        *) args=();;
     esac
-    # SIGINT at the budget: each bundle process stops like a Ctrl-C and resumes from its checkpoint next call
-    OMP_NUM_THREADS=2 PYTHONUNBUFFERED=1 timeout --signal=INT --kill-after=30 "$BUDGET" \
-        "$PY" -m monai_cover.benchmark --task "$t" --mode "$MODE" --jobs "$JOBS" --data "$data" \
-        --out "$OUT/$t" "${extra[@]}" > "$OUT/$t/gpu_full.log" 2>&1 &
+    # at the budget every process of the task gets SIGTERM; each bundle run resumes from its newest checkpoint
+    OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} PYTHONUNBUFFERED=1 timeout --signal=TERM --kill-after=30 "$BUDGET" \
+        "$PY" -m monai_cover.benchmark --task "$t" --mode "$MODE" --jobs "$JOBS" --out "$OUT/$name" "${args[@]}" \
+        > "$OUT/$name/gpu_full.log" 2>&1 &
     pids+=($!)
 done
 status=0
-for p in "${pids[@]}"; do wait "$p" || status=1; done
+for p in "${pids[@]}"; do
+    wait "$p"
+    rc=$?
+    [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ] || status=1  # 124: stopped at the budget, resumes next call
+done
 for t in $TASKS; do
-    echo "== $t: $(grep -c '^\[' "$OUT/$t/gpu_full.log") runs finished in this call; last lines:"
-    tail -n 3 "$OUT/$t/gpu_full.log"
-    if [ -f "$OUT/$t/results.md" ]; then
-        cat "$OUT/$t/results.md"
+    name=$(basename "$t" .json)
+    echo "== $name: $(grep -c '^\[' "$OUT/$name/gpu_full.log") runs finished in this call; last lines:"
+    tail -n 3 "$OUT/$name/gpu_full.log"
+    if [ -f "$OUT/$name/results.md" ]; then
+        cat "$OUT/$name/results.md"
         if [ -n "${RESULTS_TO:-}" ]; then  # 3 files per task (the device tool returns at most 8)
-            mkdir -p "$RESULTS_TO/$t" && cp "$OUT/$t"/results.md "$OUT/$t"/results.json "$RESULTS_TO/$t/" &&
-                tar -cf "$RESULTS_TO/$t/plots.tar" -C "$OUT/$t" $(cd "$OUT/$t" && ls ./*.png)
+            mkdir -p "$RESULTS_TO/$name" && cp "$OUT/$name"/results.md "$OUT/$name"/results.json "$RESULTS_TO/$name/" &&
+                tar -cf "$RESULTS_TO/$name/plots.tar" -C "$OUT/$name" $(cd "$OUT/$name" && ls ./*.png)
         fi
     else
-        echo "$t: not finished; call 'bash benchmarks/gpu_full.sh run' again to continue"
+        echo "$name: not finished; call 'bash benchmarks/gpu_full.sh run' again to continue"
+        [ "$status" -ne 0 ] || status=3
     fi
 done
 exit $status

@@ -6,6 +6,7 @@ arbitrary objects from a weights file.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -18,30 +19,63 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from monai_cover.errors import CoverError, MissingFileError, WeightsError, first_line
+
 __all__ = [
-    "atomic_write", "save_backbone", "load_backbone_state", "load_backbone", "KeyReport", "BACKBONE_FORMAT",
+    "OutputWriteError", "atomic_write", "save_backbone", "load_backbone_state", "load_backbone", "load_model_file",
+    "KeyReport", "BACKBONE_FORMAT",
 ]
 
 BACKBONE_FORMAT = "monai_cover.backbone/1"
+
+
+class OutputWriteError(CoverError, OSError):
+    """An output file could not be written (disk full, no permission); one line naming the file."""
+
+
 logger = logging.getLogger(__name__)
+
+
+def _unwritable(path: Path, e: BaseException) -> OutputWriteError | None:
+    """The one-line error for a write that failed because of the disk or permissions, else ``None``."""
+    text = str(e)
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) or "unexpected pos" in text:
+        # torch.save on a full disk raises RuntimeError("[enforce fail at inline_container.cc] ... unexpected pos")
+        return OutputWriteError(f"{path}: cannot write, the disk is full (free space, or write to another folder)")
+    if isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return OutputWriteError(f"{path}: cannot write, permission denied or read-only folder ({e.strerror}) "
+                                "(choose a writable output folder)")
+    return None
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Write ``path`` through ``write(tmp_path)`` then rename: readers see the old file or the whole new one.
 
-    A crash or a full disk during ``write`` leaves the previous file untouched (the temporary file is removed).
+    A crash or a full disk during ``write`` leaves the previous file untouched (the temporary file is removed); a
+    full disk or a folder without write permission raises :class:`OutputWriteError` (one line naming ``path``).
+    The file gets the permissions of a normally created file (``0o666`` less the umask), not the temporary file's
+    ``0o600``, so colleagues can read shared models.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        unwritable = _unwritable(path, e)
+        if unwritable is None:
+            raise
+        raise unwritable from e
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
 
 
@@ -76,15 +110,25 @@ def _strip_prefix(state: Mapping[str, torch.Tensor], prefix: str = "backbone.") 
     return dict(state)
 
 
+def _unreadable(path: Path, e: BaseException) -> WeightsError:
+    if "weights only load failed" in str(e).lower():
+        # never repeat PyTorch's advice to retry with weights_only=False: for an untrusted file that runs its code
+        return WeightsError(f"{path}: not a readable weights file (it holds pickled Python objects, which are never "
+                            "loaded: they could run code; save a plain state_dict of tensors instead).")
+    return WeightsError(f"{path}: not a readable weights file ({first_line(e)}) (truncated or not written by torch.save"
+                        " / safetensors; copy or export it again).")
+
+
 def load_backbone_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read backbone weights and their config from ``.pt`` or ``.safetensors`` (+ ``.json`` beside it).
 
     Raises:
-        FileNotFoundError / ValueError: with the file name and the problem, for missing, truncated or foreign files.
+        MissingFileError / WeightsError: one line with the file name and the problem, for missing, truncated, pickled
+            or foreign files.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: pretrained weights file not found.")
+        raise MissingFileError(f"{path}: pretrained weights file not found (check the path given as --pretrained).")
     config: dict[str, Any] = {}
     try:
         if path.suffix == ".safetensors":
@@ -104,13 +148,10 @@ def load_backbone_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor
                 state = obj
             else:
                 raise ValueError(f"unexpected content of type {type(obj).__name__}")
-    except (FileNotFoundError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read weights ({e}).") from None
     except Exception as e:  # truncated zip, bad header, refused pickle...
-        first_line = str(e).splitlines()[0] if str(e) else ""
-        raise ValueError(f"{path}: not a readable weights file ({type(e).__name__}: {first_line}).") from None
+        raise _unreadable(path, e) from None
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path}: state dict holds non-tensor values.")
+        raise WeightsError(f"{path}: not a readable weights file (its state dict holds non-tensor values).")
     return _strip_prefix(state), config
 
 
@@ -145,10 +186,11 @@ def load_backbone(module: nn.Module, path: str | os.PathLike, strict: bool = Tru
     Args:
         module: target backbone.
         path: ``model.pt`` / ``model.safetensors`` written by :func:`save_backbone`, or a whole-model checkpoint.
-        strict: raise ``ValueError`` (with the report) if any key is missing, unexpected or mismatched.
+        strict: raise :class:`~monai_cover.errors.WeightsError` (with the report) if any key is missing, unexpected or
+            mismatched.
 
     Raises:
-        ValueError: nothing matched, or ``strict`` and the keys differ.
+        WeightsError: unreadable file, nothing matched, or ``strict`` and the keys differ (one line).
     """
     state, _ = load_backbone_state(path)
     own = module.state_dict()
@@ -164,10 +206,44 @@ def load_backbone(module: nn.Module, path: str | os.PathLike, strict: bool = Tru
             rep.loaded.append(k)
     rep.missing = [k for k in own if k not in state]
     if not rep.loaded:
-        raise ValueError(f"{path}: no tensor matches the network ({rep.summary()}).")
+        raise WeightsError(f"{path}: no tensor matches the network ({rep.summary()}) (is it a backbone of this "
+                           "spatial_dims?).")
     if strict and not rep.ok:
-        raise ValueError(f"{path}: weights do not match the network: {rep.summary()}.")
+        raise WeightsError(f"{path}: weights do not match the network: {rep.summary()} (set --channels and "
+                           "--decoder_channels to the pretraining run's, or --pretrained_strict False).")
     module.load_state_dict(to_load, strict=False)
     logger.info(f"{path}: {rep.summary()}")
     return rep
 
+
+
+def load_model_file(network: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load a trained model's state dict (``models/model.pt`` of cover_seg) into ``network`` for inference.
+
+    Raises:
+        MissingFileError: no such file (no model trained yet).
+        WeightsError: unreadable, pickled, or not fitting ``network`` (other labels or widths); one line each.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{path}: no trained model (train one with configs/train.json first, or pass "
+                               "--model_dir with the folder holding model.pt).")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise _unreadable(path, e) from None
+    state = state.get("network", state) if isinstance(state, Mapping) else state  # a training checkpoint works too
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path}: not a model state dict (expected the models/model.pt written by training).")
+    net = getattr(network, "module", network)
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [f"{k}: {tuple(v.shape)} -> {tuple(own[k].shape)}" for k, v in state.items()
+                  if k in own and own[k].shape != v.shape]
+    if missing or unexpected or mismatched:
+        report = KeyReport([], missing, unexpected, mismatched).summary().split("; ", 1)[1]
+        raise WeightsError(f"{path}: the model does not fit these inference settings ({report}) (set --label_names, "
+                           "--channels, --decoder_channels, --head_levels and --spatial_dims as in training).")
+    net.load_state_dict(state)
+    return network

@@ -23,3 +23,20 @@ def test_readme_first_screen_has_the_two_commands():
     head = README.read_text().split("## Where COVER lives")[0]
     assert "python -m monai.bundle run --config_file bundles/cover_pretrain/configs/train.json" in head
     assert "bash .ci/run" in head
+
+
+def test_what_happens_when_names_existing_tests():
+    """Every row of "What happens when" is backed by tests that exist (a renamed test must update the table)."""
+    table = README.read_text().split("## What happens when")[1]
+    rows = [ln for ln in table.splitlines() if ln.startswith("| ") and not ln.startswith("| situation")]
+    assert len(rows) >= 10
+    tests = Path(__file__).resolve().parent
+    for row in rows:
+        cited = re.findall(r"`([\w/]+\.py)?((?:::\w+)?)`", row.split(" | ")[-1])
+        assert cited, f"row without a test: {row[:60]}"
+        current = None
+        for path, name in cited:
+            current = tests / path if path else current
+            assert current is not None and current.is_file(), f"{path}: no such test file ({row[:40]})"
+            if name:
+                assert f"def {name[2:]}(" in current.read_text(), f"{current.name}{name}: no such test"

@@ -284,7 +284,7 @@ class BenchmarkRunner:
                 if "scratch" in t.methods:
                     submit("scratch", None)
                 done: dict = {}
-                t0 = time.perf_counter()
+                run_seconds = 0.0
                 while pending:  # one loop for both kinds, so runs are reported while pretraining still goes on
                     finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
                     for fut in finished:
@@ -294,7 +294,9 @@ class BenchmarkRunner:
                             continue
                         rec = done[key] = fut.result()
                         k = len(done)
-                        eta = (time.perf_counter() - t0) / k * (runs_total - k)
+                        # from the runs' own durations: the wall time since the start includes pretraining
+                        run_seconds += rec.get("seconds", 0.0)
+                        eta = run_seconds / k * (runs_total - k) / self.jobs
                         where = f"{rec['fraction']:>5.0%}" if "fraction" in rec else f"k={rec['atlases']}"
                         self.log(f"[{k}/{runs_total}] {rec.get('eval', 'finetune'):>8} {rec['method']:>14} {where} "
                                  f"seed {rec['seed']}: val Dice {100 * rec.get('val_dice', float('nan')):.1f}, test "

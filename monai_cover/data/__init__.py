@@ -12,16 +12,19 @@ from monai_cover.data.datalist import (
     IMAGE_SUFFIXES,
     find_images,
     find_pairs,
+    holdout,
     is_dicom_file,
     load_datalist,
     seg_datalists,
 )
+from monai_cover.data.predictions import PredictionError, PredictionPlan, prediction_root
 from monai_cover.data.seg_transforms import seg_postprocessing, seg_preprocessing
 from monai_cover.data.transforms import pretrain_transforms
 
 __all__ = [
     "BadInputError", "CheckImage", "CheckImaged", "CheckedCompose", "SafeLoadImage", "SafeLoadImaged",
     "check_dicom_folder", "filter_readable",
-    "IMAGE_SUFFIXES", "find_images", "find_pairs", "is_dicom_file", "load_datalist", "pretrain_transforms",
-    "seg_datalists", "seg_postprocessing", "seg_preprocessing",
+    "IMAGE_SUFFIXES", "find_images", "find_pairs", "holdout", "is_dicom_file", "load_datalist", "pretrain_transforms",
+    "seg_datalists", "seg_postprocessing", "seg_preprocessing", "PredictionError", "PredictionPlan",
+    "prediction_root",
 ]

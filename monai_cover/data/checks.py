@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ from monai.data import MetaTensor
 from monai.transforms import Compose, LoadImage, LoadImaged, MapTransform, Transform
 from monai.utils import optional_import
 
+from monai_cover.errors import CoverError, find_cover_error, first_line
+
 __all__ = [
     "BadInputError", "CheckImage", "CheckImaged", "CheckedCompose", "SafeLoadImage", "SafeLoadImaged",
     "check_dicom_folder", "filter_readable",
@@ -36,13 +37,8 @@ logger = logging.getLogger("monai_cover.data")
 _RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
-class BadInputError(ValueError):
+class BadInputError(CoverError, ValueError):
     """A data file that cannot be used; the message is one line, ``"<path>: <problem>"``."""
-
-
-def _first_line(e: BaseException) -> str:
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
 
 
 def _display(source: Any) -> str:
@@ -62,34 +58,8 @@ def source_name(img: Any, default: str = "<array>") -> str:
 
 def find_bad_input(e: BaseException | None) -> BadInputError | None:
     """The :class:`BadInputError` in an exception's cause/context chain (MONAI wraps transform errors)."""
-    seen = set()
-    while e is not None and id(e) not in seen:
-        if isinstance(e, BadInputError):
-            return e
-        seen.add(id(e))
-        e = e.__cause__ or e.__context__
-    return None
-
-
-def _bad_input_excepthook(exc_type, exc, tb) -> None:
-    """Uncaught errors caused by a bad file print one line, not MONAI's nested bundle/transform traceback."""
-    bad = find_bad_input(exc)
-    if bad is None or os.environ.get("MONAI_COVER_FULL_TRACEBACK"):
-        _previous_excepthook(exc_type, exc, tb)
-        return
-    sys.stderr.write(f"BadInputError: {bad} (set MONAI_COVER_FULL_TRACEBACK=1 for the traceback)\n")
-    # exit now with status 1: a normal interpreter teardown after an error raised inside MONAI's caching thread
-    # pool sometimes aborts in native code (SIGABRT, "terminate called without an active exception")
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(1)
-
-
-# installed on import, i.e. in every bundle process (``python -m monai.bundle run``) that uses our data pipelines
-_previous_excepthook = sys.excepthook
-if getattr(sys.excepthook, "__name__", "") != _bad_input_excepthook.__name__:
-    sys.excepthook = _bad_input_excepthook
+    found = find_cover_error(e)
+    return found if isinstance(found, BadInputError) else None
 
 
 def check_dicom_folder(folder: str | os.PathLike) -> None:
@@ -157,7 +127,7 @@ def _safe_load(loader: LoadImage, filename: Any, reader=None):
     except BadInputError:
         raise
     except Exception as e:
-        raise BadInputError(f"{name}: cannot read image ({_first_line(e)}).") from None
+        raise BadInputError(f"{name}: cannot read image ({first_line(e)}).") from None
 
 
 class SafeLoadImage(LoadImage):
@@ -227,13 +197,22 @@ class CheckImage(Transform):
         if rgb and self.rgb_to_gray:
             if not label:
                 x = img[:3]
-                return x.mean(0, keepdim=True, dtype=x.dtype if x.is_floating_point() else torch.float32)
+                return _as_gray(x.mean(0, keepdim=True, dtype=x.dtype if x.is_floating_point() else torch.float32))
             if bool((img[1:3] == img[:1]).all()):  # gray label saved as RGB
-                return img[:1]
+                return _as_gray(img[:1])
             raise BadInputError(f"{name}: color label image ({c} channels that differ), expected a 1-channel map.")
         what = "RGB/RGBA image" if rgb else f"{img.ndim}D image with {c} channels/volumes, shape {_shape(img)}"
         hint = " (rgb_to_gray=False)" if rgb else ""
         raise BadInputError(f"{name}: {what}, expected {self.channels} channel(s){hint}.")
+
+
+def _as_gray(img):
+    """Record that a converted RGB image has no channel axis of its own any more: MONAI's writers otherwise put the
+    prediction's single channel where the colours were and fail ("SaveImage cannot find a suitable writer")."""
+    if isinstance(img, MetaTensor):
+        img.meta = dict(img.meta)
+        img.meta["original_channel_dim"] = float("nan")  # what LoadImage records for a gray PNG
+    return img
 
 
 def check_rank(img, spatial_dims: int, name: str) -> None:
@@ -368,6 +347,7 @@ def filter_readable(
     transform: Callable[[Any], Any] | None = None,
     key: Hashable | None = "image",
     log: logging.Logger | None = None,
+    allow_empty: bool = False,
 ) -> tuple[list[Any], list[tuple[str, str]]]:
     """Opt-in skipping of bad files: run ``transform`` once on every item (e.g. before a ``CacheDataset``).
 
@@ -377,6 +357,7 @@ def filter_readable(
             :class:`SafeLoadImaged` of ``key`` only.
         key: item key whose path is reported for a skipped item.
         log: logger (default ``monai_cover.data``); each skip is a warning, then one summary line.
+        allow_empty: return an empty ``good_items`` instead of raising when no item is usable (the caller reports).
 
     Returns:
         ``(good_items, skipped)`` with ``skipped`` a list of ``(path, reason)``.
@@ -400,7 +381,7 @@ def filter_readable(
                 root = e
                 while root.__cause__ is not None:
                     root = root.__cause__
-                reason = _first_line(root)
+                reason = first_line(root)
             skipped.append((path, reason))
             log.warning("skipping %s: %s", path, reason)
             continue
@@ -408,7 +389,7 @@ def filter_readable(
     if skipped:
         desc = "; ".join(f"{p} ({r})" for p, r in skipped[:5]) + ("; ..." if len(skipped) > 5 else "")
         log.warning("skipped %d of %d files: %s", len(skipped), len(datalist), desc)
-    if datalist and not good:
+    if datalist and not good and not allow_empty:
         path, reason = skipped[0]
         raise BadInputError(f"{path}: {reason.rstrip('.')} (and all {len(datalist)} datalist items are unusable).")
     return good, skipped

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+from monai.utils import optional_import
 
 from monai_cover.data.checks import BadInputError
+from monai_cover.errors import MissingFileError
 
-__all__ = ["IMAGE_SUFFIXES", "find_images", "is_dicom_file", "read_json"]
+__all__ = ["IMAGE_SUFFIXES", "find_images", "holdout", "is_dicom_file", "read_json"]
+
+logger = logging.getLogger("monai_cover.data")
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -32,14 +39,35 @@ def _is_image(path: Path) -> bool:
     return path.name.lower().endswith(IMAGE_SUFFIXES)
 
 
+def _dicom_items(folder: str, files: list[str]) -> list[str]:
+    """A folder of DICOM files is one series (one item), unless every file is a series of its own (single-file
+    images such as 2D radiographs): then each file is an item."""
+    pydicom, has_pydicom = optional_import("pydicom")
+    paths = [os.path.join(folder, f) for f in files if not f.startswith(".")]
+    if not has_pydicom:
+        return [folder]
+    series: dict[str, int] = {}
+    dicoms = []
+    for path in paths:
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+        except Exception:  # not DICOM (e.g. a README): ignored, as MONAI's reader does
+            continue
+        uid = str(getattr(ds, "SeriesInstanceUID", "") or path)
+        series[uid] = series.get(uid, 0) + 1
+        dicoms.append(path)
+    return dicoms if dicoms and max(series.values()) == 1 else [folder]
+
+
 def _scan_folder(root: Path) -> list[str]:
-    """Image files under ``root`` (recursive), and one entry per folder of DICOM files (read as a series)."""
+    """Image files under ``root`` (recursive), and one entry per folder of DICOM files (read as a series), or per
+    DICOM file where each file is its own series."""
     items: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         files = sorted(filenames)
         if any(is_dicom_file(Path(dirpath) / f) for f in files[:8] if not _is_image(Path(f))):
-            items.append(dirpath)
+            items.extend(_dicom_items(dirpath, [f for f in files if not _is_image(Path(f))]))
             continue
         items.extend(str(Path(dirpath) / f) for f in files if _is_image(Path(f)) and not f.startswith("."))
     return items
@@ -78,9 +106,9 @@ def find_images(
         elif p.is_file():
             paths = [src]
         else:
-            raise FileNotFoundError(f"{src}: image source does not exist (give a folder, a glob or a datalist JSON).")
+            raise MissingFileError(f"{src}: image source does not exist (give a folder, a glob or a datalist JSON).")
     if not paths:
-        raise ValueError(f"{source}: no images found (looked for {', '.join(IMAGE_SUFFIXES)} and DICOM series).")
+        raise BadInputError(f"{source}: no images found (looked for {', '.join(IMAGE_SUFFIXES)} and DICOM series).")
     return [{key: p} for p in paths]
 
 
@@ -100,7 +128,8 @@ def _datalist_section(path: Path, section: str, allow_bare_list: bool = True) ->
     data = read_json(path)
     items = data.get(section) if isinstance(data, dict) else (data if allow_bare_list else None)
     if not isinstance(items, list) or not items:
-        raise ValueError(f"{path}: no '{section}' list of items in the datalist.")
+        example = json.dumps({section: [{"image": "...", "label": "..."}]})
+        raise BadInputError(f"{path}: no '{section}' list of items in the datalist (expected e.g. {example}).")
     return items
 
 
@@ -111,7 +140,7 @@ def _read_datalist(path: Path, key: str, section: str, base_dir) -> list[dict[st
     for i, item in enumerate(items):
         value = item.get(key) if isinstance(item, dict) else item
         if not isinstance(value, str):
-            raise ValueError(f"{path}: item {i} of '{section}' has no '{key}' path.")
+            raise BadInputError(f"{path}: item {i} of '{section}' has no '{key}' path.")
         full = value if os.path.isabs(value) else str(root / value)
         out.append({**(item if isinstance(item, dict) else {}), key: full})
     return out
@@ -139,7 +168,7 @@ def find_pairs(
     labs = {stem(d[label_key]): d[label_key] for d in find_images(labels, label_key)}
     missing = sorted(set(imgs) - set(labs))
     if missing:
-        raise ValueError(f"{labels}: no label for {len(missing)} image(s), e.g. {missing[:3]}.")
+        raise BadInputError(f"{labels}: no label for {len(missing)} image(s), e.g. {missing[:3]}.")
     return [{image_key: imgs[k], label_key: labs[k]} for k in sorted(imgs)]
 
 
@@ -155,7 +184,7 @@ def load_datalist(
     """
     path = Path(source)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: datalist JSON not found.")
+        raise MissingFileError(f"{path}: datalist JSON not found.")
     items = _datalist_section(path, section, allow_bare_list=False)
     root = path.parent
 
@@ -168,7 +197,7 @@ def load_datalist(
     for i, item in enumerate(items):
         for key in (image_key, label_key):
             if not isinstance(item, dict) or key not in item:
-                raise ValueError(f"{path}: item {i} of '{section}' has no '{key}'.")
+                raise BadInputError(f"{path}: item {i} of '{section}' has no '{key}'.")
         out.append({**item, image_key: resolve(item[image_key]), label_key: resolve(item[label_key])})
     return out
 
@@ -187,14 +216,14 @@ def seg_datalists(
     """
     if data_file:
         train = load_datalist(data_file, "training")
-        try:
+        content = read_json(data_file)
+        if isinstance(content, dict) and "validation" in content:  # a broken section is reported, not ignored
             return train, load_datalist(data_file, "validation")
-        except ValueError:
-            pass
     elif images_dir and labels_dir:
         train = find_pairs(images_dir, labels_dir)
     else:
-        raise ValueError("no segmentation data: set --data_file (datalist JSON) or --images_dir and --labels_dir.")
+        raise BadInputError("cover_seg: no segmentation data (set --data_file (datalist JSON) or --images_dir and "
+                            "--labels_dir).")
     import random
 
     order = list(range(len(train)))
@@ -202,4 +231,21 @@ def seg_datalists(
     n_val = max(1, int(round(val_fraction * len(train)))) if len(train) > 1 else 0
     val_idx = set(order[:n_val])
     val = [t for i, t in enumerate(train) if i in val_idx]
+    if not val:
+        _warn_no_holdout(len(train))
     return [t for i, t in enumerate(train) if i not in val_idx], val or train
+
+
+def _warn_no_holdout(n: int) -> None:
+    logger.warning(f"only {n} case(s): validating on the training data, so validation scores are not held out "
+                   "(add cases, or give a datalist with a 'validation' section)")
+
+
+def holdout(datalist: Sequence[Any], num_val: int) -> tuple[list[Any], list[Any]]:
+    """Training items and the last ``num_val`` items for validation; with too few items (``<= 2 * num_val``)
+    all items train and the validation items are among them, which is logged as a warning."""
+    items = list(datalist)
+    if len(items) > 2 * num_val:
+        return items[:-num_val], items[-num_val:]
+    _warn_no_holdout(len(items))
+    return items, items[-num_val:]

@@ -15,6 +15,7 @@ from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint
 from torch.optim.lr_scheduler import LRScheduler
 
+from monai_cover.errors import first_line
 from monai_cover.weights import atomic_write
 
 __all__ = ["ResumableCheckpoint", "is_main_process"]
@@ -40,8 +41,11 @@ class ResumableCheckpoint:
     Files are written to a temporary name and renamed, so a kill or a full disk never leaves a half-written
     checkpoint under the final name. On ``STARTED`` the newest readable checkpoint in ``save_dir`` is loaded
     (all of ``save_dict``: trainer step counts, network, optimiser, lr scheduler, grad scaler); an unreadable
-    one is reported and the previous one is tried. Running the same command again therefore continues where the
-    last run stopped. The configured ``max_epochs`` is kept, so a finished run can be extended.
+    one is reported, renamed ``<name>.unreadable`` (kept, but no longer a checkpoint: never loaded, never counted
+    in ``n_saved``, replaced when its iteration is saved again) and the previous one is tried. Running the same
+    command again therefore continues where the last run stopped (a :class:`~monai_cover.handlers.RunGuard`
+    attached before this handler makes sure it is the same run). The configured ``max_epochs`` is kept, so a
+    finished run can be extended.
 
     Args:
         save_dir: checkpoint folder.
@@ -62,6 +66,7 @@ class ResumableCheckpoint:
         self.logger = logging.getLogger(self.__class__.__name__)
         self.loaded_from: Path | None = None
         self._saves_registered = False
+        self._saved: Path | None = None
 
     def attach(self, engine: Engine) -> None:
         self.save_dict.setdefault("trainer", engine)
@@ -93,13 +98,26 @@ class ResumableCheckpoint:
         if not is_main_process():
             return
         path = self.save_dir / f"checkpoint_{engine.state.iteration:08d}.pt"
-        if path.is_file() and path == next(iter(self.checkpoints()), None):
+        if self._saved == path:
             return  # the interval save already wrote this iteration (training ended on an interval)
         state = {k: obj.state_dict() for k, obj in self.save_dict.items()}
         atomic_write(path, lambda tmp: torch.save(state, tmp))
+        self._saved = path
         for old in self.checkpoints()[self.n_saved:]:
             old.unlink(missing_ok=True)
         self.logger.info(f"saved {path} (iteration {engine.state.iteration})")
+
+    @staticmethod
+    def _set_aside(path: Path) -> Path:
+        """Rename an unreadable checkpoint so that it is neither retried, nor counted when old ones are deleted, nor
+        mistaken for the checkpoint of its iteration when that is saved again (the file itself is kept)."""
+        kept = path.with_name(path.name + ".unreadable")
+        if is_main_process():
+            try:
+                os.replace(path, kept)
+            except OSError:
+                pass  # read-only folder: saving will report it
+        return kept
 
     def load_latest(self, engine: Engine) -> None:
         for path in self.checkpoints():
@@ -109,7 +127,9 @@ class ResumableCheckpoint:
                 if missing:
                     raise ValueError(f"missing entries {missing}")
             except Exception as e:  # truncated / corrupt / foreign file: fall back to the previous one
-                self.logger.warning(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); trying an older one.")
+                kept = self._set_aside(path)
+                self.logger.warning(f"{path}: unreadable checkpoint ({first_line(e)}); kept as {kept.name}, trying an "
+                                    "older one.")
                 continue
             max_epochs = engine.state.max_epochs
             # lr schedulers: restore the step count but keep this run's schedule (t_total may have grown)

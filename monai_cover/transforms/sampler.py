@@ -87,12 +87,14 @@ class CoverViewSampler(Randomizable):
         translate_frac: max translation as a fraction of the grid size per axis (0.3 in 2D, 0.1 in 3D).
         elastic_magnitude: std of the smooth elastic component, voxels (0 = off, the authors' choice).
         elastic_spacing: control-point spacing of the elastic component, voxels.
-        rotation_sampling: ``"uniform"``: each angle ``U(-rotate, rotate)``. ``"reference"`` (the authors' 2D
-            script): the sum of two independent ``U(-rotate / 2, rotate / 2)`` draws (triangular on
-            ``+-rotate``; mean ``|angle|`` is ``rotate / 3`` instead of ``rotate / 2``). In 3D the authors draw one
-            uniform angle per axis, so there ``"reference"`` is the same as ``"uniform"``.
-        appearance: appearance preset of ``view_a``, ``"mild"`` or ``"reference"``. The preset fixes the kind of
-            each step and their order, and gives the default of every individual argument below
+        rotation_sampling: ``"reference"`` (default; the authors' 2D script): the sum of two independent
+            ``U(-rotate / 2, rotate / 2)`` draws (triangular on ``+-rotate``; mean ``|angle|`` is ``rotate / 3``
+            instead of ``rotate / 2``). In 3D the authors draw one
+            uniform angle per axis, so there ``"reference"`` is the same as ``"uniform"``. ``"uniform"``: each angle
+            ``U(-rotate, rotate)`` (harder views: mean ``|angle|`` 30° instead of 20° in 2D).
+        appearance: appearance preset of ``view_a``, ``"reference"`` (default; the authors') or ``"mild"``. The
+            defaults follow validation results (``benchmarks/results/tuning/jsrt_scr_views.md``). The preset fixes
+            the kind of each step and their order, and gives the default of every individual argument below
             (:data:`APPEARANCE_PRESETS`); an individual argument that is not ``None`` overrides the preset's value.
 
             - ``"mild"``: contrast/brightness, blur, noise, blocks. Each step with its probability; contrast
@@ -140,8 +142,8 @@ class CoverViewSampler(Randomizable):
         max_blocks: int | None = None,
         block_frac: Sequence[float] | None = None,
         seed: int | None = None,
-        appearance: str = "mild",
-        rotation_sampling: str = "uniform",
+        appearance: str = "reference",
+        rotation_sampling: str = "reference",
     ) -> None:
         if seed is not None:
             self.set_random_state(seed)

@@ -65,6 +65,18 @@ def run_bundle(*args: str, torchrun: int = 0, timeout: int = 600) -> subprocess.
     return proc
 
 
+def bundle_error(*args: str) -> str:
+    """Run ``python -m monai.bundle <args>``, expected to stop with exit 1 and a one-line report (no traceback, no
+    MONAI ``ConfigExpression`` chain); return that line (the last of stderr)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    env.pop("MONAI_COVER_FULL_TRACEBACK", None)
+    proc = subprocess.run([sys.executable, "-m", "monai.bundle", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "ConfigExpression" not in proc.stderr, proc.stderr[-3000:]
+    return proc.stderr.strip().splitlines()[-1]
+
+
 def blob_case(shape, seed: int, num_classes: int = 2):
     """Image with ``num_classes`` bright blobs and its label map (0 background, k = blob k)."""
     rng = np.random.default_rng(seed)

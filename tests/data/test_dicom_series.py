@@ -11,23 +11,31 @@ from monai_cover.data import BadInputError, find_images, pretrain_transforms
 pydicom = pytest.importorskip("pydicom", reason="pydicom not installed: DICOM series tests skipped")
 
 
+def _dataset(sop_class: str, study_uid: str, series_uid: str, modality: str):
+    """An empty DICOM image instance of ``sop_class`` with its file meta, study, series and modality set."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality = study_uid, series_uid, modality
+    return ds
+
+
 def write_series(folder, z_mm, rows=12, cols=10, series_uid=None):
     """One CT slice per position ``z_mm`` (1 x 1 mm pixels); slice k is filled with 100 * k + column index.
 
     Files are named in reverse order so that only the positions, not the names, give the slice order."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import CTImageStorage, generate_uid
 
     folder.mkdir(parents=True, exist_ok=True)
     series_uid, study_uid = series_uid or generate_uid(), generate_uid()
     for k, z in enumerate(z_mm):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality = study_uid, series_uid, "CT"
+        ds = _dataset(CTImageStorage, study_uid, series_uid, "CT")
         ds.PatientName, ds.PatientID, ds.InstanceNumber = "Test^Series", "0001", k + 1
         ds.Rows, ds.Columns, ds.PixelSpacing, ds.SliceThickness = rows, cols, [1.0, 1.0], 2.0
         ds.ImagePositionPatient, ds.ImageOrientationPatient = [0.0, 0.0, float(z)], [1, 0, 0, 0, 1, 0]
@@ -65,3 +73,35 @@ def test_two_series_in_one_folder(tmp_path):
     write_series(tmp_path / "mixed", [0, 2, 4])
     with pytest.raises(BadInputError, match="mixed: folder mixes 2 DICOM series"):
         pretrain_transforms(3, load_size=8)({"image": str(tmp_path / "mixed")})
+
+
+def write_radiograph(path, rows=24, cols=20, value=0):
+    """A single-file 2D DICOM image (its own series, no slice position), as digital X-ray archives hold them."""
+    from pydicom.uid import generate_uid
+
+    dx_storage = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
+    ds = _dataset(dx_storage, generate_uid(), generate_uid(), "DX")
+    ds.PatientName, ds.PatientID = "Test^Radiograph", "0002"
+    ds.Rows, ds.Columns, ds.PixelSpacing = rows, cols, [0.5, 0.5]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    pixels = value + np.add.outer(np.arange(rows), np.arange(cols)).astype(np.uint16)
+    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_folder_of_single_file_radiographs_lists_each_file(tmp_path):
+    files = [write_radiograph(tmp_path / "xrays" / f"{name}.dcm", value=100 * k)
+             for k, name in enumerate(["a", "b", "c"])]
+    items = find_images(tmp_path)
+    assert items == [{"image": str(f)} for f in files]  # not one "series" that mixes 3 series
+    img = pretrain_transforms(2, load_size=(16, 16))(items[1])["image"]
+    assert img.shape == (1, 16, 16) and float(img.max()) > float(img.min())
+
+
+def test_series_folder_stays_one_item_beside_radiographs(tmp_path):
+    series = write_series(tmp_path / "ct", [0, 2, 4])
+    xray = write_radiograph(tmp_path / "xr" / "x.dcm")
+    assert find_images(tmp_path) == [{"image": str(series)}, {"image": str(xray)}]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 import torch
 from ignite.engine import Engine, Events
 
 from monai_cover.handlers import ResumableCheckpoint
-from monai_cover.weights import atomic_write, load_backbone_state
+from monai_cover.weights import OutputWriteError, atomic_write, load_backbone_state
 
 
 def _engine(model, opt, sched, stop_at=None):
@@ -62,6 +63,14 @@ def test_truncated_checkpoint_falls_back_to_previous(tmp_path, caplog):
         eng2.run(range(4), max_epochs=1)
     assert ck2.loaded_from.name == "checkpoint_00000002.pt"
     assert "checkpoint_00000004.pt: unreadable checkpoint" in caplog.text
+    # the run retrained 3..4 and saved iteration 4 again: the unreadable file was replaced by a readable one (kept
+    # aside, not deleted), and rotation (n_saved=2) never removed the newest readable checkpoint
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["checkpoint_00000002.pt", "checkpoint_00000004.pt", "checkpoint_00000004.pt.unreadable"]
+    assert torch.load(newest, weights_only=True)["trainer"]["iteration"] == 4
+    eng3, *_, ck3 = _setup(tmp_path, interval=2)
+    eng3.run(range(4), max_epochs=2)
+    assert ck3.loaded_from == newest and eng3.state.iteration == 8
 
 
 def test_failed_write_keeps_previous_file(tmp_path):
@@ -73,10 +82,28 @@ def test_failed_write_keeps_previous_file(tmp_path):
             f.write(b"partial")
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OutputWriteError, match=r"model\.pt: cannot write, the disk is full \(free space"):
         atomic_write(target, disk_full)
     assert torch.equal(torch.load(target, weights_only=True)["w"], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary file left behind
+
+
+def test_torch_disk_full_error_names_the_file(tmp_path):
+    def torch_disk_full(tmp):  # what torch.save raises when the disk fills up mid-write
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    with pytest.raises(OutputWriteError, match=r"ckpt\.pt: cannot write, the disk is full"):
+        atomic_write(tmp_path / "ckpt.pt", torch_disk_full)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_follow_the_umask_not_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "model.pt", lambda tmp: torch.save({}, tmp))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "model.pt").stat().st_mode & 0o777 == 0o644  # colleagues can read a shared model
 
 
 class _Evil:

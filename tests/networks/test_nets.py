@@ -240,7 +240,9 @@ def test_init_passes_through_and_is_validated(tmp_path):
         assert net.backbone.config["init"] == "kaiming"
         w = net.backbone.encoders[1][0].conv.weight.detach()
         assert float(w.std()) == pytest.approx((2 / w[0].numel()) ** 0.5, rel=0.15)
-    assert CoverNet(2, heads=HEADS, **TINY).backbone.config["init"] == "default"
+    # pretraining starts from the authors' init (the bundle default); a segmentation net from PyTorch's, so
+    # "scratch" means a plain PyTorch network
+    assert CoverNet(2, heads=HEADS, **TINY).backbone.config["init"] == "kaiming"
     assert CoverSegNet(2, **TINY).backbone.config["init"] == "default"
     for build in (lambda: CoverUNet(2, **TINY, init="xavier"), lambda: CoverNet(2, heads=HEADS, **TINY, init="he"),
                   lambda: CoverSegNet(2, **TINY, init="normal")):

@@ -30,8 +30,8 @@ class CoverNet(nn.Module):
         radius: MoV window radius ("amp").
         backbone: any module returning a finest-first feature list and exposing ``out_channels`` (finest first).
         vector_fn: MoV similarity-to-vector function (reference implementations in tests/benchmarks).
-        init: backbone initialisation, ``"default"`` or ``"kaiming"`` (the authors'; see :class:`CoverUNet`);
-            ignored when ``backbone`` is given.
+        init: backbone initialisation, ``"kaiming"`` (default, the authors') or ``"default"`` (PyTorch's; see
+            :class:`CoverUNet`); ignored when ``backbone`` is given.
     """
 
     def __init__(
@@ -45,7 +45,7 @@ class CoverNet(nn.Module):
         radius: int = 2,
         backbone: nn.Module | None = None,
         vector_fn=mixture_of_vectors,
-        init: str = "default",
+        init: str = "kaiming",
     ) -> None:
         super().__init__()
         init = look_up_option(init, BACKBONE_INITS)

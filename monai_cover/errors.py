@@ -1,0 +1,107 @@
+"""Expected failures a user can fix end in ONE line, ``"<Kind>: <file>: <problem> (<what to do>)"``.
+
+Every such failure raises a :class:`CoverError` subclass. Bundles run inside ``python -m monai.bundle``, which wraps
+whatever a config expression raises in several layers of ``RuntimeError``; the interpreter hook that
+:func:`install_one_line_errors` installs (first step of every bundle's ``initialize``) finds a :class:`CoverError`
+anywhere in the cause chain and prints only its line.
+``MONAI_COVER_FULL_TRACEBACK=1`` restores the full traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sys
+
+__all__ = [
+    "CoverError", "MissingFileError", "RunMismatchError", "WeightsError", "describe_expected", "find_cover_error",
+    "first_line", "install_one_line_errors",
+]
+
+
+class CoverError(Exception):
+    """An expected failure; the message is one line naming the file, the problem and the remedy."""
+
+
+class MissingFileError(CoverError, FileNotFoundError):
+    """A file or folder the run needs does not exist."""
+
+
+class WeightsError(CoverError, ValueError):
+    """A weights file that cannot be used: unreadable, holding pickled objects, or not fitting the network."""
+
+
+class RunMismatchError(CoverError):
+    """Existing outputs were made by a run with other settings or data; nothing was trained or replaced."""
+
+
+def first_line(e: BaseException) -> str:
+    """``"<ExceptionType>: <first non-empty line of its message>"``, for one-line reports of foreign errors."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+
+
+def find_cover_error(e: BaseException | None) -> CoverError | None:
+    """The :class:`CoverError` in an exception's cause/context chain (MONAI wraps config and transform errors)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, CoverError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def describe_expected(e: BaseException | None) -> str | None:
+    """The one-line report of an expected failure anywhere in ``e``'s cause chain, else ``None``.
+
+    Besides :class:`CoverError`, a full disk or a folder without write permission counts as expected wherever it
+    happens (MONAI's ``SaveImage``, TensorBoard, ``os.makedirs``, ...): the line names the file and says so.
+    """
+    found = find_cover_error(e)
+    if found is not None:
+        return f"{type(found).__name__}: {found}"
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _DISK_FULL + _NOT_WRITABLE:
+            what = "the disk is full" if e.errno in _DISK_FULL else f"{e.strerror.lower()}"
+            todo = "free space" if e.errno in _DISK_FULL else "check the folder's permissions"
+            return f"OutputWriteError: {e.filename or 'an output file'}: cannot write, {what} ({todo}, or choose " \
+                   "another output folder)"
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _one_line_excepthook(exc_type, exc, tb) -> None:
+    line = describe_expected(exc)
+    if line is None or os.environ.get("MONAI_COVER_FULL_TRACEBACK"):
+        _previous_excepthook(exc_type, exc, tb)
+        return
+    sys.stderr.write(f"{line} (set MONAI_COVER_FULL_TRACEBACK=1 for the traceback)\n")
+    # exit now with status 1: a normal interpreter teardown after an error raised inside MONAI's caching thread
+    # pool sometimes aborts in native code (SIGABRT, "terminate called without an active exception")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
+
+
+_previous_excepthook = sys.excepthook
+
+
+def install_one_line_errors() -> bool:
+    """Make uncaught expected failures print one line and exit 1 (what the bundles' ``initialize`` calls first).
+
+    Opt-in: importing the package changes nothing in a user's own program. Idempotent. Returns ``True``.
+    """
+    global _previous_excepthook
+    if getattr(sys.excepthook, "__name__", "") != _one_line_excepthook.__name__:
+        _previous_excepthook = sys.excepthook
+        sys.excepthook = _one_line_excepthook
+    return True

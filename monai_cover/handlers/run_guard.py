@@ -1,0 +1,136 @@
+"""One output folder, one run: a rerun with other data or settings stops instead of silently resuming.
+
+Without this, both bundles would find the finished checkpoint of an earlier run, "resume" at its last iteration,
+train nothing and keep (or re-export) the old model, exit 0, whatever ``--dataset_dir`` or ``--data_file`` said.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch.distributed as dist
+from ignite.engine import Engine, Events
+from monai.utils import str2bool
+
+from monai_cover.errors import RunMismatchError
+from monai_cover.handlers.checkpoint import is_main_process
+from monai_cover.weights import atomic_write
+
+__all__ = ["RunGuard", "describe_setting"]
+
+RECORD = "run.json"
+REPLACED_PREFIX = "replaced_"
+_SHORT = 60  # settings whose JSON is longer are recorded as a digest (data lists of thousands of files)
+
+
+def describe_setting(value: Any) -> str:
+    """A short, stable text for one setting: its JSON, or for long values ``"<n> items, sha1 <digest>"``."""
+    text = json.dumps(value, sort_keys=True, default=str)
+    if len(text) <= _SHORT:
+        return text
+    digest = hashlib.sha1(text.encode()).hexdigest()[:10]
+    if isinstance(value, (list, tuple, dict)):
+        return f"{len(value)} item{'' if len(value) == 1 else 's'}, sha1 {digest}"
+    return f"sha1 {digest}"
+
+
+class RunGuard:
+    """Tie a training run's outputs to what determines its result; attach first to the trainer.
+
+    On ``STARTED`` each output location that already holds files is compared with this run: ``output_dir``
+    (checkpoints, histories, logs) and the folder of ``model_files`` (exported/best models and their ``.json``
+    records; other files there, e.g. downloaded weights, are not touched). Both keep a ``run.json`` record.
+
+    * same settings: nothing happens; the checkpoint handler resumes (more ``epochs`` extend a finished run);
+    * other settings: :class:`~monai_cover.errors.RunMismatchError`, one line naming the folder and what changed,
+      before anything is trained or written;
+    * ``resume=False``: a fresh start; the existing outputs first move to ``<folder>/replaced_<time>/`` (kept, never
+      deleted or overwritten).
+
+    Outputs without a record (older versions) are adopted with a warning.
+
+    Args:
+        settings: name -> value of everything that determines the result (data lists, widths, method, views, seed,
+            batch size, learning rate, pretrained weights ...). Not ``epochs``.
+        output_dir: the run's own folder.
+        model_files: model files the run writes outside ``output_dir``.
+        resume: ``False`` (or ``"false"``, ``"no"``, ...) to start over in the same folders.
+    """
+
+    def __init__(
+        self, settings: Mapping[str, Any], output_dir: str | os.PathLike, model_files: Sequence[str | os.PathLike] = (),
+        resume: bool | str = True,
+    ) -> None:
+        self.settings = {str(k): describe_setting(v) for k, v in settings.items()}
+        self.output_dir = Path(output_dir)
+        self.model_files = [Path(f) for f in model_files]
+        self.resume = str2bool(resume)  # "--resume false" on the command line arrives as a string
+        self.logger = logging.getLogger(self.__class__.__name__)
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self.check)
+
+    def _outputs(self) -> dict[Path, tuple[list[Path], str]]:
+        """Existing outputs per folder, and the bundle option that moves them elsewhere."""
+        found: dict[Path, tuple[list[Path], str]] = {}
+        if self.output_dir.is_dir():
+            own = [p for p in self.output_dir.iterdir() if p.name != RECORD and not p.name.startswith(REPLACED_PREFIX)]
+            found[self.output_dir] = (sorted(own), "--output_dir")
+        for f in self.model_files:
+            files = [p for p in (f, f.with_suffix(".json")) if p.is_file()]
+            if f.parent != self.output_dir:
+                previous = found.get(f.parent, ([], "--model_dir"))[0]
+                found[f.parent] = (sorted(set(previous + files)), "--model_dir")
+        return {folder: v for folder, v in found.items() if v[0]}
+
+    def _changes(self, folder: Path) -> str | None:
+        record = folder / RECORD
+        if not record.is_file():
+            self.logger.warning(f"{folder}: outputs without a {RECORD} record (older version); adopting them as this "
+                                "run's")
+            return None
+        try:
+            old = json.loads(record.read_text()).get("settings", {})
+        except (OSError, ValueError, AttributeError):
+            old = {}
+        keys = sorted(set(old) | set(self.settings), key=lambda k: (k not in self.settings, k))
+        diffs = [f"{k} {old.get(k, 'unset')} -> {self.settings.get(k, 'unset')}" for k in keys
+                 if old.get(k) != self.settings.get(k)]
+        return "; ".join(diffs) or None
+
+    def check(self, engine: Engine | None = None) -> None:
+        outputs = self._outputs()
+        if self.resume:
+            for folder, (_, option) in outputs.items():
+                changes = self._changes(folder)
+                if changes:
+                    raise RunMismatchError(
+                        f"{folder}: holds the outputs of a run with other settings ({changes}); nothing was trained "
+                        f"(use another {option}, or pass --resume False to start over: the old outputs then move to "
+                        f"{folder / (REPLACED_PREFIX + '<time>')})")
+        if is_main_process():
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            record = json.dumps({"settings": self.settings, "output_dir": str(self.output_dir)}, indent=1)
+            for folder in {self.output_dir, *(f.parent for f in self.model_files)}:
+                if not self.resume and folder in outputs:
+                    self._move_aside(folder, outputs[folder][0] + [folder / RECORD], stamp)
+                folder.mkdir(parents=True, exist_ok=True)
+                atomic_write(folder / RECORD, lambda tmp, text=record: Path(tmp).write_text(text))
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()  # no rank resumes from a checkpoint that rank 0 is moving aside
+
+    def _move_aside(self, folder: Path, paths: list[Path], stamp: str) -> None:
+        target = folder / f"{REPLACED_PREFIX}{stamp}"
+        target.mkdir(parents=True, exist_ok=True)
+        for p in paths:
+            if p.exists():
+                shutil.move(str(p), str(target / p.name))
+        self.logger.info(f"starting over (resume False): the previous outputs of {folder} moved to {target}")
