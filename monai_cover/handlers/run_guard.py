@@ -42,6 +42,12 @@ def describe_setting(value: Any) -> str:
     return f"sha1 {digest}"
 
 
+def _older_than(path: Path, when: float) -> bool:
+    """Whether ``path`` (or, for a folder, anything in it) existed before ``when`` (seconds since the epoch)."""
+    stamps = [path.stat().st_mtime] if path.is_file() else [p.stat().st_mtime for p in path.rglob("*") if p.is_file()]
+    return bool(stamps) and min(stamps) < when
+
+
 class RunGuard:
     """Tie a training run's outputs to what determines its result; attach first to the trainer.
 
@@ -73,6 +79,9 @@ class RunGuard:
         self.output_dir = Path(output_dir)
         self.model_files = [Path(f) for f in model_files]
         self.resume = str2bool(resume)  # "--resume false" on the command line arrives as a string
+        # what this run's other handlers create before training starts (TensorBoard writers make their folder and
+        # an event file when built) is not an earlier run's output
+        self._created = time.time()
         self.logger = logging.getLogger(self.__class__.__name__)
 
     def attach(self, engine: Engine) -> None:
@@ -82,7 +91,8 @@ class RunGuard:
         """Existing outputs per folder, and the bundle option that moves them elsewhere."""
         found: dict[Path, tuple[list[Path], str]] = {}
         if self.output_dir.is_dir():
-            own = [p for p in self.output_dir.iterdir() if p.name != RECORD and not p.name.startswith(REPLACED_PREFIX)]
+            own = [p for p in self.output_dir.iterdir() if p.name != RECORD and not p.name.startswith(REPLACED_PREFIX)
+                   and _older_than(p, self._created)]
             found[self.output_dir] = (sorted(own), "--output_dir")
         for f in self.model_files:
             files = [p for p in (f, f.with_suffix(".json")) if p.is_file()]

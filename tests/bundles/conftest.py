@@ -51,11 +51,21 @@ def tensorboard_writer_pids(log_dir: Path) -> set[str]:
     return {p.name.split(".")[-2] for p in log_dir.glob("events.out.tfevents.*")}
 
 
+def _free_port() -> int:
+    """A TCP port nobody listens on now: consecutive torchrun tests must not share one (the previous run's port can
+    still be in TIME_WAIT, and the rendezvous then fails)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def run_bundle(*args: str, torchrun: int = 0, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``python -m monai.bundle <args>`` (or under ``torchrun``) from the repo root; fail with its output."""
     if torchrun:
         cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={torchrun}", "--master_port",
-               str(29500 + os.getpid() % 1000), "-m", "monai.bundle", *args]
+               str(_free_port()), "-m", "monai.bundle", *args]
     else:
         cmd = [sys.executable, "-m", "monai.bundle", *args]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
