@@ -15,8 +15,8 @@ import os
 import sys
 
 __all__ = [
-    "CoverError", "MissingFileError", "RunMismatchError", "WeightsError", "describe_expected", "find_cover_error",
-    "first_line", "install_one_line_errors",
+    "CoverError", "MissingFileError", "OutputWriteError", "RunMismatchError", "WeightsError", "describe_expected",
+    "find_cover_error", "first_line", "install_one_line_errors", "unwritable",
 ]
 
 
@@ -53,8 +53,26 @@ def find_cover_error(e: BaseException | None) -> CoverError | None:
     return None
 
 
+class OutputWriteError(CoverError, OSError):
+    """An output file could not be written (disk full, no permission); one line naming the file."""
+
+
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 _NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def unwritable(path: str | os.PathLike | None, e: BaseException) -> OutputWriteError | None:
+    """The one-line error for a write that failed because of the disk or permissions, else ``None``."""
+    if isinstance(e, OSError) and e.errno in _DISK_FULL + _NOT_WRITABLE:
+        what = "the disk is full" if e.errno in _DISK_FULL else f"{e.strerror.lower()}"
+        todo = "free space" if e.errno in _DISK_FULL else "check the folder's permissions"
+    elif "unexpected pos" in str(e):
+        # torch.save on a full disk raises RuntimeError("[enforce fail at inline_container.cc] ... unexpected pos")
+        what, todo = "the disk is full", "free space"
+    else:
+        return None
+    name = path or getattr(e, "filename", None) or "an output file"
+    return OutputWriteError(f"{name}: cannot write, {what} ({todo}, or choose another output folder)")
 
 
 def describe_expected(e: BaseException | None) -> str | None:
@@ -69,11 +87,8 @@ def describe_expected(e: BaseException | None) -> str | None:
     seen = set()
     while e is not None and id(e) not in seen:
         seen.add(id(e))
-        if isinstance(e, OSError) and e.errno in _DISK_FULL + _NOT_WRITABLE:
-            what = "the disk is full" if e.errno in _DISK_FULL else f"{e.strerror.lower()}"
-            todo = "free space" if e.errno in _DISK_FULL else "check the folder's permissions"
-            return f"OutputWriteError: {e.filename or 'an output file'}: cannot write, {what} ({todo}, or choose " \
-                   "another output folder)"
+        if isinstance(e, OSError) and (failed := unwritable(None, e)) is not None:
+            return f"OutputWriteError: {failed}"
         e = e.__cause__ or e.__context__
     return None
 

@@ -6,7 +6,6 @@ arbitrary objects from a weights file.
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -19,33 +18,15 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from monai_cover.errors import CoverError, MissingFileError, WeightsError, first_line
+from monai_cover.errors import MissingFileError, OutputWriteError, WeightsError, first_line, unwritable
 
 __all__ = [
     "OutputWriteError", "atomic_write", "save_backbone", "load_backbone_state", "load_backbone", "load_model_file",
-    "KeyReport", "BACKBONE_FORMAT",
+    "KeyReport", "compare_keys", "BACKBONE_FORMAT",
 ]
 
 BACKBONE_FORMAT = "monai_cover.backbone/1"
-
-
-class OutputWriteError(CoverError, OSError):
-    """An output file could not be written (disk full, no permission); one line naming the file."""
-
-
 logger = logging.getLogger(__name__)
-
-
-def _unwritable(path: Path, e: BaseException) -> OutputWriteError | None:
-    """The one-line error for a write that failed because of the disk or permissions, else ``None``."""
-    text = str(e)
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) or "unexpected pos" in text:
-        # torch.save on a full disk raises RuntimeError("[enforce fail at inline_container.cc] ... unexpected pos")
-        return OutputWriteError(f"{path}: cannot write, the disk is full (free space, or write to another folder)")
-    if isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return OutputWriteError(f"{path}: cannot write, permission denied or read-only folder ({e.strerror}) "
-                                "(choose a writable output folder)")
-    return None
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
@@ -70,10 +51,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:
-        unwritable = _unwritable(path, e)
-        if unwritable is None:
+        failed = unwritable(path, e)
+        if failed is None:
             raise
-        raise unwritable from e
+        raise failed from e
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
@@ -178,6 +159,20 @@ class KeyReport:
         return "; ".join(parts)
 
 
+def compare_keys(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor]) -> KeyReport:
+    """Which tensors of ``state`` fit a module whose ``state_dict()`` is ``own`` (same key and shape)."""
+    rep = KeyReport()
+    for k, v in state.items():
+        if k not in own:
+            rep.unexpected.append(k)
+        elif own[k].shape != v.shape:
+            rep.mismatched.append(f"{k}: {tuple(v.shape)} -> {tuple(own[k].shape)}")
+        else:
+            rep.loaded.append(k)
+    rep.missing = [k for k in own if k not in state]
+    return rep
+
+
 def load_backbone(module: nn.Module, path: str | os.PathLike, strict: bool = True) -> KeyReport:
     """Load pretrained backbone weights from ``path`` into ``module`` (a backbone, e.g. ``CoverSegNet.backbone``).
 
@@ -193,18 +188,8 @@ def load_backbone(module: nn.Module, path: str | os.PathLike, strict: bool = Tru
         WeightsError: unreadable file, nothing matched, or ``strict`` and the keys differ (one line).
     """
     state, _ = load_backbone_state(path)
-    own = module.state_dict()
-    rep = KeyReport()
-    to_load = {}
-    for k, v in state.items():
-        if k not in own:
-            rep.unexpected.append(k)
-        elif own[k].shape != v.shape:
-            rep.mismatched.append(f"{k}: {tuple(v.shape)} -> {tuple(own[k].shape)}")
-        else:
-            to_load[k] = v
-            rep.loaded.append(k)
-    rep.missing = [k for k in own if k not in state]
+    rep = compare_keys(state, module.state_dict())
+    to_load = {k: state[k] for k in rep.loaded}
     if not rep.loaded:
         raise WeightsError(f"{path}: no tensor matches the network ({rep.summary()}) (is it a backbone of this "
                            "spatial_dims?).")
@@ -236,13 +221,9 @@ def load_model_file(network: nn.Module, path: str | os.PathLike) -> nn.Module:
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path}: not a model state dict (expected the models/model.pt written by training).")
     net = getattr(network, "module", network)
-    own = net.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [f"{k}: {tuple(v.shape)} -> {tuple(own[k].shape)}" for k, v in state.items()
-                  if k in own and own[k].shape != v.shape]
-    if missing or unexpected or mismatched:
-        report = KeyReport([], missing, unexpected, mismatched).summary().split("; ", 1)[1]
+    rep = compare_keys(state, net.state_dict())
+    if not rep.ok:
+        report = rep.summary().split("; ", 1)[1]  # without "loaded n tensors"
         raise WeightsError(f"{path}: the model does not fit these inference settings ({report}) (set --label_names, "
                            "--channels, --decoder_channels, --head_levels and --spatial_dims as in training).")
     net.load_state_dict(state)
