@@ -46,7 +46,7 @@ def _dicom_items(folder: str, files: list[str]) -> list[str]:
     paths = [os.path.join(folder, f) for f in files if not f.startswith(".")]
     if not has_pydicom:
         return [folder]
-    series: dict[str, int] = {}
+    seen: set[str] = set()
     dicoms = []
     for path in paths:
         try:
@@ -54,9 +54,11 @@ def _dicom_items(folder: str, files: list[str]) -> list[str]:
         except Exception:  # not DICOM (e.g. a README): ignored, as MONAI's reader does
             continue
         uid = str(getattr(ds, "SeriesInstanceUID", "") or path)
-        series[uid] = series.get(uid, 0) + 1
+        if uid in seen:  # two files of one series: a series folder (stop here: a CT has hundreds of slices)
+            return [folder]
+        seen.add(uid)
         dicoms.append(path)
-    return dicoms if dicoms and max(series.values()) == 1 else [folder]
+    return dicoms or [folder]
 
 
 def _scan_folder(root: Path) -> list[str]:
