@@ -151,19 +151,33 @@ def test_train_evaluate_infer_3d_geometry(tmp_path, seg3d_dir):
     assert out.shape[:3] == src.shape and np.allclose(out.affine, src.affine, atol=1e-4)
 
 
-def test_bundle_verbs_metadata_net_in_out_torchscript(tmp_path, trained_2d):
-    root, _ = trained_2d
+def test_bundle_verbs_metadata_net_in_out(tmp_path, trained_2d):
     meta = str(CONFIGS / "metadata.json")
     schema = str(REPO / "bundles" / "schema" / "meta_schema.json")
     run_bundle("verify_metadata", "--meta_file", meta, "--filepath", schema)
     run_bundle("verify_net_in_out", "network_def", "--meta_file", meta, "--config_file", INFER, *TINY_NET,
                "--label_names", "['foreground']")
+
+
+@pytest.mark.parametrize("trace", [False, True], ids=["script", "trace"])
+def test_ckpt_export_torchscript_matches_the_checkpoint(tmp_path, trained_2d, trace):
+    """``ckpt_export`` scripts by default (model-zoo bundles do) and traces with ``--use_trace True``; either file
+    computes what the trained checkpoint does, at a size other than the traced one too."""
+    from monai_cover.networks import CoverSegNet
+
+    root, _ = trained_2d
     ts = tmp_path / "model.ts"
+    trace_args = ["--use_trace", "True", "--input_shape", "[1, 1, 48, 40]"] if trace else []
     run_bundle("ckpt_export", "network_def", "--filepath", str(ts), "--ckpt_file", str(root / "models" / "model.pt"),
-               "--meta_file", meta, "--config_file", INFER, *ARGS_2D, "--use_trace", "True",
-               "--input_shape", "[1, 1, 48, 40]", "--key_in_ckpt", "")
-    net = torch.jit.load(str(ts))
-    assert net(torch.rand(1, 1, 48, 40)).shape == (1, 3, 48, 40)
+               "--meta_file", str(CONFIGS / "metadata.json"), "--config_file", INFER, *ARGS_2D, *trace_args,
+               "--key_in_ckpt", "")
+    exported = torch.jit.load(str(ts))
+    net = CoverSegNet(2, 1, 3, [4, 8, 8, 16, 16], [16, 8, 8, 8]).eval()
+    net.load_state_dict(torch.load(root / "models" / "model.pt", weights_only=True))
+    for shape in [(1, 1, 48, 40), (2, 1, 32, 48)]:
+        x = torch.rand(shape)
+        with torch.no_grad():
+            torch.testing.assert_close(exported(x), net(x), atol=1e-5, rtol=1e-5)
 
 
 def test_onnx_export_matches_torch(tmp_path, trained_2d):

@@ -283,3 +283,22 @@ def test_seg_net_head_on_several_levels_is_a_1x1_conv_on_the_upsampled_levels(di
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
     # the default head is unchanged: the finest level as it is, same keys for a pretrained backbone
     assert CoverSegNet(dims, 1, 3, **TINY).head.in_channels == 8
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+@pytest.mark.parametrize("head_levels", [None, [0, 2, 4]])
+def test_seg_and_feature_nets_script_and_match_eager(dims, head_levels):
+    """``torch.jit.script`` (what ``ckpt_export`` does without ``--use_trace``) compiles the networks, and the
+    scripted module computes what the eager one does, the default head included (a plain 1x1 conv on the finest
+    level)."""
+    from monai_cover.networks.nets.feature_net import CoverFeatureNet
+
+    torch.manual_seed(0)
+    seg = CoverSegNet(dims, 1, 3, **TINY, head_levels=head_levels).eval()
+    feat = CoverFeatureNet(dims, 1, **TINY, level=1).eval()
+    x = torch.randn(1, 1, *([20, 24, 18][:dims]))  # sizes not multiples of 2^4: the decoder resamples to its skip
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.script(seg)(x), seg(x))
+        torch.testing.assert_close(torch.jit.script(feat)(x), feat(x))
+        if head_levels is None:
+            torch.testing.assert_close(seg(x), seg.head(seg.backbone(x)[0]), atol=1e-6, rtol=1e-5)

@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from monai.networks.blocks import Convolution
+from monai.networks.layers import Pool
 from monai.utils import look_up_option
 
 __all__ = ["CoverUNet", "BACKBONE_INITS"]
@@ -93,7 +94,8 @@ class CoverUNet(nn.Module):
             prev = c
         #: channels of the returned levels, finest first
         self.out_channels: list[int] = list(decoder_channels)[::-1] + [channels[-1]]
-        self._pool = F.max_pool2d if spatial_dims == 2 else F.max_pool3d
+        # a module, not F.max_pool2d/3d kept as an attribute: TorchScript cannot compile a function attribute
+        self.pool = Pool["max", spatial_dims](kernel_size=2)
         self._mode = "bilinear" if spatial_dims == 2 else "trilinear"
         if init == "kaiming":
             for m in self.modules():
@@ -103,15 +105,18 @@ class CoverUNet(nn.Module):
                     nn.init.ones_(m.weight)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        skips = []
+        # written for TorchScript too (ckpt_export scripts by default): ModuleLists only under enumerate, no
+        # zip over them, no slicing with a step
+        skips: list[torch.Tensor] = []
         for i, enc in enumerate(self.encoders):
-            if i:
-                x = self._pool(x, 2)
+            if i > 0:
+                x = self.pool(x)
             x = enc(x)
             skips.append(x)
         levels = [x]
-        for dec, skip in zip(self.decoders, skips[-2::-1]):
+        for i, dec in enumerate(self.decoders):
+            skip = skips[len(skips) - 2 - i]
             x = F.interpolate(x, size=skip.shape[2:], mode=self._mode, align_corners=False)
             x = dec(torch.cat([x, skip], 1))
-            levels.append(x)
-        return levels[::-1]
+            levels.insert(0, x)
+        return levels

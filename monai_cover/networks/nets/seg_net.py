@@ -53,23 +53,27 @@ class CoverSegNet(nn.Module):
         self.backbone = CoverUNet(spatial_dims, in_channels, channels, decoder_channels, init=init)
         if freeze_backbone:  # at construction, so DistributedDataParallel never expects backbone gradients
             self.backbone.requires_grad_(False)
-        self.head_levels = None if head_levels is None else list(head_levels)
+        #: levels the head sees (``None`` is ``[0]``: the same 1x1 convolution on the finest level)
+        self.head_levels = [0] if head_levels is None else list(head_levels)
         width = self.backbone.out_channels
-        in_head = width[0] if self.head_levels is None else sum(width[i] for i in self.head_levels)
+        in_head = sum(width[i] for i in self.head_levels)
         conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
         self.head = conv(in_head, out_channels, 1)
-        self._conv = F.conv2d if spatial_dims == 2 else F.conv3d
+        self.spatial_dims = spatial_dims
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         levels = self.backbone(x)
-        if self.head_levels is None:
-            return self.head(levels[0])
-        mode = "bilinear" if x.ndim == 4 else "trilinear"
-        out, start = 0, 0
+        mode = "bilinear" if self.spatial_dims == 2 else "trilinear"
+        bias = self.head.bias
+        assert bias is not None  # for TorchScript: the head is built with a bias
+        out = bias.view([1, -1] + [1] * self.spatial_dims)
+        start = 0
         for i in self.head_levels:
             width = levels[i].shape[1]
-            y = self._conv(levels[i], self.head.weight[:, start : start + width], None)
-            out = out + (y if y.shape[2:] == x.shape[2:] else
-                         F.interpolate(y, size=x.shape[2:], mode=mode, align_corners=False))
+            weight = self.head.weight[:, start : start + width]
+            y = F.conv2d(levels[i], weight) if self.spatial_dims == 2 else F.conv3d(levels[i], weight)
+            if y.shape[2:] != x.shape[2:]:
+                y = F.interpolate(y, size=x.shape[2:], mode=mode, align_corners=False)
+            out = out + y
             start += width
-        return out + self.head.bias.view(1, -1, *([1] * (x.ndim - 2)))
+        return out
