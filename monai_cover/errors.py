@@ -15,8 +15,8 @@ import os
 import sys
 
 __all__ = [
-    "CoverError", "MissingFileError", "OutputWriteError", "RunMismatchError", "WeightsError", "describe_expected",
-    "find_cover_error", "first_line", "install_one_line_errors", "unwritable",
+    "BadInputError", "CoverError", "MissingFileError", "OutputWriteError", "RunMismatchError", "WeightsError",
+    "describe_expected", "find_bad_input", "find_cover_error", "first_line", "install_one_line_errors", "unwritable",
 ]
 
 
@@ -30,6 +30,10 @@ class MissingFileError(CoverError, FileNotFoundError):
 
 class WeightsError(CoverError, ValueError):
     """A weights file that cannot be used: unreadable, holding pickled objects, or not fitting the network."""
+
+
+class BadInputError(CoverError, ValueError):
+    """A data file that cannot be used; the message is one line, ``"<path>: <problem>"``."""
 
 
 class RunMismatchError(CoverError):
@@ -51,6 +55,12 @@ def find_cover_error(e: BaseException | None) -> CoverError | None:
         seen.add(id(e))
         e = e.__cause__ or e.__context__
     return None
+
+
+def find_bad_input(e: BaseException | None) -> BadInputError | None:
+    """The :class:`BadInputError` in an exception's cause/context chain (MONAI wraps transform errors)."""
+    found = find_cover_error(e)
+    return found if isinstance(found, BadInputError) else None
 
 
 class OutputWriteError(CoverError, OSError):

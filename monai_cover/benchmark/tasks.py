@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from monai_cover.benchmark.splits import LAYOUTS
-from monai_cover.data.checks import BadInputError
 from monai_cover.data.datalist import read_json
+from monai_cover.errors import BadInputError
 from monai_cover.losses import PRETRAIN_METHODS
 
 __all__ = ["TASK_DIR", "Task", "load_task"]

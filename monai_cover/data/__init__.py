@@ -1,13 +1,4 @@
-from monai_cover.data.checks import (
-    BadInputError,
-    CheckedCompose,
-    CheckImage,
-    CheckImaged,
-    SafeLoadImage,
-    SafeLoadImaged,
-    check_dicom_folder,
-    filter_readable,
-)
+from monai_cover.data.checks import CheckImage, CheckImaged
 from monai_cover.data.datalist import (
     IMAGE_SUFFIXES,
     find_images,
@@ -17,9 +8,13 @@ from monai_cover.data.datalist import (
     load_datalist,
     seg_datalists,
 )
+from monai_cover.data.dicom import check_dicom_folder
+from monai_cover.data.loading import SafeLoadImage, SafeLoadImaged
+from monai_cover.data.pipeline import CheckedCompose, filter_readable
 from monai_cover.data.predictions import PredictionError, PredictionPlan, prediction_root
 from monai_cover.data.seg_transforms import seg_postprocessing, seg_preprocessing
 from monai_cover.data.transforms import pretrain_transforms
+from monai_cover.errors import BadInputError
 
 __all__ = [
     "BadInputError", "CheckImage", "CheckImaged", "CheckedCompose", "SafeLoadImage", "SafeLoadImaged",

@@ -12,8 +12,7 @@ from typing import Any
 
 from monai.utils import optional_import
 
-from monai_cover.data.checks import BadInputError
-from monai_cover.errors import MissingFileError
+from monai_cover.errors import BadInputError, MissingFileError
 
 __all__ = ["IMAGE_SUFFIXES", "find_images", "holdout", "is_dicom_file", "read_json"]
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from monai.utils import str2bool
 
-from monai_cover.data.checks import BadInputError, filter_readable
 from monai_cover.data.datalist import find_images
-from monai_cover.errors import CoverError
+from monai_cover.data.pipeline import filter_readable
+from monai_cover.errors import BadInputError, CoverError
 
 __all__ = ["PredictionError", "PredictionPlan", "common_parent", "prediction_root"]
 

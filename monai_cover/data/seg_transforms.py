@@ -17,7 +17,9 @@ from monai.transforms import (
     SpatialPadd,
 )
 
-from monai_cover.data.checks import CheckedCompose, CheckImaged, SafeLoadImaged
+from monai_cover.data.checks import CheckImaged
+from monai_cover.data.loading import SafeLoadImaged
+from monai_cover.data.pipeline import CheckedCompose
 
 __all__ = ["seg_preprocessing", "seg_postprocessing"]
 
@@ -43,7 +45,7 @@ def seg_preprocessing(
     (:class:`~monai_cover.data.checks.CheckImaged`): one image channel (2D RGB/RGBA averaged to gray with
     ``rgb_to_gray``), ``spatial_dims`` axes, finite and non-constant intensities; labels with values in
     ``range(num_classes)`` (if given) or {0, 1, 255} (``multilabel``), on the image's grid (shape and affine).
-    Unreadable files always raise a one-line :class:`~monai_cover.data.checks.BadInputError` naming the file.
+    Unreadable files always raise a one-line :class:`~monai_cover.errors.BadInputError` naming the file.
     """
     keys = list(keys)
     image, labels = keys[0], keys[1:]

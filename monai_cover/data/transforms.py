@@ -16,7 +16,9 @@ from monai.transforms import (
     SpatialPadd,
 )
 
-from monai_cover.data.checks import CheckedCompose, CheckImaged, SafeLoadImaged
+from monai_cover.data.checks import CheckImaged
+from monai_cover.data.loading import SafeLoadImaged
+from monai_cover.data.pipeline import CheckedCompose
 
 __all__ = ["pretrain_transforms"]
 
@@ -47,7 +49,7 @@ def pretrain_transforms(
         ct_window: HU range mapped to [0, 1] with ``intensity="ct"``.
         check: validate each image after loading (:class:`~monai_cover.data.checks.CheckImaged`: one channel,
             ``spatial_dims`` axes, finite, not constant). Unreadable files always raise a one-line
-            :class:`~monai_cover.data.checks.BadInputError` naming the file.
+            :class:`~monai_cover.errors.BadInputError` naming the file.
         rgb_to_gray: with ``check``, average RGB/RGBA 2D images to one channel (otherwise an error).
     """
     size = (load_size,) * spatial_dims if isinstance(load_size, int) else tuple(load_size)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from monai_cover.benchmark import fraction_datalist, labeled_cases, load_task, summarise, write_report
-from monai_cover.data.checks import BadInputError
+from monai_cover.errors import BadInputError
 from monai_cover.losses import CoverLoss, PixelContrastLoss, pretrain_loss
 
 
