@@ -8,7 +8,7 @@ For each requested dimensionality (2D, 3D) this times, side by side in one run:
   features that require grad,
 
 once with the vectorised :func:`monai_cover.networks.blocks.mixture_of_vectors` and once with the naive loop
-``tests/reference_mov.py::mixture_of_vectors_loop``. Both networks are built from the same seed, so their weights
+``monai_cover.networks.blocks.mixture_of_vectors_loop``. Both networks are built from the same seed, so their weights
 are identical; a numerical check at start prints how far the two ``psi`` (and the feature gradients) are apart.
 
 Every (dims, part, impl) measurement runs in a fresh process (multiprocessing ``spawn``) so that peak memory is
@@ -45,12 +45,12 @@ import torch
 import torch.nn.functional as F
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(_REPO_ROOT) not in sys.path:  # monai_cover and tests.reference_mov, also without PYTHONPATH
+if str(_REPO_ROOT) not in sys.path:  # this checkout's monai_cover, also without installing it
     sys.path.insert(0, str(_REPO_ROOT))
 
 from monai_cover.losses import CoverLoss  # noqa: E402
 from monai_cover.networks import CoverNet  # noqa: E402
-from monai_cover.networks.blocks import mixture_of_vectors  # noqa: E402
+from monai_cover.networks.blocks import mixture_of_vectors, mixture_of_vectors_loop  # noqa: E402
 from monai_cover.transforms import CoverViewSampler  # noqa: E402
 
 #: backbone widths ``(encoder channels, decoder channels)``; ``full`` is the authors' configuration
@@ -96,8 +96,6 @@ def vector_fn(impl: str) -> Callable[..., torch.Tensor]:
     if impl == "vectorised":
         return mixture_of_vectors
     if impl == "loop":
-        from tests.reference_mov import mixture_of_vectors_loop
-
         return mixture_of_vectors_loop
     raise ValueError(f"unknown MoV implementation {impl!r}")
 

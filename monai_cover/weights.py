@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,46 +17,16 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from monai_cover.errors import MissingFileError, OutputWriteError, WeightsError, first_line, unwritable
+from monai_cover.errors import MissingFileError, WeightsError, first_line
+from monai_cover.utils import atomic_write
 
 __all__ = [
-    "OutputWriteError", "atomic_write", "save_backbone", "load_backbone_state", "load_backbone", "load_model_file",
+    "save_backbone", "load_backbone_state", "load_backbone", "load_model_file",
     "KeyReport", "compare_keys", "BACKBONE_FORMAT",
 ]
 
 BACKBONE_FORMAT = "monai_cover.backbone/1"
 logger = logging.getLogger(__name__)
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Write ``path`` through ``write(tmp_path)`` then rename: readers see the old file or the whole new one.
-
-    A crash or a full disk during ``write`` leaves the previous file untouched (the temporary file is removed); a
-    full disk or a folder without write permission raises :class:`OutputWriteError` (one line naming ``path``).
-    The file gets the permissions of a normally created file (``0o666`` less the umask), not the temporary file's
-    ``0o600``, so colleagues can read shared models.
-    """
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:
-        failed = unwritable(path, e)
-        if failed is None:
-            raise
-        raise failed from e
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def save_backbone(model_dir: str | os.PathLike, backbone: nn.Module, config: Mapping[str, Any]) -> dict[str, Path]:

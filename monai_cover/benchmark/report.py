@@ -9,7 +9,7 @@ from pathlib import Path
 
 from monai_cover.benchmark.stats import curve_area, paired_difference, steps_to_reach
 from monai_cover.benchmark.tasks import Task
-from monai_cover.handlers.plots import save_curves
+from monai_cover.visualize import save_curves
 
 __all__ = ["summarise", "write_report", "task_budget"]
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from monai_cover.benchmark.splits import fraction_datalist, labeled_cases, pretrain_datalist, transfer_datalist
 from monai_cover.benchmark.tasks import Task
-from monai_cover.weights import atomic_write
+from monai_cover.utils import atomic_write
 
 __all__ = ["BenchmarkError", "BenchmarkRunner", "default_bundles_dir"]
 

@@ -1,11 +1,11 @@
 from monai_cover.handlers.best_model import BestModelSaver
-from monai_cover.handlers.checkpoint import ResumableCheckpoint, is_main_process
+from monai_cover.handlers.checkpoint import ResumableCheckpoint
 from monai_cover.handlers.dice_plot import DiceCurvePlot
 from monai_cover.handlers.export import BackboneExport
 from monai_cover.handlers.run_guard import RunGuard
 from monai_cover.handlers.validation import CoverValidation, endpoint_error
 
 __all__ = [
-    "BestModelSaver", "ResumableCheckpoint", "RunGuard", "is_main_process", "DiceCurvePlot", "BackboneExport",
+    "BestModelSaver", "ResumableCheckpoint", "RunGuard", "DiceCurvePlot", "BackboneExport",
     "CoverValidation", "endpoint_error",
 ]

@@ -10,8 +10,7 @@ from pathlib import Path
 import torch
 from ignite.engine import Engine, Events
 
-from monai_cover.handlers.checkpoint import is_main_process
-from monai_cover.weights import atomic_write
+from monai_cover.utils import atomic_write, is_main_process
 
 __all__ = ["BestModelSaver"]
 

@@ -10,15 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint
 from torch.optim.lr_scheduler import LRScheduler
 
 from monai_cover.errors import first_line
-from monai_cover.weights import atomic_write
+from monai_cover.utils import atomic_write, is_main_process
 
-__all__ = ["ResumableCheckpoint", "is_main_process"]
+__all__ = ["ResumableCheckpoint"]
 
 _STEP_STATE = {"last_epoch", "_step_count", "_last_lr", "_get_lr_called_within_step", "_is_initial", "lr_lambdas"}
 
@@ -28,11 +27,6 @@ def _schedule_settings(scheduler: LRScheduler) -> dict[str, Any]:
 
 
 _NAME = re.compile(r"^checkpoint_(\d+)\.pt$")
-
-
-def is_main_process() -> bool:
-    """True on rank 0 of a process group, or when not distributed."""
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 class ResumableCheckpoint:

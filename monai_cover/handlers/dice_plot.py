@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ignite.engine import Engine, Events
 
-from monai_cover.handlers.checkpoint import is_main_process
-from monai_cover.handlers.plots import save_curves
+from monai_cover.utils import is_main_process
+from monai_cover.visualize import save_curves
 
 __all__ = ["DiceCurvePlot"]
 

@@ -7,7 +7,7 @@ import os
 
 from ignite.engine import Engine, Events
 
-from monai_cover.handlers.checkpoint import is_main_process
+from monai_cover.utils import is_main_process
 from monai_cover.weights import save_backbone
 
 __all__ = ["BackboneExport"]

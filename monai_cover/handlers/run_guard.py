@@ -21,8 +21,7 @@ from ignite.engine import Engine, Events
 from monai.utils import str2bool
 
 from monai_cover.errors import RunMismatchError
-from monai_cover.handlers.checkpoint import is_main_process
-from monai_cover.weights import atomic_write
+from monai_cover.utils import atomic_write, is_main_process
 
 __all__ = ["RunGuard", "describe_setting"]
 

@@ -13,9 +13,9 @@ import torch
 from ignite.engine import Engine, Events
 from monai.utils import convert_to_tensor
 
-from monai_cover.handlers.checkpoint import is_main_process
-from monai_cover.handlers.plots import save_curves, save_panel
 from monai_cover.transforms.sampler import CoverViewSampler
+from monai_cover.utils import is_main_process
+from monai_cover.visualize import save_curves, save_panel
 
 __all__ = ["CoverValidation", "endpoint_error"]
 

@@ -9,8 +9,10 @@ import pytest
 import torch
 from ignite.engine import Engine, Events
 
+from monai_cover.errors import OutputWriteError
 from monai_cover.handlers import ResumableCheckpoint
-from monai_cover.weights import OutputWriteError, atomic_write, load_backbone_state
+from monai_cover.utils import atomic_write
+from monai_cover.weights import load_backbone_state
 
 
 def _engine(model, opt, sched, stop_at=None):

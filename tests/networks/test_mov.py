@@ -1,6 +1,6 @@
 """Mixture of Vectors: similarities in a ``(2r+1)^d`` window -> softmax -> expected offset, averaged over heads.
 
-(a) the vectorised implementation equals the authors' per-offset loop (``tests/reference_mov.py``), values and
+(a) the vectorised implementation equals the authors' per-offset loop (``mixture_of_vectors_loop``), values and
 gradients; (b) it recovers known integer shifts exactly, also at the border; (c) it is bounded by the radius;
 (d) keys outside the map are excluded from the softmax (not treated as zero-similarity candidates).
 """
@@ -13,8 +13,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from monai_cover.networks.blocks import MixtureOfVectors, mixture_of_vectors
-from tests.reference_mov import mixture_of_vectors_loop
+from monai_cover.networks.blocks import MixtureOfVectors, mixture_of_vectors, mixture_of_vectors_loop
 
 SHAPES = {2: (7, 6), 3: (5, 6, 4)}  # non-square so an axis swap cannot go unnoticed
 

@@ -12,10 +12,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from monai_cover.networks import CoverNet, CoverSegNet, CoverUNet
-from monai_cover.networks.blocks import VectorPyramidAggregation
+from monai_cover.networks.blocks import VectorPyramidAggregation, mixture_of_vectors_loop
 from monai_cover.transforms import CoverViewSampler
 from tests.networks.test_vpa import positional_code
-from tests.reference_mov import mixture_of_vectors_loop
 
 TINY = {"channels": (4, 8, 8, 16, 16), "decoder_channels": (16, 8, 8, 8)}
 HEADS = (2, 2, 2, 1, 1)

@@ -14,8 +14,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from monai_cover.networks.blocks import VectorPyramidAggregation, upsample_field, warp
-from tests.reference_mov import mixture_of_vectors_loop
+from monai_cover.networks.blocks import VectorPyramidAggregation, mixture_of_vectors_loop, upsample_field, warp
 
 OMEGA = 0.5  # rad / voxel of the positional code: cos(OMEGA * delta) is monotone over the reachable |delta| < 2 pi
 ALPHA = 6.0  # feature amplitude: softmax weights ~ Gaussian with sigma ~0.6 voxel around the true offset

@@ -1,7 +1,9 @@
-"""Naive reference for MoV: a Python loop over the (2r+1)^d window offsets, as in the authors' script.
+"""MoV written as the authors' script computes it: a Python loop over the (2r+1)^d window offsets.
 
-Kept as the numerical reference for the vectorised :func:`monai_cover.networks.blocks.mixture_of_vectors`
-(tests) and as the baseline in ``benchmarks/step.py``. Same signature, so it can be passed as ``vector_fn``.
+The numerical reference for the vectorised :func:`monai_cover.networks.blocks.mixture_of_vectors` (tests) and the
+baseline of ``benchmarks/step.py``. Same signature, so it can be passed to :class:`~monai_cover.networks.CoverNet`
+as ``vector_fn``. Memory grows with the number of offsets (autograd keeps every offset's product), so it is not used
+for training.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+__all__ = ["mixture_of_vectors_loop"]
 
 
 def mixture_of_vectors_loop(query: torch.Tensor, key: torch.Tensor, heads: int, radius: int = 2) -> torch.Tensor:

@@ -1,0 +1,50 @@
+"""Small helpers shared across the package: writing files safely, and which process of a group writes them."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch.distributed as dist
+
+from monai_cover.errors import unwritable
+
+__all__ = ["atomic_write", "is_main_process"]
+
+
+def is_main_process() -> bool:
+    """True on rank 0 of a process group, or when not distributed: the one process that writes shared files."""
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Write ``path`` through ``write(tmp_path)`` then rename: readers see the old file or the whole new one.
+
+    A crash or a full disk during ``write`` leaves the previous file untouched (the temporary file is removed); a
+    full disk or a folder without write permission raises :class:`OutputWriteError` (one line naming ``path``).
+    The file gets the permissions of a normally created file (``0o666`` less the umask), not the temporary file's
+    ``0o600``, so colleagues can read shared models.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        failed = unwritable(path, e)
+        if failed is None:
+            raise
+        raise failed from e
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
