@@ -14,7 +14,10 @@ from monai.utils import optional_import
 
 from monai_cover.errors import BadInputError, MissingFileError
 
-__all__ = ["IMAGE_SUFFIXES", "find_images", "holdout", "is_dicom_file", "read_json"]
+__all__ = [
+    "IMAGE_SUFFIXES", "is_dicom_file", "find_images", "read_json", "find_pairs", "load_datalist", "seg_datalists",
+    "holdout",
+]
 
 logger = logging.getLogger("monai_cover.data")
 

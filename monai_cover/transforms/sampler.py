@@ -16,7 +16,7 @@ from monai_cover.transforms import functional as Fn
 
 __all__ = ["CoverViewSampler", "ViewParams", "default_ranges", "APPEARANCE_PRESETS", "ROTATION_SAMPLINGS"]
 
-# Authors' ranges (per axis): see docs/cover-method.md, section 1.
+# Authors' ranges (per axis): see docs/cover-method.md, "The authors' per-axis ranges".
 _DEFAULTS = {
     2: {"rotate_deg": 60.0, "scale_range": (0.25, 1.75), "shear_deg": 8.4, "translate_frac": 0.3},
     3: {"rotate_deg": 15.0, "scale_range": (0.75, 1.25), "shear_deg": 10.0, "translate_frac": 0.1},
@@ -74,9 +74,9 @@ class CoverViewSampler(Randomizable):
 
     ``randomize(batch_size, spatial_shape)`` draws every parameter with this object's ``R`` (seedable with
     ``set_random_state``); ``generate(images)`` applies the draw on ``images.device``, so one CPU draw can
-    produce the views of a whole batch on a GPU. Steps (spec section 1): affine (+ optional elastic) field
-    ``psi`` on the full grid, ``x_b = warp(x, psi)``, one shared crop of ``x``, ``x_b``, ``psi``, appearance
-    changes on ``x_a`` only, valid mask ``eps``.
+    produce the views of a whole batch on a GPU. Steps (docs/cover-method.md, "View generation (SeVR)"): affine
+    (+ optional elastic) field ``psi`` on the full grid, ``x_b = warp(x, psi)``, one shared crop of ``x``, ``x_b``,
+    ``psi``, appearance changes on ``x_a`` only, valid mask ``eps``.
 
     Args:
         spatial_dims: 2 or 3.
