@@ -9,9 +9,9 @@ from pathlib import Path
 
 import torch.distributed as dist
 
-from monai_cover.errors import unwritable
+from monai_cover.errors import MissingFileError, unwritable
 
-__all__ = ["atomic_write", "is_main_process"]
+__all__ = ["atomic_write", "bundle_root", "is_main_process"]
 
 
 def is_main_process() -> bool:
@@ -48,3 +48,22 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
+
+
+def bundle_root(name: str) -> str:
+    """The folder of bundle ``name`` when a config runs without ``--bundle_root``.
+
+    ``"."`` when the current folder is a bundle (holds ``configs/metadata.json``: a copied bundle, e.g. in a MONAI
+    Label app or a model-zoo checkout, run from its own folder); else ``bundles/<name>`` below the current folder
+    (this repository's root, where the design-card commands run).
+
+    Raises:
+        MissingFileError: neither exists (one line saying to pass ``--bundle_root``).
+    """
+    if Path("configs", "metadata.json").is_file():
+        return "."
+    inside = Path("bundles", name)
+    if inside.is_dir():
+        return str(inside)
+    raise MissingFileError(f"{Path.cwd()}: neither a bundle folder (no configs/metadata.json) nor a checkout with "
+                           f"{inside}/ (run from the bundle's folder or the repository root, or pass --bundle_root)")

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from monai.data import load_decathlon_datalist, partition_dataset
 from monai.utils import optional_import
 
 from monai_cover.errors import BadInputError, MissingFileError
@@ -176,34 +177,25 @@ def find_pairs(
     return [{image_key: imgs[k], label_key: labs[k]} for k in sorted(imgs)]
 
 
-def load_datalist(
-    source: str | os.PathLike, section: str, image_key: str = "image", label_key: str = "label",
-) -> list[dict]:
+def load_datalist(source: str | os.PathLike, section: str) -> list[dict]:
     """Items of ``section`` ("training", "validation", "test") of a MONAI datalist JSON with image and label paths.
 
-    Relative paths are relative to the JSON's folder; a label may be a list of files (stacked as channels).
+    MONAI's :func:`monai.data.load_decathlon_datalist` reads the items and resolves relative paths against the JSON's
+    folder (a label may be a list of files, stacked as channels); this adds one-line errors naming the file for a
+    missing file, section or key.
 
     Raises:
-        ValueError / FileNotFoundError: one line naming the file and the problem.
+        MissingFileError / BadInputError: one line naming the file and the problem.
     """
     path = Path(source)
     if not path.is_file():
         raise MissingFileError(f"{path}: datalist JSON not found.")
     items = _datalist_section(path, section, allow_bare_list=False)
-    root = path.parent
-
-    def resolve(v):
-        if isinstance(v, list):
-            return [resolve(x) for x in v]
-        return v if os.path.isabs(v) else str(root / v)
-
-    out = []
     for i, item in enumerate(items):
-        for key in (image_key, label_key):
+        for key in ("image", "label"):
             if not isinstance(item, dict) or key not in item:
                 raise BadInputError(f"{path}: item {i} of '{section}' has no '{key}'.")
-        out.append({**item, image_key: resolve(item[image_key]), label_key: resolve(item[label_key])})
-    return out
+    return load_decathlon_datalist(path, is_segmentation=True, data_list_key=section, base_dir=path.parent)
 
 
 def seg_datalists(
@@ -228,16 +220,13 @@ def seg_datalists(
     else:
         raise BadInputError("cover_seg: no segmentation data (set --data_file (datalist JSON) or --images_dir and "
                             "--labels_dir).")
-    import random
-
-    order = list(range(len(train)))
-    random.Random(seed).shuffle(order)
     n_val = max(1, int(round(val_fraction * len(train)))) if len(train) > 1 else 0
-    val_idx = set(order[:n_val])
-    val = [t for i, t in enumerate(train) if i in val_idx]
-    if not val:
+    if not n_val:
         _warn_no_holdout(len(train))
-    return [t for i, t in enumerate(train) if i not in val_idx], val or train
+        return train, train
+    # ratios given as counts, so MONAI's rounding yields exactly n_val validation items
+    fit, val = partition_dataset(train, ratios=[len(train) - n_val, n_val], shuffle=True, seed=seed)
+    return fit, val
 
 
 def _warn_no_holdout(n: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch.nn as nn
+from monai.utils import look_up_option
 
 from monai_cover.losses.cover import CoverLoss
 from monai_cover.losses.pixel_contrast import PixelContrastLoss
@@ -25,10 +26,9 @@ def pretrain_loss(
     - ``consistency``: the paper's ablation without vector regression, :class:`CoverLoss` ``(0, lambda_con)``.
     - ``pixel_contrast``: the dense binary-contrast baseline, :class:`PixelContrastLoss`.
     """
+    method = look_up_option(method, PRETRAIN_METHODS)
     if method == "cover":
         return CoverLoss(lambda_vec, lambda_con)
     if method == "consistency":
         return CoverLoss(0.0, lambda_con)
-    if method == "pixel_contrast":
-        return PixelContrastLoss(temperature, num_samples)
-    raise ValueError(f"unknown pretraining method {method!r}; choose one of {', '.join(PRETRAIN_METHODS)}")
+    return PixelContrastLoss(temperature, num_samples)

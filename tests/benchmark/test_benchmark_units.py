@@ -95,7 +95,7 @@ def test_pretrain_loss_by_name():
     assert isinstance(pretrain_loss("cover"), CoverLoss) and pretrain_loss("cover").lambda_vec == 1.0
     assert pretrain_loss("consistency", lambda_vec=1.0).lambda_vec == 0.0
     assert isinstance(pretrain_loss("pixel_contrast"), PixelContrastLoss)
-    with pytest.raises(ValueError, match="unknown pretraining method 'mae'"):
+    with pytest.raises(ValueError, match="Unsupported option 'mae'"):
         pretrain_loss("mae")
 
 

@@ -61,26 +61,27 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_bundle(*args: str, torchrun: int = 0, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run ``python -m monai.bundle <args>`` (or under ``torchrun``) from the repo root; fail with its output."""
+def run_bundle(*args: str, torchrun: int = 0, timeout: int = 600, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """Run ``python -m monai.bundle <args>`` (or under ``torchrun``) from ``cwd`` (the repo root); fail with its
+    output."""
     if torchrun:
         cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={torchrun}", "--master_port",
                str(_free_port()), "-m", "monai.bundle", *args]
     else:
         cmd = [sys.executable, "-m", "monai.bundle", *args]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
 
 
-def bundle_error(*args: str) -> str:
+def bundle_error(*args: str, cwd: Path = REPO) -> str:
     """Run ``python -m monai.bundle <args>``, expected to stop with exit 1 and a one-line report (no traceback, no
     MONAI ``ConfigExpression`` chain); return that line (the last of stderr)."""
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     env.pop("MONAI_COVER_FULL_TRACEBACK", None)
-    proc = subprocess.run([sys.executable, "-m", "monai.bundle", *args], cwd=REPO, env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "monai.bundle", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr and "ConfigExpression" not in proc.stderr, proc.stderr[-3000:]
