@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from monai.utils import look_up_option
 
 from monai_cover.errors import CoverError
+from monai_cover.losses import PRETRAIN_METHODS
+from monai_cover.networks.nets.backbone import BACKBONE_INITS
+from monai_cover.transforms.sampler import APPEARANCE_PRESETS, ROTATION_SAMPLINGS
 
-__all__ = ["BadSettingError", "check_flags", "check_options"]
+__all__ = ["BadSettingError", "CHOICES", "check_flags", "check_options"]
+
+#: the bundle settings with a fixed set of values
+CHOICES: dict[str, tuple[str, ...]] = {
+    "method": PRETRAIN_METHODS, "init": BACKBONE_INITS, "appearance": tuple(APPEARANCE_PRESETS),
+    "rotation_sampling": ROTATION_SAMPLINGS,
+}
 
 
 class BadSettingError(CoverError):
@@ -31,15 +40,16 @@ def check_flags(flags: Mapping[str, Any]) -> bool:
     return True
 
 
-def check_options(settings: Mapping[str, tuple[Any, Collection[str]]]) -> bool:
-    """Raise :class:`BadSettingError` unless each ``name: (value, choices)`` has a value among its choices.
+def check_options(settings: Mapping[str, Any]) -> bool:
+    """Raise :class:`BadSettingError` unless each setting ``name: value`` is one of the choices of that name
+    (:data:`CHOICES`).
 
     MONAI's :func:`~monai.utils.look_up_option` does the lookup; its ``ValueError`` would surface inside several
     layers of config-parsing errors, this is one line naming the setting and its choices. Returns ``True``.
     """
-    for name, (value, choices) in settings.items():
+    for name, value in settings.items():
         try:
-            look_up_option(value, choices)
+            look_up_option(value, CHOICES[name])
         except (ValueError, KeyError, TypeError):
-            raise BadSettingError(f"--{name} {value!r}: not one of {', '.join(map(str, choices))}") from None
+            raise BadSettingError(f"--{name} {value!r}: not one of {', '.join(CHOICES[name])}") from None
     return True

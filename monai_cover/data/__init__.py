@@ -10,7 +10,7 @@ from monai_cover.data.datalist import (
 )
 from monai_cover.data.dicom import check_dicom_folder
 from monai_cover.data.loading import SafeLoadImage, SafeLoadImaged
-from monai_cover.data.pipeline import CheckedCompose, filter_readable
+from monai_cover.data.pipeline import CheckedCompose, filter_readable, usable_items
 from monai_cover.data.predictions import PredictionError, PredictionPlan, prediction_root
 from monai_cover.data.seg_transforms import seg_postprocessing, seg_preprocessing
 from monai_cover.data.transforms import pretrain_transforms
@@ -18,7 +18,7 @@ from monai_cover.errors import BadInputError
 
 __all__ = [
     "BadInputError", "CheckImage", "CheckImaged", "CheckedCompose", "SafeLoadImage", "SafeLoadImaged",
-    "check_dicom_folder", "filter_readable",
+    "check_dicom_folder", "filter_readable", "usable_items",
     "IMAGE_SUFFIXES", "find_images", "find_pairs", "holdout", "is_dicom_file", "load_datalist", "pretrain_transforms",
     "seg_datalists", "seg_postprocessing", "seg_preprocessing", "PredictionError", "PredictionPlan",
     "prediction_root",

@@ -18,17 +18,24 @@ from monai.transforms import Compose
 from monai_cover.data.loading import SafeLoadImaged, display_path
 from monai_cover.errors import BadInputError, find_bad_input, first_line
 
-__all__ = ["CheckedCompose", "filter_readable"]
+__all__ = ["CheckedCompose", "filter_readable", "usable_items"]
 
 logger = logging.getLogger("monai_cover.data")
 
 
 class CheckedCompose(Compose):
-    """``Compose`` that surfaces a :class:`BadInputError` raised by any of its transforms as is (one line).
+    """``Compose`` that surfaces a :class:`~monai_cover.errors.BadInputError` raised by any of its transforms as is
+    (one line), with nested ``Compose`` objects flattened.
 
     MONAI wraps transform errors in ``RuntimeError("applying transform <...>")``; here that chain is cut and the
-    one-line :class:`BadInputError` is raised instead. Other errors are unchanged.
+    one-line error is raised instead. Other errors are unchanged. Flattening lets a config chain named pipelines
+    (``[@deterministic, @augmentation]``) while ``CacheDataset`` still caches up to the first random transform (it
+    looks at the top-level transforms only, and a ``Compose`` counts as random).
     """
+
+    def __init__(self, transforms=None, *args, **kwargs) -> None:
+        super().__init__(transforms, *args, **kwargs)
+        self.transforms = _flat(self.transforms)
 
     def __call__(self, input_, *args, **kwargs):
         try:
@@ -38,6 +45,13 @@ class CheckedCompose(Compose):
             if bad is None or bad is e:
                 raise
             raise BadInputError(str(bad)) from None
+
+
+def _flat(transforms) -> list:
+    out = []
+    for t in transforms:
+        out += _flat(t.transforms) if isinstance(t, Compose) else [t]
+    return out
 
 
 def _item_path(item: Any, key: Hashable | None) -> str:
@@ -101,3 +115,10 @@ def filter_readable(
         path, reason = skipped[0]
         raise BadInputError(f"{path}: {reason.rstrip('.')} (and all {len(datalist)} datalist items are unusable).")
     return good, skipped
+
+
+def usable_items(datalist: Sequence[Any], transform: Callable[[Any], Any], skip_bad_files: bool = False,
+                 key: Hashable | None = "image") -> list[Any]:
+    """The items a run uses: all of ``datalist``, or with ``skip_bad_files`` those that pass ``transform``
+    (:func:`filter_readable`: each skipped file logged, an error if none is left)."""
+    return filter_readable(datalist, transform, key=key)[0] if skip_bad_files else list(datalist)

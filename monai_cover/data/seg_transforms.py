@@ -69,15 +69,18 @@ def seg_preprocessing(
     return CheckedCompose(xs)
 
 
-def seg_postprocessing(num_classes: int, multilabel: bool = False, label_key: str | None = "label") -> Compose:
-    """Logits -> one-hot (multi-class: softmax + argmax) or per-channel binary (multi-label: sigmoid > 0.5).
+def seg_postprocessing(num_classes: int, multilabel: bool = False, label_key: str | None = "label",
+                       one_hot: bool = True) -> Compose:
+    """Logits -> classes: multi-class softmax + argmax (one-hot with ``one_hot``, else a label map, e.g. for saving),
+    multi-label per-channel sigmoid > 0.5.
 
     With ``label_key`` the label is one-hot encoded as well (multi-class), for metrics.
     """
     if multilabel:
         xs = [Activationsd("pred", sigmoid=True), AsDiscreted("pred", threshold=0.5)]
     else:
-        xs = [Activationsd("pred", softmax=True), AsDiscreted("pred", argmax=True, to_onehot=num_classes)]
+        xs = [Activationsd("pred", softmax=True),
+              AsDiscreted("pred", argmax=True, to_onehot=num_classes if one_hot else None)]
         if label_key:
             xs.append(AsDiscreted(label_key, to_onehot=num_classes))
     return Compose(xs)

@@ -21,6 +21,12 @@ class BestModelSaver:
     The file is a plain ``state_dict`` (tensors only; MONAI Label and ``CheckpointLoader`` read it as is). The best
     value and the trainer iteration are kept in ``<model_file>.json`` so a resumed run does not overwrite a better
     model with a worse one.
+
+    Why not MONAI's ``CheckpointSaver(save_key_metric=True)``: it writes in place (``atomic=False``, for group
+    permissions), so a crash or a full disk mid-write leaves a truncated ``model.pt`` where the best model was; and
+    it keeps the best value in memory only, so after a resume the first validation replaces the best model whatever
+    its Dice (``key_metric_save_state`` keeps it, but inside the model file, which then is no plain state dict).
+    Here every write is atomic with normal permissions (:func:`~monai_cover.utils.atomic_write`).
     """
 
     def __init__(self, model_file: str | os.PathLike, network, metric_name: str, mode: str = "max") -> None:

@@ -35,9 +35,13 @@ class CoverValidation:
     writes ``<output_dir>/panels/panel_<iteration>.png`` plus ``<output_dir>/val_epe.png``. Runs on rank 0 only,
     on the unwrapped network (no DDP collective).
 
+    Its TensorBoard scalars are written here, at the validation's iteration: MONAI's ``TensorBoardStatsHandler``
+    writes engine metrics at epoch ends only, and pretraining validates every ``interval`` iterations.
+
     Args:
         dataset: indexable dataset yielding dicts with ``image_key`` ``(C, *S)``.
-        sampler_args: :class:`CoverViewSampler` arguments (same as training).
+        sampler: the training :class:`CoverViewSampler`; the validation views come from a sampler with the same
+            arguments, seeded with ``seed`` (the training sampler's draws are untouched).
         output_dir: folder for panels and history.
         interval: iterations between validations; also run at start (the untrained / resumed model) and end.
         num_images: size of the validation batch.
@@ -48,11 +52,11 @@ class CoverValidation:
     """
 
     def __init__(
-        self, dataset: Sequence[Any], sampler_args: dict, output_dir: str | os.PathLike, interval: int = 100,
+        self, dataset: Sequence[Any], sampler: CoverViewSampler, output_dir: str | os.PathLike, interval: int = 100,
         num_images: int = 4, log_dir: str | os.PathLike | None = None, seed: int = 0, image_key: str = "image",
         plot: bool = True,
     ) -> None:
-        self.dataset, self.sampler_args = dataset, dict(sampler_args)
+        self.dataset, self.sampler_args = dataset, dict(sampler.config)
         self.output_dir, self.interval, self.num_images = Path(output_dir), interval, num_images
         self.log_dir, self.seed, self.image_key, self.plot = log_dir, seed, image_key, plot
         self.logger = logging.getLogger(self.__class__.__name__)

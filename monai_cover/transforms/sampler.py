@@ -116,6 +116,7 @@ class CoverViewSampler(Randomizable):
         prob_noise, noise_std: probability and max std of additive Gaussian noise (std drawn ``U(0, noise_std)``).
         prob_blocks, max_blocks, block_frac: probability, max count and ``(min, max)`` side (fraction of the crop)
             of noise-filled blocks (in-painting). ``prob_blocks=0`` switches in-painting off with either preset.
+        inpainting: ``False`` switches in-painting off whatever the preset (``prob_blocks`` 0).
         seed: seed of ``R`` for reproducible runs. Without it ``R`` is MONAI's shared class-level generator, which
             ``monai.utils.set_determinism`` does not reseed, so the bundles always pass their ``seed``.
     """
@@ -144,7 +145,10 @@ class CoverViewSampler(Randomizable):
         seed: int | None = None,
         appearance: str = "reference",
         rotation_sampling: str = "reference",
+        inpainting: bool = True,
     ) -> None:
+        #: constructor arguments: a sampler drawing the same kind of views is ``CoverViewSampler(**config)``
+        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         if seed is not None:
             self.set_random_state(seed)
         if spatial_dims not in (2, 3):
@@ -168,6 +172,8 @@ class CoverViewSampler(Randomizable):
         for name, value in APPEARANCE_PRESETS[self.appearance_preset].items():
             value = value if given[name] is None else given[name]
             setattr(self, name, tuple(value) if isinstance(value, Sequence) else value)
+        if not inpainting:
+            self.prob_blocks = 0.0
         self.params: ViewParams | None = None
 
     def _check_shape(self, spatial_shape: Sequence[int]) -> tuple[int, ...]:

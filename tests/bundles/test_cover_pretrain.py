@@ -102,26 +102,28 @@ def test_inference_writes_feature_maps(tmp_path, png_dir):
 
 
 def test_train_with_the_authors_view_and_init_options(tmp_path, png_dir):
-    """``init=kaiming``, ``appearance=reference``, ``rotation_sampling=reference``, ``inpainting=false``: the options
+    """``init=kaiming``, ``appearance=reference``, ``rotation_sampling=reference``, ``inpainting=False``: the options
     reach the network, the training sampler and the validation views, and a 2-iteration run writes its model."""
     from monai.bundle import ConfigParser
 
-    options = {"init": "kaiming", "appearance": "reference", "rotation_sampling": "reference", "inpainting": "false"}
+    options = {"init": "kaiming", "appearance": "reference", "rotation_sampling": "reference", "inpainting": False}
     parser = ConfigParser()
     parser.read_config(TRAIN)
     parser.update({"channels": [4, 8, 8, 16, 16], "decoder_channels": [16, 8, 8, 8], **options})
     sampler = parser.get_parsed_content("train#sampler")
     assert (sampler.appearance_preset, sampler.rotation_sampling, sampler.prob_blocks) == ("reference", "reference", 0)
     assert sampler.prob_contrast == 1.0  # the rest of the preset is kept
-    # the validation handler builds its sampler from view_args: same options as training
+    # the validation handler builds its sampler from the training sampler's arguments: same options
+    from monai_cover.handlers import CoverValidation
     from monai_cover.transforms import CoverViewSampler
 
-    val_sampler = CoverViewSampler(**parser.get_parsed_content("view_args"))
+    validation = next(h for h in parser.get_parsed_content("train#handlers") if isinstance(h, CoverValidation))
+    val_sampler = CoverViewSampler(**validation.sampler_args)
     for key in ("appearance_preset", "rotation_sampling", "prob_blocks", "prob_contrast", "crop_size"):
         assert getattr(val_sampler, key) == getattr(sampler, key), key
     assert parser.get_parsed_content("network_def").backbone.config["init"] == "kaiming"
 
-    args = [a for k, v in options.items() for a in (f"--{k}", v)]
+    args = [a for k, v in options.items() for a in (f"--{k}", str(v))]
     _train(tmp_path, png_dir, "--epochs", "1", "--crop_size", "32", *args)
     out = tmp_path / "outputs" / "2d"
     assert _checkpoint_iterations(out) == [2]

@@ -28,7 +28,8 @@ def test_copied_seg_bundle_trains_and_infers_from_its_folder(tmp_path, seg2d_dir
     bundle = _copy("cover_seg", tmp_path)
     args = ["--label_names", "['a','b']", "--image_size", "[48,40]", "--roi_size", "[48,40]", *TINY_NET]
     run_bundle("run", "--config_file", "configs/train.json", "--images_dir", str(seg2d_dir / "images"),
-               "--labels_dir", str(seg2d_dir / "labels"), *args, "--epochs", "1", "--val_interval", "1", "--batch_size", "2", cwd=bundle)
+               "--labels_dir", str(seg2d_dir / "labels"), *args, "--epochs", "1", "--val_interval", "1",
+               "--batch_size", "2", cwd=bundle)
     assert (bundle / "models" / "model.pt").is_file()
     run_bundle("run", "--config_file", "configs/inference.json", "--dataset_dir", str(seg2d_dir / "images"), *args,
                cwd=bundle)
