@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import torch.distributed as dist
 
-from monai_cover.errors import MissingFileError, unwritable
+from monai_cover.errors import BadInputError, MissingFileError, unwritable
 
-__all__ = ["atomic_write", "bundle_root", "is_main_process"]
+__all__ = ["atomic_write", "bundle_root", "is_main_process", "read_json"]
 
 
 def is_main_process() -> bool:
@@ -67,3 +68,14 @@ def bundle_root(name: str) -> str:
         return str(inside)
     raise MissingFileError(f"{Path.cwd()}: neither a bundle folder (no configs/metadata.json) nor a checkout with "
                            f"{inside}/ (run from the bundle's folder or the repository root, or pass --bundle_root)")
+
+
+def read_json(path: str | os.PathLike):
+    """A JSON file's content; a missing or malformed file is a one-line :class:`BadInputError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BadInputError(f"{path}: not valid JSON ({e}).") from None

@@ -17,8 +17,8 @@ from pathlib import Path
 from monai_cover.benchmark.report import task_budget, write_report
 from monai_cover.benchmark.runner import BenchmarkError, BenchmarkRunner
 from monai_cover.benchmark.tasks import load_task
-from monai_cover.data.datalist import read_json
 from monai_cover.errors import BadInputError
+from monai_cover.utils import read_json
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from monai_cover.data.datalist import find_images, read_json
+from monai_cover.data.datalist import find_images
 from monai_cover.errors import BadInputError
+from monai_cover.utils import read_json
 
 __all__ = ["LAYOUTS", "labeled_cases", "fraction_datalist", "pretrain_datalist", "transfer_datalist"]
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from monai_cover.benchmark.splits import LAYOUTS
-from monai_cover.data.datalist import read_json
 from monai_cover.errors import BadInputError
 from monai_cover.losses import PRETRAIN_METHODS
+from monai_cover.utils import read_json
 
 __all__ = ["TASK_DIR", "Task", "load_task"]
 

@@ -14,9 +14,10 @@ from monai.data import load_decathlon_datalist, partition_dataset
 from monai.utils import optional_import
 
 from monai_cover.errors import BadInputError, MissingFileError
+from monai_cover.utils import read_json
 
 __all__ = [
-    "IMAGE_SUFFIXES", "is_dicom_file", "find_images", "read_json", "find_pairs", "load_datalist", "seg_datalists",
+    "IMAGE_SUFFIXES", "is_dicom_file", "find_images", "find_pairs", "load_datalist", "seg_datalists",
     "holdout",
 ]
 
@@ -115,17 +116,6 @@ def find_images(
     if not paths:
         raise BadInputError(f"{source}: no images found (looked for {', '.join(IMAGE_SUFFIXES)} and DICOM series).")
     return [{key: p} for p in paths]
-
-
-def read_json(path: str | os.PathLike):
-    """A JSON file's content; a missing or malformed file is a one-line :class:`BadInputError` naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(f"{path}: file not found")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BadInputError(f"{path}: not valid JSON ({e}).") from None
 
 
 def _datalist_section(path: Path, section: str, allow_bare_list: bool = True) -> list:
