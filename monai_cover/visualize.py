@@ -1,4 +1,4 @@
-"""PNG figures people look at: displacement fields, feature PCA maps, curves."""
+"""PNG figures people look at: displacement fields, feature PCA maps, segmentations, curves."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["field_to_rgb", "feature_pca_rgb", "save_panel", "save_curves"]
+__all__ = ["field_to_rgb", "feature_pca_rgb", "label_map", "save_panel", "save_segmentation_panel", "save_curves"]
 
 
 def _mid_slice(t: torch.Tensor) -> torch.Tensor:
@@ -79,6 +79,48 @@ def save_panel(
             if name.startswith("error"):
                 fig.colorbar(im, ax=ax, fraction=0.046)
             ax.set_title(name, fontsize=8)
+            ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path, dpi=80)
+
+
+def label_map(channels: torch.Tensor, multilabel: bool = False) -> torch.Tensor:
+    """``(C, *S)`` channels -> ``(*S)`` map with ``k`` where structure ``k`` is (0: background).
+
+    Multi-class: one-hot with background first (structure ``k`` = channel ``k``), or a 1-channel label map as is.
+    Multi-label: one mask per structure (structure ``k`` = channel ``k - 1``; the highest ``k`` where they overlap).
+    """
+    c = channels.detach().float().cpu()
+    if c.shape[0] == 1 and not multilabel:
+        return c[0]
+    ks = torch.arange(c.shape[0], dtype=c.dtype) + (1 if multilabel else 0)
+    return ((c > 0.5) * ks.view(-1, *([1] * (c.ndim - 1)))).amax(0)
+
+
+def save_segmentation_panel(path: str | os.PathLike, cases: Sequence[tuple[str, torch.Tensor, torch.Tensor,
+                            torch.Tensor]], num_classes: int, title: str = "") -> Path:
+    """Write a PNG: per case (row) the image, the reference labels and the prediction over the image.
+
+    ``cases``: ``(name, image (C, *S), label map (*S), predicted map (*S))`` each, maps from :func:`label_map` with
+    values ``0..num_classes - 1`` (0 = background, not drawn); 3D shows the middle slice along the last axis.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(cases), 3, figsize=(7.8, 2.6 * len(cases) + 0.4), squeeze=False)
+    cmap = plt.get_cmap("tab10" if num_classes <= 10 else "tab20")
+    for r, (name, image, label, pred) in enumerate(cases):
+        img = _mid_slice(image.detach().float().cpu())[0]
+        for c, (what, lab) in enumerate((("image", None), ("reference", label), ("prediction", pred))):
+            ax = axes[r][c]
+            ax.imshow(img, cmap="gray")
+            if lab is not None:
+                lab = _mid_slice(lab.detach().float().cpu()[None])[0]
+                overlay = np.ma.masked_where(lab.numpy() == 0, lab.numpy())
+                ax.imshow(overlay, cmap=cmap, vmin=0, vmax=cmap.N - 1, alpha=0.5, interpolation="nearest")
+            ax.set_title(f"{name}: {what}" if c == 0 else what, fontsize=8)
             ax.axis("off")
     fig.suptitle(title, fontsize=9)
     return _save(fig, path, dpi=80)

@@ -56,6 +56,7 @@ def test_evaluate_writes_per_case_csv(trained_2d, seg2d_dir):
     summary = dict(r for r in csv.reader(open(ev / "metrics.csv")))
     assert 0.0 <= float(summary["val_mean_dice"]) <= 1.0
     assert (ev / "dice_per_case.png").is_file()
+    assert (ev / "segmentation_panel.png").stat().st_size > 5000  # 3 cases x (image, reference, prediction)
 
 
 def test_inference_2d_restores_geometry(trained_2d, seg2d_dir):
@@ -125,6 +126,7 @@ def test_label_transfer_segments_from_atlases_without_training(tmp_path, seg2d_d
     ev = tmp_path / "outputs" / "label_transfer"
     rows = list(csv.DictReader(open(ev / "val_mean_dice_raw.csv")))
     assert len(rows) == 2 and all(float(r["mean"]) > 0.97 for r in rows)
+    assert (ev / "segmentation_panel.png").is_file()
     assert not (tmp_path / "models").exists()  # nothing trained, nothing written
     if dims == 2:  # --pretrained is loaded (evaluate.json's initialize alone would ignore it): wrong widths fail
         from monai_cover.networks import CoverUNet
