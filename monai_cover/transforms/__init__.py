@@ -2,9 +2,9 @@
 
 from monai_cover.transforms.array import RandCoverViews
 from monai_cover.transforms.dictionary import RandCoverViewsD, RandCoverViewsd, RandCoverViewsDict
-from monai_cover.transforms.sampler import CoverViewSampler, ViewParams, default_ranges
+from monai_cover.transforms.sampler import CoverViewSampler, ViewParams, default_ranges, load_size_for
 
 __all__ = [
-    "CoverViewSampler", "ViewParams", "default_ranges",
+    "CoverViewSampler", "ViewParams", "default_ranges", "load_size_for",
     "RandCoverViews", "RandCoverViewsd", "RandCoverViewsD", "RandCoverViewsDict",
 ]

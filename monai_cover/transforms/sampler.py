@@ -14,7 +14,9 @@ from monai.utils import convert_to_tensor, look_up_option
 from monai_cover.networks.blocks.warp import warp
 from monai_cover.transforms import functional as Fn
 
-__all__ = ["CoverViewSampler", "ViewParams", "default_ranges", "APPEARANCE_PRESETS", "ROTATION_SAMPLINGS"]
+__all__ = [
+    "CoverViewSampler", "ViewParams", "default_ranges", "load_size_for", "APPEARANCE_PRESETS", "ROTATION_SAMPLINGS",
+]
 
 # Authors' ranges (per axis): see docs/cover-method.md, "The authors' per-axis ranges".
 _DEFAULTS = {
@@ -26,6 +28,15 @@ _DEFAULTS = {
 def default_ranges(spatial_dims: int) -> dict:
     """The authors' spatial ranges for 2D or 3D."""
     return dict(_DEFAULTS[spatial_dims])
+
+
+def load_size_for(crop_size: Sequence[int] | int, factor: float = 1.5) -> list[int] | int:
+    """The grid views are cut from: ``factor`` times the crop size, per axis (the authors load 1.5x the crop, so
+    shifted and rotated views still find image content). An int for an int, a list for per-axis sizes such as a
+    thick-slice ``[96, 96, 16]``."""
+    if isinstance(crop_size, int):
+        return int(round(crop_size * factor))
+    return [int(round(c * factor)) for c in crop_size]
 
 
 #: Values taken by the individual appearance arguments of :class:`CoverViewSampler` left at ``None``, per preset.

@@ -57,6 +57,15 @@ def test_train_3d_end_to_end(tmp_path, nifti_dir):
     assert (out / "panels" / "panel_00000001.png").is_file()
 
 
+def test_train_3d_per_axis_crop_size(tmp_path, nifti_dir):
+    """A thick-slice style crop, one size per axis: the loading grid is 1.5x per axis and the views have that crop
+    (one number per axis used to fail in the config's load-size expression)."""
+    _train(tmp_path, nifti_dir, "--spatial_dims", "3", "--epochs", "1", "--crop_size", "[24,16,16]")
+    settings = json.loads((tmp_path / "outputs" / "3d" / "run.json").read_text())["settings"]
+    assert json.loads(settings["load_size"]) == [36, 24, 24]
+    assert (tmp_path / "models" / "model.safetensors").is_file()
+
+
 def test_resume_continues_step_count(tmp_path, png_dir):
     """Stop after k iterations, rerun the same command with more epochs: it continues at k, not 0."""
     _train(tmp_path, png_dir, "--epochs", "1", "--crop_size", "32")
