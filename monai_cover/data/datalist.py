@@ -198,7 +198,9 @@ def seg_datalists(
     """Training and validation items for segmentation.
 
     From a datalist JSON (``training`` and, if present, ``validation``) or from paired image/label folders. Without a
-    ``validation`` section a seeded ``val_fraction`` of the training items is held out (at least one).
+    ``validation`` section a seeded ``val_fraction`` of the training items is held out (at least one). Items with a
+    ``"group"`` (patient or study id) are held out by group: all items of a group land on one side, so two frames or
+    scans of one patient never sit in both training and validation (``val_fraction`` then counts groups).
     """
     if data_file:
         train = load_datalist(data_file, "training")
@@ -210,13 +212,17 @@ def seg_datalists(
     else:
         raise BadInputError("cover_seg: no segmentation data (set --data_file (datalist JSON) or --images_dir and "
                             "--labels_dir).")
-    n_val = max(1, int(round(val_fraction * len(train)))) if len(train) > 1 else 0
+    # an item without a group is a group of its own
+    groups = [item.get("group", ("item", i)) if isinstance(item, dict) else ("item", i) for i, item in enumerate(train)]
+    ids = list(dict.fromkeys(groups))
+    n_val = max(1, int(round(val_fraction * len(ids)))) if len(ids) > 1 else 0
     if not n_val:
         _warn_no_holdout(len(train))
         return train, train
-    # ratios given as counts, so MONAI's rounding yields exactly n_val validation items
-    fit, val = partition_dataset(train, ratios=[len(train) - n_val, n_val], shuffle=True, seed=seed)
-    return fit, val
+    # ratios given as counts, so MONAI's rounding yields exactly n_val validation groups
+    _, val_ids = partition_dataset(ids, ratios=[len(ids) - n_val, n_val], shuffle=True, seed=seed)
+    held = set(val_ids)
+    return [t for t, g in zip(train, groups) if g not in held], [t for t, g in zip(train, groups) if g in held]
 
 
 def _warn_no_holdout(n: int) -> None:
