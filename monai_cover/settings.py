@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,7 +13,7 @@ from monai_cover.losses import PRETRAIN_METHODS
 from monai_cover.networks.nets.backbone import BACKBONE_INITS
 from monai_cover.transforms.sampler import APPEARANCE_PRESETS, ROTATION_SAMPLINGS
 
-__all__ = ["BadSettingError", "CHOICES", "check_flags", "check_options"]
+__all__ = ["BadSettingError", "CHOICES", "check_flags", "check_options", "check_trained_settings"]
 
 #: the bundle settings with a fixed set of values
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -52,4 +53,20 @@ def check_options(settings: Mapping[str, Any]) -> bool:
             look_up_option(value, CHOICES[name])
         except (ValueError, KeyError, TypeError):
             raise BadSettingError(f"--{name} {value!r}: not one of {', '.join(CHOICES[name])}") from None
+    return True
+
+
+def check_trained_settings(trained: Mapping[str, Any], given: Mapping[str, Any], model_dir: str) -> bool:
+    """Raise :class:`BadSettingError` if a setting of this run differs from the one the model was trained with.
+
+    ``trained``: :func:`monai_cover.weights.trained_settings` of ``model_dir``; ``given``: this run's values of the
+    same names. Evaluation and inference take their defaults from ``trained``, so a difference is an override that
+    cannot fit the model (or one that would silently mislabel structures). Returns ``True``.
+    """
+    for name, value in given.items():
+        # through JSON, so tuples equal lists (and 1 == 1.0 as in Python)
+        if name in trained and json.loads(json.dumps(trained[name])) != json.loads(json.dumps(value)):
+            raise BadSettingError(
+                f"--{name} {value!r}: the model in {model_dir} was trained with {trained[name]!r} (leave the "
+                "setting out to use the model's, or point --model_dir or --bundle_root at the model you mean)")
     return True

@@ -18,10 +18,10 @@ import torch
 import torch.nn as nn
 
 from monai_cover.errors import MissingFileError, WeightsError, first_line
-from monai_cover.utils import atomic_write
+from monai_cover.utils import atomic_write, read_json
 
 __all__ = [
-    "save_backbone", "load_backbone_state", "load_backbone", "load_model_file",
+    "save_backbone", "load_backbone_state", "trained_settings", "load_backbone", "load_model_file",
     "KeyReport", "compare_keys", "BACKBONE_FORMAT",
 ]
 
@@ -197,3 +197,17 @@ def load_model_file(network: nn.Module, path: str | os.PathLike) -> nn.Module:
                            "--channels, --decoder_channels, --head_levels and --spatial_dims as in training).")
     net.load_state_dict(state)
     return network
+
+
+def trained_settings(model_dir: str | os.PathLike) -> dict[str, Any]:
+    """The settings a cover_seg model was trained with (``<model_dir>/model.json``, written with the best model):
+    ``{}`` when there is none yet (no model, or one from before settings were recorded).
+
+    Raises:
+        BadInputError: ``model.json`` exists but is not valid JSON (one line naming it).
+    """
+    record = Path(model_dir) / "model.json"
+    if not record.is_file():
+        return {}
+    content = read_json(record)
+    return dict(content.get("settings") or {}) if isinstance(content, Mapping) else {}

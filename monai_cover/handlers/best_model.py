@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
@@ -20,7 +22,9 @@ class BestModelSaver:
 
     The file is a plain ``state_dict`` (tensors only; MONAI Label and ``CheckpointLoader`` read it as is). The best
     value and the trainer iteration are kept in ``<model_file>.json`` so a resumed run does not overwrite a better
-    model with a worse one.
+    model with a worse one; ``settings`` (what evaluation and inference must repeat: widths, labels, sizes) go there
+    too, so those read them instead of asking the user to repeat every training override
+    (:func:`monai_cover.weights.trained_settings`).
 
     Why not MONAI's ``CheckpointSaver(save_key_metric=True)``: it writes in place (``atomic=False``, for group
     permissions), so a crash or a full disk mid-write leaves a truncated ``model.pt`` where the best model was; and
@@ -29,8 +33,10 @@ class BestModelSaver:
     Here every write is atomic with normal permissions (:func:`~monai_cover.utils.atomic_write`).
     """
 
-    def __init__(self, model_file: str | os.PathLike, network, metric_name: str, mode: str = "max") -> None:
+    def __init__(self, model_file: str | os.PathLike, network, metric_name: str, mode: str = "max",
+                 settings: Mapping[str, Any] | None = None) -> None:
         self.model_file, self.network, self.metric_name = Path(model_file), network, metric_name
+        self.settings = dict(settings or {})
         self.sign = 1.0 if mode == "max" else -1.0
         self.record = self.model_file.with_suffix(".json")
         self.logger = logging.getLogger(self.__class__.__name__)
@@ -56,6 +62,7 @@ class BestModelSaver:
         net = getattr(self.network, "module", self.network)
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
         atomic_write(self.model_file, lambda tmp: torch.save(state, tmp))
-        info = {"best": value, "metric": self.metric_name, "epoch": getattr(engine.state, "epoch", None)}
+        info = {"best": value, "metric": self.metric_name, "epoch": getattr(engine.state, "epoch", None),
+                "settings": self.settings}
         atomic_write(self.record, lambda tmp: Path(tmp).write_text(json.dumps(info)))
         self.logger.info(f"new best {self.metric_name} {value:.4f}: saved {self.model_file}")

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from monai_cover.networks import CoverSegNet
-from tests.bundles.conftest import REPO, TINY_NET, run_bundle, tensorboard_writer_pids
+from tests.bundles.conftest import REPO, TINY_NET, bundle_error, run_bundle, tensorboard_writer_pids
 
 CONFIGS = REPO / "bundles" / "cover_seg" / "configs"
 TRAIN, EVALUATE, INFER, TRANSFER = (str(CONFIGS / f) for f in ("train.json", "evaluate.json", "inference.json",
@@ -45,9 +45,9 @@ def test_train_2d_writes_best_model_and_per_class_dice(trained_2d):
 
 
 def test_evaluate_writes_per_case_csv(trained_2d, seg2d_dir):
+    """Only the bundle root and the data: labels, widths and sizes come from the trained model's model.json."""
     root, _ = trained_2d
-    run_bundle("run", "--config_file", f"['{TRAIN}','{EVALUATE}']", "--bundle_root", str(root), *_data(seg2d_dir),
-               *ARGS_2D)
+    run_bundle("run", "--config_file", f"['{TRAIN}','{EVALUATE}']", "--bundle_root", str(root), *_data(seg2d_dir))
     ev = root / "outputs" / "eval"
     rows = list(csv.reader(open(ev / "val_mean_dice_raw.csv")))
     assert rows[0] == ["filename", "class0", "class1", "mean"] and len(rows) == 1 + 8
@@ -61,12 +61,20 @@ def test_evaluate_writes_per_case_csv(trained_2d, seg2d_dir):
 
 def test_inference_2d_restores_geometry(trained_2d, seg2d_dir):
     root, _ = trained_2d
-    run_bundle("run", "--config_file", INFER, "--bundle_root", str(root), "--dataset_dir", str(seg2d_dir / "images"),
-               *ARGS_2D)
+    run_bundle("run", "--config_file", INFER, "--bundle_root", str(root), "--dataset_dir", str(seg2d_dir / "images"))
     pred = np.array(Image.open(root / "predictions" / "case_3_seg.png"))
     src = np.array(Image.open(seg2d_dir / "images" / "case_3.png"))
     assert pred.shape == src.shape == (48, 40) and set(np.unique(pred)) <= {0, 1, 2}
     assert (root / "predictions" / "case_3_seg.nii.gz").is_file()
+
+
+def test_an_override_that_contradicts_the_trained_model_is_one_line(trained_2d, seg2d_dir):
+    root, _ = trained_2d
+    line = bundle_error("run", "--config_file", INFER, "--bundle_root", str(root), "--dataset_dir",
+                        str(seg2d_dir / "images"), "--label_names", "['lung']")
+    assert line == (f"BadSettingError: --label_names ['lung']: the model in {root / 'models'} was trained with "
+                    "['a', 'b'] (leave the setting out to use the model's, or point --model_dir or --bundle_root at "
+                    "the model you mean) (set MONAI_COVER_FULL_TRACEBACK=1 for the traceback)")
 
 
 def test_pretrained_weights_load_and_mismatch_is_reported(tmp_path, trained_2d, seg2d_dir):
