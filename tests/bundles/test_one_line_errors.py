@@ -128,6 +128,17 @@ def test_lowercase_boolean_flags_stop_instead_of_counting_as_true(tmp_path, seg2
     assert not (tmp_path / "models").exists()
 
 
+def test_unknown_option_values_name_the_choices(tmp_path, png_dir):
+    pretrain = ("--config_file", str(CONFIGS / "cover_pretrain" / "configs" / "train.json"), "--bundle_root",
+                str(tmp_path), "--dataset_dir", str(png_dir), *TINY_NET)
+    assert bundle_error("run", *pretrain, "--method", "mae") == (
+        "BadSettingError: --method 'mae': not one of cover, consistency, pixel_contrast "
+        "(set MONAI_COVER_FULL_TRACEBACK=1 for the traceback)")
+    last = bundle_error("run", *pretrain, "--rotation_sampling", "gaussian")
+    assert last.startswith("BadSettingError: --rotation_sampling 'gaussian': not one of uniform, reference")
+    assert not (tmp_path / "outputs").exists()
+
+
 def test_pretrain_feature_inference_names_a_truncated_image(tmp_path):
     config = {"spatial_dims": 2, "in_channels": 1, "channels": [4, 8, 8, 16, 16], "decoder_channels": [16, 8, 8, 8]}
     save_backbone(tmp_path / "models", CoverUNet(2, 1, config["channels"], config["decoder_channels"]), config)
