@@ -30,6 +30,15 @@ def default_ranges(spatial_dims: int) -> dict:
     return dict(_DEFAULTS[spatial_dims])
 
 
+def _per(name: str, value: float | Sequence[float], n: int) -> np.ndarray:
+    """A range given once (shape ``()``) or once per item (shape ``(n,)``); numpy broadcasts either when drawing,
+    and a single value draws exactly what it drew before per-item ranges existed."""
+    v = np.asarray(value, dtype=float)
+    if v.ndim > 1 or (v.ndim == 1 and len(v) != n):
+        raise ValueError(f"CoverViewSampler: {name} takes one value or {n}, got {value!r}.")
+    return v
+
+
 def load_size_for(crop_size: Sequence[int] | int, factor: float = 1.5) -> list[int] | int:
     """The grid views are cut from: ``factor`` times the crop size, per axis (the authors load 1.5x the crop, so
     shifted and rotated views still find image content). An int for an int, a list for per-axis sizes such as a
@@ -92,10 +101,12 @@ class CoverViewSampler(Randomizable):
     Args:
         spatial_dims: 2 or 3.
         crop_size: view size (voxels per axis); the input grid must be at least this large (authors: 1.5x).
-        rotate_deg: max rotation per axis pair, degrees (default: authors' 60 in 2D, 15 in 3D).
+        rotate_deg: max rotation per axis pair, degrees (default: authors' 60 in 2D, 15 in 3D); one value, or one
+            per pair (0,1), (0,2), (1,2) in 3D: ``[15, 0, 0]`` rotates thick-slice stacks in-plane only (slice axis 2).
         scale_range: per-axis scale factor range (default (0.25, 1.75) in 2D, (0.75, 1.25) in 3D).
-        shear_deg: max shear angle per off-diagonal term, degrees (8.4 in 2D, 10 in 3D).
-        translate_frac: max translation as a fraction of the grid size per axis (0.3 in 2D, 0.1 in 3D).
+        shear_deg: max shear angle per off-diagonal term, degrees (8.4 in 2D, 10 in 3D); one value or ``d(d-1)``.
+        translate_frac: max translation as a fraction of the grid size per axis (0.3 in 2D, 0.1 in 3D); one value
+            or one per axis.
         elastic_magnitude: std of the smooth elastic component, voxels (0 = off, the authors' choice).
         elastic_spacing: control-point spacing of the elastic component, voxels.
         rotation_sampling: ``"reference"`` (default; the authors' 2D script): the sum of two independent
@@ -167,10 +178,14 @@ class CoverViewSampler(Randomizable):
         dflt = _DEFAULTS[spatial_dims]
         self.spatial_dims = spatial_dims
         self.crop_size = (crop_size,) * spatial_dims if isinstance(crop_size, int) else tuple(crop_size)
-        self.rotate = math.radians(dflt["rotate_deg"] if rotate_deg is None else rotate_deg)
+        d = spatial_dims
+        # one value for all, or one per axis pair / off-diagonal term / axis (e.g. in-plane rotation only for slabs)
+        self.rotate = np.radians(_per("rotate_deg", dflt["rotate_deg"] if rotate_deg is None else rotate_deg,
+                                      d * (d - 1) // 2))
         self.scale_range = tuple(dflt["scale_range"] if scale_range is None else scale_range)
-        self.shear = math.radians(dflt["shear_deg"] if shear_deg is None else shear_deg)
-        self.translate_frac = dflt["translate_frac"] if translate_frac is None else translate_frac
+        self.shear = np.radians(_per("shear_deg", dflt["shear_deg"] if shear_deg is None else shear_deg, d * (d - 1)))
+        self.translate_frac = _per("translate_frac", dflt["translate_frac"] if translate_frac is None
+                                   else translate_frac, d)
         self.elastic_magnitude, self.elastic_spacing = elastic_magnitude, elastic_spacing
         self.rotation_sampling = look_up_option(rotation_sampling, ROTATION_SAMPLINGS)
         #: appearance preset name (``self.appearance`` is the method applying a draw)
