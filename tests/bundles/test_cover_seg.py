@@ -77,6 +77,14 @@ def test_an_override_that_contradicts_the_trained_model_is_one_line(trained_2d, 
                     "the model you mean) (set MONAI_COVER_FULL_TRACEBACK=1 for the traceback)")
 
 
+def test_budget_in_iterations_ends_on_the_epoch_that_reaches_it(tmp_path, seg2d_dir):
+    """--iterations 5 with 6 training cases of batch 2 (3 steps an epoch): 2 epochs, 6 steps (--epochs ignored)."""
+    run_bundle("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path), *_data(seg2d_dir), *ARGS_2D,
+               "--iterations", "5", "--epochs", "50", "--val_interval", "1", "--batch_size", "2")
+    assert [p.name for p in (tmp_path / "outputs" / "checkpoints").iterdir()] == ["checkpoint_00000006.pt"]
+    assert json.loads((tmp_path / "models" / "model.json").read_text())["epoch"] in (1, 2)
+
+
 def test_pretrained_weights_load_and_mismatch_is_reported(tmp_path, trained_2d, seg2d_dir):
     """``--pretrained`` loads a cover_pretrain backbone; wrong widths fail with the key report."""
     from monai_cover.networks import CoverUNet
