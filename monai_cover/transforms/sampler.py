@@ -107,7 +107,8 @@ class CoverViewSampler(Randomizable):
         shear_deg: max shear angle per off-diagonal term, degrees (8.4 in 2D, 10 in 3D); one value or ``d(d-1)``.
         translate_frac: max translation as a fraction of the grid size per axis (0.3 in 2D, 0.1 in 3D); one value
             or one per axis.
-        elastic_magnitude: std of the smooth elastic component, voxels (0 = off, the authors' choice).
+        elastic_magnitude: std of the smooth elastic component, voxels (0 = off: the authors' 2D choice; their 3D
+            class defaults switch an elastic term on, which the bundles leave off).
         elastic_spacing: control-point spacing of the elastic component, voxels.
         rotation_sampling: ``"reference"`` (default; the authors' 2D script): the sum of two independent
             ``U(-rotate / 2, rotate / 2)`` draws (triangular on ``+-rotate``; mean ``|angle|`` is ``rotate / 3``
