@@ -170,8 +170,9 @@ class CoverViewSampler(Randomizable):
         rotation_sampling: str = "reference",
         inpainting: bool = True,
     ) -> None:
-        #: constructor arguments: a sampler drawing the same kind of views is ``CoverViewSampler(**config)``
-        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        #: constructor arguments but the seed: ``CoverViewSampler(**config)`` draws the same kind of views (the seed
+        #: is not part of the kind: DDP ranks draw with ``seed + rank``, and a run's settings must match across ranks)
+        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__", "seed")}
         if seed is not None:
             self.set_random_state(seed)
         if spatial_dims not in (2, 3):
