@@ -21,7 +21,7 @@ from monai_cover.errors import MissingFileError, WeightsError, first_line
 from monai_cover.utils import atomic_write, read_json
 
 __all__ = [
-    "save_backbone", "load_backbone_state", "trained_settings", "load_backbone", "load_model_file",
+    "save_backbone", "load_backbone_state", "backbone_config", "trained_settings", "load_backbone", "load_model_file",
     "KeyReport", "compare_keys", "BACKBONE_FORMAT",
 ]
 
@@ -103,6 +103,17 @@ def load_backbone_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path}: not a readable weights file (its state dict holds non-tensor values).")
     return _strip_prefix(state), config
+
+
+def backbone_config(path: str | os.PathLike | None) -> dict[str, Any]:
+    """The constructor arguments a pretrained backbone was saved with (``spatial_dims``, ``channels``,
+    ``decoder_channels``, ...), so fine-tuning builds the matching network without the user repeating the widths;
+    ``{}`` for ``None`` (no pretraining) or a file without them.
+
+    Raises:
+        MissingFileError / WeightsError: as :func:`load_backbone_state`.
+    """
+    return {} if path is None else load_backbone_state(path)[1]
 
 
 @dataclass
