@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monai.utils import look_up_option
@@ -13,7 +13,9 @@ from monai_cover.losses import PRETRAIN_METHODS
 from monai_cover.networks.nets.backbone import BACKBONE_INITS
 from monai_cover.transforms.sampler import APPEARANCE_PRESETS, ROTATION_SAMPLINGS
 
-__all__ = ["BadSettingError", "CHOICES", "check_flags", "check_options", "check_trained_settings"]
+__all__ = [
+    "BadSettingError", "CHOICES", "check_flags", "check_options", "check_patch_size", "check_trained_settings",
+]
 
 #: the bundle settings with a fixed set of values
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -69,4 +71,20 @@ def check_trained_settings(trained: Mapping[str, Any], given: Mapping[str, Any],
             raise BadSettingError(
                 f"--{name} {value!r}: the model in {model_dir} was trained with {trained[name]!r} (leave the "
                 "setting out to use the model's, or point --model_dir or --bundle_root at the model you mean)")
+    return True
+
+
+def check_patch_size(name: str, size: int | Sequence[int], spatial_dims: int, num_levels: int) -> bool:
+    """Raise :class:`BadSettingError` unless ``size`` (one value, or one per axis) gives the network a patch it can
+    take: ``spatial_dims`` values, each at least ``2 ** (num_levels - 1)`` (the backbone halves every axis once per
+    level; sizes need not be multiples of it, the decoder resamples to each skip's size). Returns ``True``."""
+    sizes = [size] * spatial_dims if isinstance(size, int) else list(size)
+    need = 2 ** (num_levels - 1)
+    if len(sizes) != spatial_dims:
+        raise BadSettingError(f"--{name} {size!r}: {spatial_dims} values expected, one per axis of the network's "
+                              f"{spatial_dims}D input")
+    if min(sizes) < need:
+        raise BadSettingError(f"--{name} {size!r}: every axis needs at least {need} voxels (the {num_levels}-level "
+                              f"backbone halves each axis {num_levels - 1} times); for stacks of a few thick slices "
+                              "use --slicewise True (cover_seg)")
     return True

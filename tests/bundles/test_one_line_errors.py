@@ -139,6 +139,15 @@ def test_unknown_option_values_name_the_choices(tmp_path, png_dir):
     assert not (tmp_path / "outputs").exists()
 
 
+def test_patch_sizes_the_backbone_cannot_take_are_one_line(tmp_path, seg2d_dir):
+    """A 5-level backbone needs 16 voxels per axis (a thick-slice stack of 8 would fail deep inside max pooling)."""
+    last = bundle_error("run", *_seg_train(tmp_path, seg2d_dir, "--roi_size", "[48,8]"))
+    assert last.startswith("BadSettingError: --roi_size [48, 8]: every axis needs at least 16 voxels")
+    assert "--slicewise True" in last
+    last = bundle_error("run", *_seg_train(tmp_path, seg2d_dir, "--roi_size", "[48,40,16]"))
+    assert last.startswith("BadSettingError: --roi_size [48, 40, 16]: 2 values expected")
+
+
 def test_pretrain_feature_inference_names_a_truncated_image(tmp_path):
     config = {"spatial_dims": 2, "in_channels": 1, "channels": [4, 8, 8, 16, 16], "decoder_channels": [16, 8, 8, 8]}
     save_backbone(tmp_path / "models", CoverUNet(2, 1, config["channels"], config["decoder_channels"]), config)
