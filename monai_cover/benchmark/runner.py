@@ -57,7 +57,8 @@ def read_eval(eval_dir: Path, label_names: list[str], cases: set[str] | None = N
             return [r for r in csv.DictReader(f) if cases is None or r["filename"] in cases]
 
     dice_rows = rows("val_mean_dice_raw.csv")
-    cols = [f"class{i}" for i in range(len(label_names))]
+    # columns named by structure (cover_seg's evaluation), or classK in files from before it named them
+    cols = [name if dice_rows and name in dice_rows[0] else f"class{i}" for i, name in enumerate(label_names)]
     per_class = {name: _mean([float(r[c]) for r in dice_rows]) for name, c in zip(label_names, cols)}
     hd_file = eval_dir / "val_hd95_raw.csv"
     hd = _mean([float(r[c]) for r in rows(hd_file.name) for c in cols]) if hd_file.is_file() else float("nan")

@@ -50,9 +50,10 @@ def test_evaluate_writes_per_case_csv(trained_2d, seg2d_dir):
     run_bundle("run", "--config_file", f"['{TRAIN}','{EVALUATE}']", "--bundle_root", str(root), *_data(seg2d_dir))
     ev = root / "outputs" / "eval"
     rows = list(csv.reader(open(ev / "val_mean_dice_raw.csv")))
-    assert rows[0] == ["filename", "class0", "class1", "mean"] and len(rows) == 1 + 8
+    assert rows[0] == ["filename", "a", "b", "mean"] and len(rows) == 1 + 8  # structure names, not class0/1
     hd = list(csv.reader(open(ev / "val_hd95_raw.csv")))
-    assert len(hd) == 9
+    assert len(hd) == 9 and hd[0][1:3] == ["a", "b"]
+    assert [r[0] for r in csv.reader(open(ev / "val_mean_dice_summary.csv"))][1:] == ["a", "b", "mean"]
     summary = dict(r for r in csv.reader(open(ev / "metrics.csv")))
     assert 0.0 <= float(summary["val_mean_dice"]) <= 1.0
     assert (ev / "dice_per_case.png").is_file()
