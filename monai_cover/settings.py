@@ -20,7 +20,7 @@ __all__ = [
 #: the bundle settings with a fixed set of values
 CHOICES: dict[str, tuple[str, ...]] = {
     "method": PRETRAIN_METHODS, "init": BACKBONE_INITS, "appearance": tuple(APPEARANCE_PRESETS),
-    "rotation_sampling": ROTATION_SAMPLINGS,
+    "rotation_sampling": ROTATION_SAMPLINGS, "lr_schedule": ("constant", "cosine"),
 }
 
 

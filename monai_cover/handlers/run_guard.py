@@ -68,13 +68,17 @@ class RunGuard:
         output_dir: the run's own folder.
         model_files: model files the run writes outside ``output_dir``.
         resume: ``False`` (or ``"false"``, ``"no"``, ...) to start over in the same folders.
+        introduced: settings added to ``settings`` in a later version, with the value every earlier run had (what the
+            code did before the setting existed): a record without them matches when this run keeps that value, so
+            an interrupted run still resumes after an upgrade.
     """
 
     def __init__(
         self, settings: Mapping[str, Any], output_dir: str | os.PathLike, model_files: Sequence[str | os.PathLike] = (),
-        resume: bool | str = True,
+        resume: bool | str = True, introduced: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = {str(k): describe_setting(v) for k, v in settings.items()}
+        self.introduced = {str(k): describe_setting(v) for k, v in (introduced or {}).items()}
         self.output_dir = Path(output_dir)
         self.model_files = [Path(f) for f in model_files]
         self.resume = str2bool(resume)  # "--resume false" on the command line arrives as a string
@@ -111,6 +115,7 @@ class RunGuard:
         except (OSError, ValueError, AttributeError):
             old = {}
         keys = sorted(set(old) | set(self.settings), key=lambda k: (k not in self.settings, k))
+        old = {**self.introduced, **old}
         diffs = [f"{k} {old.get(k, 'unset')} -> {self.settings.get(k, 'unset')}" for k in keys
                  if old.get(k) != self.settings.get(k)]
         return "; ".join(diffs) or None

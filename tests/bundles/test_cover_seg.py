@@ -86,6 +86,18 @@ def test_budget_in_iterations_ends_on_the_epoch_that_reaches_it(tmp_path, seg2d_
     assert json.loads((tmp_path / "models" / "model.json").read_text())["epoch"] in (1, 2)
 
 
+def test_cosine_schedule_over_the_step_budget_is_resumable(tmp_path, seg2d_dir):
+    """--lr_schedule cosine: warm-up + cosine per step over the budget (lr 0 at its end), saved with the checkpoint."""
+    args = ["--config_file", TRAIN, "--bundle_root", str(tmp_path), *_data(seg2d_dir), *ARGS_2D, "--val_interval",
+            "1", "--batch_size", "2", "--lr_schedule", "cosine", "--warmup_iterations", "2"]
+    run_bundle("run", *args, "--iterations", "6")
+    ckpt = torch.load(tmp_path / "outputs" / "checkpoints" / "checkpoint_00000006.pt", weights_only=True)
+    assert ckpt["lr_scheduler"]["last_epoch"] == 6 and ckpt["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0)
+    run_bundle("run", *args, "--iterations", "9")  # a longer budget extends the same run
+    ckpt = torch.load(tmp_path / "outputs" / "checkpoints" / "checkpoint_00000009.pt", weights_only=True)
+    assert ckpt["lr_scheduler"]["last_epoch"] == 9
+
+
 def test_pretrained_weights_load_and_mismatch_is_reported(tmp_path, trained_2d, seg2d_dir):
     """``--pretrained`` loads a cover_pretrain backbone; wrong widths fail with the key report."""
     from monai_cover.networks import CoverUNet
