@@ -14,7 +14,8 @@ from monai_cover.networks.nets.backbone import BACKBONE_INITS
 from monai_cover.transforms.sampler import APPEARANCE_PRESETS, ROTATION_SAMPLINGS
 
 __all__ = [
-    "BadSettingError", "CHOICES", "check_flags", "check_options", "check_patch_size", "check_trained_settings",
+    "BadSettingError", "CHOICES", "check_flags", "check_options", "check_patch_size", "check_slicewise",
+    "check_trained_settings",
 ]
 
 #: the bundle settings with a fixed set of values
@@ -87,4 +88,16 @@ def check_patch_size(name: str, size: int | Sequence[int], spatial_dims: int, nu
         raise BadSettingError(f"--{name} {size!r}: every axis needs at least {need} voxels (the {num_levels}-level "
                               f"backbone halves each axis {num_levels - 1} times); for stacks of a few thick slices "
                               "use --slicewise True (cover_seg)")
+    return True
+
+
+def check_slicewise(slicewise: bool, spatial_dims: int, label_transfer: bool = False) -> bool:
+    """Raise :class:`BadSettingError` where ``--slicewise True`` cannot apply: the data must be volumes
+    (``spatial_dims`` 3), and label transfer matches features of whole volumes. Returns ``True``."""
+    if slicewise and spatial_dims != 3:
+        raise BadSettingError(f"--slicewise True: runs a 2D network on the slices of volumes, but --spatial_dims is "
+                              f"{spatial_dims} (use --spatial_dims 3, or leave --slicewise out for 2D images)")
+    if slicewise and label_transfer:
+        raise BadSettingError("--slicewise True: label transfer does not run slice by slice yet (leave --slicewise "
+                              "out to transfer with a 3D backbone)")
     return True

@@ -146,6 +146,13 @@ def test_patch_sizes_the_backbone_cannot_take_are_one_line(tmp_path, seg2d_dir):
     assert "--slicewise True" in last
     last = bundle_error("run", *_seg_train(tmp_path, seg2d_dir, "--roi_size", "[48,40,16]"))
     assert last.startswith("BadSettingError: --roi_size [48, 40, 16]: 2 values expected")
+    last = bundle_error("run", *_seg_train(tmp_path, seg2d_dir, "--slicewise", "True", "--spatial_dims", "2"))
+    assert last.startswith("BadSettingError: --slicewise True: runs a 2D network on the slices of volumes, but "
+                           "--spatial_dims is 2")
+    configs = str([str(SEG / f) for f in ("train.json", "evaluate.json", "label_transfer.json")])
+    last = bundle_error("run", *_seg_train(tmp_path, seg2d_dir, "--slicewise", "True", "--spatial_dims", "3",
+                                           "--roi_size", "[48,40]")[2:], "--config_file", configs)
+    assert last.startswith("BadSettingError: --slicewise True: label transfer does not run slice by slice yet")
 
 
 def test_pretrain_feature_inference_names_a_truncated_image(tmp_path):
