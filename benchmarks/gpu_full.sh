@@ -11,12 +11,13 @@
 #
 # `run` is resumable: each call skips finished runs and resumes interrupted ones from their checkpoints (every
 # bundle run resumes by itself), so two calls of <= 9 minutes continue one benchmark. Several bundle processes share
-# the GPU (JOBS per task); both bundles use AMP on CUDA. Outputs go to OUT (default results/gpu_full); when a task
+# the GPU (JOBS per task); both bundles use AMP on CUDA. Outputs go to RUN_DIR (default results/gpu_full); when a task
 # is complete its results.md is printed and, with RESULTS_TO set (e.g. $OUT of the device tool), copied there with
 # results.json and the plots.
 #
 # Settings (environment): BUDGET (seconds per call, default 510), JOBS (bundle processes per task, default 6),
-# OUT, DATA (folder holding jsrt_scr/, msd_hippocampus/, nih_cxr14_samples/; default .gpu_full/data, else
+# RUN_DIR (not OUT: the device tool sets OUT to a folder it empties before every call, which would lose the
+# progress a later call resumes from), DATA (folder holding jsrt_scr/, msd_hippocampus/, nih_cxr14_samples/; default .gpu_full/data, else
 # ../shared/data), TASKS (built-in names or task files; default "jsrt_scr msd_hippocampus"), MODE (default full).
 # Exit status: 0 all tasks complete, 3 some task not finished yet (call again), 1 an error.
 set -uo pipefail
@@ -25,7 +26,7 @@ STEP=${1:-run}
 STAGE=.gpu_full
 BUDGET=${BUDGET:-510}
 JOBS=${JOBS:-6}
-OUT=${OUT:-results/gpu_full}
+RUN_DIR=${RUN_DIR:-results/gpu_full}
 MODE=${MODE:-full}
 TASKS=${TASKS:-"jsrt_scr msd_hippocampus"}
 PY=${PYTHON:-python3}
@@ -65,7 +66,7 @@ fi
 pids=()
 for t in $TASKS; do
     name=$(basename "$t" .json)
-    mkdir -p "$OUT/$name"
+    mkdir -p "$RUN_DIR/$name"
     case $t in  # the built-in tasks read DATA; a task file keeps its own paths
         jsrt_scr) args=(--data "$DATA/jsrt_scr" --set "unlabeled=[\"$DATA/nih_cxr14_samples\"]");;
         msd_hippocampus) args=(--data "$DATA/msd_hippocampus");;
@@ -73,8 +74,8 @@ for t in $TASKS; do
     esac
     # at the budget every process of the task gets SIGTERM; each bundle run resumes from its newest checkpoint
     OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} PYTHONUNBUFFERED=1 timeout --signal=TERM --kill-after=30 "$BUDGET" \
-        "$PY" -m monai_cover.benchmark --task "$t" --mode "$MODE" --jobs "$JOBS" --out "$OUT/$name" "${args[@]}" \
-        > "$OUT/$name/gpu_full.log" 2>&1 &
+        "$PY" -m monai_cover.benchmark --task "$t" --mode "$MODE" --jobs "$JOBS" --out "$RUN_DIR/$name" "${args[@]}" \
+        > "$RUN_DIR/$name/gpu_full.log" 2>&1 &
     pids+=($!)
 done
 status=0
@@ -85,13 +86,13 @@ for p in "${pids[@]}"; do
 done
 for t in $TASKS; do
     name=$(basename "$t" .json)
-    echo "== $name: $(grep -c '^\[' "$OUT/$name/gpu_full.log") runs finished in this call; last lines:"
-    tail -n 3 "$OUT/$name/gpu_full.log"
-    if [ -f "$OUT/$name/results.md" ]; then
-        cat "$OUT/$name/results.md"
+    echo "== $name: $(grep -c '^\[' "$RUN_DIR/$name/gpu_full.log") runs finished in this call; last lines:"
+    tail -n 3 "$RUN_DIR/$name/gpu_full.log"
+    if [ -f "$RUN_DIR/$name/results.md" ]; then
+        cat "$RUN_DIR/$name/results.md"
         if [ -n "${RESULTS_TO:-}" ]; then  # 3 files per task (the device tool returns at most 8)
-            mkdir -p "$RESULTS_TO/$name" && cp "$OUT/$name"/results.md "$OUT/$name"/results.json "$RESULTS_TO/$name/" &&
-                tar -cf "$RESULTS_TO/$name/plots.tar" -C "$OUT/$name" $(cd "$OUT/$name" && ls ./*.png)
+            mkdir -p "$RESULTS_TO/$name" && cp "$RUN_DIR/$name"/results.md "$RUN_DIR/$name"/results.json "$RESULTS_TO/$name/" &&
+                tar -cf "$RESULTS_TO/$name/plots.tar" -C "$RUN_DIR/$name" $(cd "$RUN_DIR/$name" && ls ./*.png)
         fi
     else
         echo "$name: not finished; call 'bash benchmarks/gpu_full.sh run' again to continue"

@@ -113,7 +113,12 @@ def backbone_config(path: str | os.PathLike | None) -> dict[str, Any]:
     Raises:
         MissingFileError / WeightsError: as :func:`load_backbone_state`.
     """
-    return {} if path is None else load_backbone_state(path)[1]
+    if path is None:
+        return {}
+    sidecar = Path(path).with_suffix(".json")
+    if Path(path).suffix == ".safetensors" and Path(path).is_file() and sidecar.is_file():
+        return dict(read_json(sidecar))  # the config without reading the tensors (load_backbone reads them later)
+    return load_backbone_state(path)[1]
 
 
 @dataclass
