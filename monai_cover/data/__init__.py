@@ -1,3 +1,4 @@
+from monai_cover.data.auto_size import auto_roi_size, auto_view_sizes
 from monai_cover.data.checks import CheckImage, CheckImaged
 from monai_cover.data.datalist import (
     IMAGE_SUFFIXES,
@@ -17,7 +18,8 @@ from monai_cover.data.transforms import pretrain_transforms
 from monai_cover.errors import BadInputError
 
 __all__ = [
-    "BadInputError", "CheckImage", "CheckImaged", "CheckedCompose", "SafeLoadImage", "SafeLoadImaged",
+    "auto_roi_size", "auto_view_sizes", "BadInputError", "CheckImage", "CheckImaged", "CheckedCompose",
+    "SafeLoadImage", "SafeLoadImaged",
     "check_dicom_folder", "filter_readable", "usable_items",
     "IMAGE_SUFFIXES", "find_images", "find_pairs", "holdout", "is_dicom_file", "load_datalist", "pretrain_transforms",
     "seg_datalists", "seg_postprocessing", "seg_preprocessing", "PredictionError", "PredictionPlan",

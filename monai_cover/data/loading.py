@@ -6,17 +6,21 @@ An unreadable, corrupt or truncated file, or a DICOM folder with no or several s
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from monai.data import MetaTensor
-from monai.transforms import LoadImage, LoadImaged
+from monai.transforms import LoadImage, LoadImaged, Orientationd
 
 from monai_cover.data.dicom import check_dicom_folder
 from monai_cover.errors import BadInputError, first_line
 
-__all__ = ["SafeLoadImage", "SafeLoadImaged", "display_path", "source_name"]
+__all__ = ["SafeLoadImage", "SafeLoadImaged", "display_path", "source_name", "to_ras"]
 
 
 def display_path(source: Any) -> str:
@@ -50,8 +54,36 @@ def _safe_load(loader: LoadImage, filename: Any, reader=None):
         raise BadInputError(f"{name}: cannot read image ({first_line(e)}).") from None
 
 
+@contextmanager
+def _quiet_reader_registration() -> Iterator[None]:
+    """MONAI's ``LoadImage`` builds every default reader, the nvImageCodec DICOM reader included, which reports
+    twice (a log warning and a ``UserWarning``) on every machine without nvImageCodec and CUDA, once per transform
+    built. DICOM decodes with pydicom either way and nothing can be done about it, so exactly those two messages
+    are dropped, only while our loaders build their readers."""
+    plugin_log = logging.getLogger("monai.data.nvimgcodec_pydicom_plugin")
+    drop = lambda record: "nvImageCodec is not available" not in record.getMessage()  # noqa: E731
+    plugin_log.addFilter(drop)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="NvImgCodecPydicomReader: nvImageCodec decoder plugin")
+            yield
+    finally:
+        plugin_log.removeFilter(drop)
+
+
+def to_ras(keys: str | Sequence[str]) -> Orientationd:
+    """``Orientationd`` to RAS with MONAI's axis labels given explicitly (what every MONAI release so far uses: left
+    to right, posterior to anterior, inferior to superior), so MONAI's notice that this default will change is not
+    printed on every run; the one place the bundles' orientation is defined."""
+    return Orientationd(keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S")))
+
+
 class SafeLoadImage(LoadImage):
     """:class:`monai.transforms.LoadImage` raising one-line :class:`BadInputError` ``"<path>: <problem>"``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        with _quiet_reader_registration():
+            super().__init__(*args, **kwargs)
 
     def __call__(self, filename, reader=None):
         return _safe_load(super().__call__, filename, reader)
@@ -63,6 +95,10 @@ class SafeLoadImaged(LoadImaged):
     Same arguments and outputs as ``LoadImaged``; a missing, corrupt or truncated file, or a DICOM folder with no
     or several series, gives ``BadInputError`` (a ``ValueError``) instead of MONAI's multi-reader traceback.
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        with _quiet_reader_registration():
+            super().__init__(*args, **kwargs)
 
     def __call__(self, data, reader=None):
         d = dict(data)

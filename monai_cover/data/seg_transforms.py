@@ -10,7 +10,6 @@ from monai.transforms import (
     Compose,
     EnsureChannelFirstd,
     EnsureTyped,
-    Orientationd,
     Resized,
     ScaleIntensityRangePercentilesd,
     Spacingd,
@@ -18,7 +17,7 @@ from monai.transforms import (
 )
 
 from monai_cover.data.checks import CheckImaged
-from monai_cover.data.loading import SafeLoadImaged
+from monai_cover.data.loading import SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose
 
 __all__ = ["seg_preprocessing", "seg_postprocessing"]
@@ -52,7 +51,7 @@ def seg_preprocessing(
     modes = ["bilinear"] + ["nearest"] * len(labels)
     xs = [SafeLoadImaged(keys, image_only=True), EnsureChannelFirstd(keys)]
     if spatial_dims == 3:
-        xs.append(Orientationd(keys, axcodes="RAS"))
+        xs.append(to_ras(keys))
     if check:
         xs.append(CheckImaged(image, spatial_dims, label_key=labels or None, num_classes=num_classes,
                               multilabel=multilabel, rgb_to_gray=rgb_to_gray))

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from monai.transforms import (
     EnsureChannelFirstd,
     EnsureTyped,
-    Orientationd,
     RandSpatialCropd,
     Resized,
     ScaleIntensityRanged,
@@ -17,7 +16,7 @@ from monai.transforms import (
 )
 
 from monai_cover.data.checks import CheckImaged
-from monai_cover.data.loading import SafeLoadImaged
+from monai_cover.data.loading import SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose
 
 __all__ = ["pretrain_transforms"]
@@ -64,7 +63,7 @@ def pretrain_transforms(
     if spatial_dims == 2:
         xs += [*checks, scale, Resized(key, spatial_size=size, mode="area")]
     else:
-        xs += [Orientationd(key, axcodes="RAS"), *checks]
+        xs += [to_ras(key), *checks]
         if pixdim is not None:
             xs += [Spacingd(key, pixdim=pixdim, mode="bilinear")]
         xs += [scale, SpatialPadd(key, spatial_size=size), RandSpatialCropd(key, roi_size=size, random_size=False)]

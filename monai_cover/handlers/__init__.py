@@ -6,9 +6,10 @@ from monai_cover.handlers.hausdorff import SpacedHausdorffDistance
 from monai_cover.handlers.metrics_saver import LabeledMetricsSaver
 from monai_cover.handlers.run_guard import RunGuard
 from monai_cover.handlers.seg_panel import SegmentationPanel
+from monai_cover.handlers.step_validation import StepValidation
 from monai_cover.handlers.validation import CoverValidation, endpoint_error
 
 __all__ = [
     "BestModelSaver", "ResumableCheckpoint", "RunGuard", "SegmentationPanel", "DiceCurvePlot", "BackboneExport",
-    "LabeledMetricsSaver", "SpacedHausdorffDistance", "CoverValidation", "endpoint_error",
+    "LabeledMetricsSaver", "SpacedHausdorffDistance", "StepValidation", "CoverValidation", "endpoint_error",
 ]

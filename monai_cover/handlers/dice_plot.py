@@ -17,7 +17,8 @@ __all__ = ["DiceCurvePlot"]
 
 class DiceCurvePlot:
     """Attach to an evaluator. After each run: ``dice_curve.png`` (mean Dice per validation round, kept in
-    ``dice_history.json`` across resumed runs) and, when per-case details exist, ``dice_per_case.png``
+    ``dice_history.json`` across resumed runs; over training steps when :class:`StepValidation` runs the
+    evaluator, else over epochs) and, when per-case details exist, ``dice_per_case.png``
     (box plot per class).
     """
 
@@ -35,12 +36,17 @@ class DiceCurvePlot:
         self.save_dir.mkdir(parents=True, exist_ok=True)
         hist_file = self.save_dir / "dice_history.json"
         hist = json.loads(hist_file.read_text()) if hist_file.is_file() else []
-        hist = [h for h in hist if h["epoch"] != engine.state.epoch]
-        hist.append({"epoch": engine.state.epoch, "dice": float(engine.state.metrics[self.metric_name])})
+        # the trainer's step where StepValidation ran this round (validation every N steps: several per epoch)
+        step = getattr(engine.state, "trainer_iteration", None)
+        entry = {"epoch": engine.state.epoch, "dice": float(engine.state.metrics[self.metric_name])}
+        if step is not None:
+            entry["step"] = step
+        # a resumed run repeats the round it was interrupted in: replace it rather than plot it twice
+        hist = [h for h in hist if (h.get("step"), h["epoch"]) != (step, engine.state.epoch)] + [entry]
         hist_file.write_text(json.dumps(hist))
-        epochs, dice = [h["epoch"] for h in hist], [h["dice"] for h in hist]
-        save_curves(self.save_dir / "dice_curve.png", epochs, {"mean Dice": dice},
-                    "epoch", "Dice", "validation Dice")
+        axis = "step" if all("step" in h for h in hist) else "epoch"
+        save_curves(self.save_dir / "dice_curve.png", [h[axis] for h in hist], {"mean Dice": [h["dice"] for h in hist]},
+                    axis, "Dice", "validation Dice")
         details = getattr(engine.state, "metric_details", {}).get(self.metric_name)
         if details is not None and len(details) > 1:
             import matplotlib

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,8 +16,11 @@ from monai_cover.networks.blocks.warp import warp
 from monai_cover.transforms import functional as Fn
 
 __all__ = [
-    "CoverViewSampler", "ViewParams", "default_ranges", "load_size_for", "APPEARANCE_PRESETS", "ROTATION_SAMPLINGS",
+    "CoverViewSampler", "ViewParams", "default_ranges", "load_size_for", "slab_view_ranges", "APPEARANCE_PRESETS",
+    "ROTATION_SAMPLINGS",
 ]
+
+logger = logging.getLogger(__name__)
 
 # Authors' ranges (per axis): see docs/cover-method.md, "The authors' per-axis ranges".
 _DEFAULTS = {
@@ -28,6 +32,29 @@ _DEFAULTS = {
 def default_ranges(spatial_dims: int) -> dict:
     """The authors' spatial ranges for 2D or 3D."""
     return dict(_DEFAULTS[spatial_dims])
+
+
+def slab_view_ranges(crop_size: int | Sequence[int], spatial_dims: int, stride: int) -> dict:
+    """``rotate_deg``, ``shear_deg`` and ``translate_frac`` for :class:`CoverViewSampler` that hold the slab axes of
+    a volume crop still: an axis of at most one network ``stride`` and at most half the longest axis (e.g. the 16
+    of ``[80, 80, 16]`` for a stack of 12 thick slices) gets no rotation or shear involving it and no translation
+    along it, because out-of-plane motion across a few thick slices is mostly interpolation, not anatomy. All
+    ``None`` (the sampler's defaults) when no axis is a slab, so cubic crops keep exactly the authors' ranges."""
+    sizes = [crop_size] * spatial_dims if isinstance(crop_size, int) else list(crop_size)
+    slabs = [a for a, c in enumerate(sizes) if c <= stride and 2 * c <= max(sizes)] if spatial_dims == 3 else []
+    if not slabs:
+        return {"rotate_deg": None, "shear_deg": None, "translate_frac": None}
+    dflt = _DEFAULTS[spatial_dims]
+    pairs = [(i, j) for i in range(spatial_dims) for j in range(i + 1, spatial_dims)]  # Fn.affine_matrices' order
+    off = [(i, j) for i in range(spatial_dims) for j in range(spatial_dims) if i != j]
+    still = set(slabs)
+    logger.info(f"views: axis {', '.join(map(str, slabs))} of the crop {sizes} is a slab, so views rotate and shear "
+                "in-plane only and do not shift along it (override with --train#sampler#rotate_deg and friends)")
+    return {
+        "rotate_deg": [0.0 if still & {i, j} else dflt["rotate_deg"] for i, j in pairs],
+        "shear_deg": [0.0 if still & {i, j} else dflt["shear_deg"] for i, j in off],
+        "translate_frac": [0.0 if a in still else dflt["translate_frac"] for a in range(spatial_dims)],
+    }
 
 
 def _per(name: str, value: float | Sequence[float], n: int) -> np.ndarray:

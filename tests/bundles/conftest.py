@@ -76,6 +76,14 @@ def run_bundle(*args: str, torchrun: int = 0, timeout: int = 600, cwd: Path = RE
     return proc
 
 
+def library_warnings(proc: subprocess.CompletedProcess) -> list[str]:
+    """Python warnings (``...Warning:``) and other libraries' logged warnings of a bundle run, except MONAI's notice
+    on parsing any config file (printed before a bundle's own code runs; our own logged warnings are messages)."""
+    return [line for line in (proc.stdout + proc.stderr).splitlines()
+            if ("Warning:" in line or (" - WARNING - " in line and " - monai_cover." not in line))
+            and "parsing config_file" not in line]
+
+
 def bundle_error(*args: str, cwd: Path = REPO) -> str:
     """Run ``python -m monai.bundle <args>``, expected to stop with exit 1 and a one-line report (no traceback, no
     MONAI ``ConfigExpression`` chain); return that line (the last of stderr)."""

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.bundles.conftest import REPO, TINY_NET, blob_case, run_bundle
+from tests.bundles.conftest import REPO, TINY_NET, blob_case, library_warnings, run_bundle
 
 PRETRAIN = str(REPO / "bundles" / "cover_pretrain" / "configs" / "train.json")
 SEG = REPO / "bundles" / "cover_seg" / "configs"
@@ -54,3 +54,34 @@ def test_pretrain_then_finetune_thick_slices_with_per_axis_sizes(tmp_path, stack
     src = nib.load(stacks / "images" / "stack_0.nii.gz")
     out = nib.load(seg / "predictions" / "stack_0_seg.nii.gz")
     assert out.shape[:3] == src.shape == (48, 40, 12) and np.allclose(out.affine, src.affine, atol=1e-4)
+
+
+def test_auto_sizes_fit_the_stacks_and_hold_the_slab_axis_still(tmp_path, stacks):
+    import nibabel as nib
+
+    pre = tmp_path / "pretrain"
+    log = run_bundle("run", "--config_file", PRETRAIN, "--bundle_root", str(pre), "--dataset_dir",
+                     str(stacks / "images"), "--spatial_dims", "3", *TINY_NET, "--crop_size", "auto", "--epochs", "1",
+                     "--batch_size", "2", "--num_val", "1", "--val_interval", "2")
+    assert library_warnings(log) == []
+    log = log.stdout + log.stderr
+    run = json.loads((pre / "outputs" / "3d" / "run.json").read_text())["settings"]
+    # median grid 48x40x12: crop rounded down to the stride 16 (the 12 slices: one stride), grid no larger than
+    # the data except the slab axis padded to one stride, and no view motion out of the slices' plane
+    assert "--crop_size auto: [48, 32, 16] from the median grid [48, 40, 12]" in log
+    assert json.loads(run["load_size"]) == [48, 40, 16]
+    assert "views: axis 2 of the crop [48, 32, 16] is a slab" in log
+
+    seg = tmp_path / "seg"
+    log = run_bundle("run", "--config_file", str(SEG / "train.json"), "--bundle_root", str(seg), "--images_dir",
+                     str(stacks / "images"), "--labels_dir", str(stacks / "labels"), "--label_names", "['a','b']",
+                     "--roi_size", "auto", "--pretrained", str(pre / "models" / "model.safetensors"),
+                     "--epochs", "1", "--val_interval", "1", "--batch_size", "2")
+    settings = json.loads((seg / "models" / "model.json").read_text())["settings"]
+    assert settings["roi_size"] == [48, 48, 16]  # the whole median stack in one window, < one stride of padding
+    assert library_warnings(log) == []  # quiet: no deprecation or reader notices from our configs and loaders
+    log = run_bundle("run", "--config_file", str(SEG / "inference.json"), "--bundle_root", str(seg), "--dataset_dir",
+                     str(stacks / "images"))
+    assert library_warnings(log) == []
+    out = nib.load(seg / "predictions" / "stack_1_seg.nii.gz")
+    assert out.shape[:3] == (48, 40, 12)

@@ -86,6 +86,15 @@ def test_budget_in_iterations_ends_on_the_epoch_that_reaches_it(tmp_path, seg2d_
     assert json.loads((tmp_path / "models" / "model.json").read_text())["epoch"] in (1, 2)
 
 
+def test_validation_every_n_steps_records_its_rounds_in_steps(tmp_path, seg2d_dir):
+    """--val_interval_steps 2 with 3 steps an epoch: rounds at steps 2, 4, 6 (two in epoch 2), the curve over steps."""
+    run_bundle("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path), *_data(seg2d_dir), *ARGS_2D,
+               "--iterations", "6", "--val_interval_steps", "2", "--batch_size", "2")
+    hist = json.loads((tmp_path / "outputs" / "dice_history.json").read_text())
+    assert [(h["step"], h["epoch"]) for h in hist] == [(2, 1), (4, 2), (6, 2)]
+    assert (tmp_path / "outputs" / "dice_curve.png").stat().st_size > 0
+
+
 def test_cosine_schedule_over_the_step_budget_is_resumable(tmp_path, seg2d_dir):
     """--lr_schedule cosine: warm-up + cosine per step over the budget (lr 0 at its end), saved with the checkpoint."""
     args = ["--config_file", TRAIN, "--bundle_root", str(tmp_path), *_data(seg2d_dir), *ARGS_2D, "--val_interval",

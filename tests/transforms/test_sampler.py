@@ -469,3 +469,20 @@ def test_one_range_value_draws_what_it_drew_before():
     a = CoverViewSampler(3, crop_size=8, rotate_deg=15.0, seed=4)(torch.rand(1, 1, 12, 12, 12))
     b = CoverViewSampler(3, crop_size=8, rotate_deg=[15.0] * 3, seed=4)(torch.rand(1, 1, 12, 12, 12))
     torch.testing.assert_close(a["dvf"], b["dvf"])
+
+
+def test_slab_view_ranges_hold_the_slab_axis_still():
+    from monai_cover.transforms import CoverViewSampler, slab_view_ranges
+
+    assert slab_view_ranges([48, 48, 48], 3, 16) == {"rotate_deg": None, "shear_deg": None, "translate_frac": None}
+    assert slab_view_ranges([128, 128], 2, 16)["rotate_deg"] is None
+    r = slab_view_ranges([80, 80, 16], 3, 16)
+    # pairs (0,1), (0,2), (1,2); shear terms row-major off the diagonal
+    assert r == {"rotate_deg": [15.0, 0.0, 0.0], "shear_deg": [10.0, 0.0, 10.0, 0.0, 0.0, 0.0],
+                 "translate_frac": [0.1, 0.1, 0.0]}
+    sampler = CoverViewSampler(spatial_dims=3, crop_size=[32, 32, 16], **slab_view_ranges([32, 32, 16], 3, 16))
+    sampler.set_random_state(0)
+    sampler.randomize(64, [48, 48, 16])
+    p = sampler.params
+    assert np.all(p.rotate[:, 1:] == 0) and np.any(p.rotate[:, 0] != 0)
+    assert np.all(p.translate[:, 2] == 0) and np.any(p.translate[:, :2] != 0)
