@@ -87,7 +87,7 @@ def check_patch_size(name: str, size: int | Sequence[int], spatial_dims: int, nu
     if min(sizes) < need:
         raise BadSettingError(f"--{name} {size!r}: every axis needs at least {need} voxels (the {num_levels}-level "
                               f"backbone halves each axis {num_levels - 1} times); for stacks of a few thick slices "
-                              "use --slicewise True (cover_seg)")
+                              "use --slicewise True")
     return True
 
 

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 AUTO = "auto"
 #: default voxel budgets: the fixed defaults' sizes (seg 64³ / 256², pretraining crops 48³)
 SEG_MAX_VOXELS = {2: 256 * 256, 3: 64**3}
-VIEW_MAX_VOXELS = 48**3
+VIEW_MAX_VOXELS = {2: 128 * 128, 3: 48**3}
 
 
 def median_grid(items: Sequence[Any], pixdim: Sequence[float] | None = None, key: str = "image",
@@ -95,18 +95,20 @@ def auto_roi_size(roi_size: Any, items: Sequence[Any], net_dims: int, num_levels
 
 
 def auto_view_sizes(crop_size: Any, load_size: Any, items: Sequence[Any], spatial_dims: int, num_levels: int,
-                    pixdim: Sequence[float] | None = None, max_voxels: int = VIEW_MAX_VOXELS,
+                    pixdim: Sequence[float] | None = None, slicewise: bool = False, max_voxels: int | None = None,
                     factor: float = 1.5) -> tuple[Any, Any]:
     """``(crop_size, load_size)`` for pretraining. A given ``crop_size`` is kept; ``load_size`` ``None`` becomes
     ``factor`` times the crop per axis (room for shifted and rotated views). For ``crop_size`` ``"auto"`` (volumes
-    only): the crop is the median training grid rounded *down* to the network stride (views cut from real
-    content, not padding; at least one stride), capped at ``max_voxels``, and the grid views are cut from is
-    ``factor`` times it per axis but no larger than the data (so a 12-slice stack is not padded to 24)."""
+    only; with ``slicewise`` their in-plane axes): the crop is the median training grid rounded *down* to the
+    network stride (views cut from real content, not padding; at least one stride), capped at ``max_voxels``
+    (default 48³, or 128² slice by slice), and the grid views are cut from is ``factor`` times it per axis but no
+    larger than the data (so a 12-slice stack is not padded to 24)."""
     if crop_size == AUTO:
         if spatial_dims != 3:
             raise BadSettingError("--crop_size auto: sizes from the data are for volumes; 2D images are resized to "
                                   "--load_size, so give --crop_size (default 128)")
-        grid = median_grid(items, pixdim)
+        grid = median_grid(items, pixdim)[: 2 if slicewise else 3]
+        max_voxels = max_voxels or VIEW_MAX_VOXELS[len(grid)]
         crop_size = fit_to_network(grid, num_levels, max_voxels, round_up=False)
         _log("crop_size", crop_size, grid, "rounded down", num_levels, max_voxels)
         if load_size is None:

@@ -13,6 +13,7 @@ from monai.transforms import (
     ScaleIntensityRangePercentilesd,
     Spacingd,
     SpatialPadd,
+    SqueezeDimd,
 )
 
 from monai_cover.data.checks import CheckImaged
@@ -31,13 +32,16 @@ def pretrain_transforms(
     ct_window: Sequence[float] = (-1000.0, 1000.0),
     check: bool = True,
     rgb_to_gray: bool = True,
+    slicewise: bool = False,
 ) -> CheckedCompose:
     """Files -> single-channel float images on a grid of ``load_size`` in ``[0, 1]``.
 
     2D: load, channel first, intensity scaling, resize to ``load_size`` (all deterministic, so it is cached).
     3D: load, channel first, RAS orientation, optional resampling to ``pixdim`` mm, intensity scaling, pad to at
     least ``load_size``, then a random ``load_size`` crop (after the cache). Views are cut from this grid on the
-    training device (the authors load at 1.5x the crop size).
+    training device (the authors load at 1.5x the crop size). With ``slicewise`` (``spatial_dims`` 3 and a 2D
+    ``load_size``) the random crop is one axial slice (last axis after RAS) of ``load_size`` in-plane, at the native
+    in-plane resolution, as ``cover_seg --slicewise True`` fine-tunes and infers: 2D images out of volumes.
 
     Args:
         spatial_dims: 2 or 3.
@@ -50,8 +54,10 @@ def pretrain_transforms(
             ``spatial_dims`` axes, finite, not constant). Unreadable files always raise a one-line
             :class:`~monai_cover.errors.BadInputError` naming the file.
         rgb_to_gray: with ``check``, average RGB/RGBA 2D images to one channel (otherwise an error).
+        slicewise: volumes in, random axial slices out (``load_size`` in-plane).
     """
-    size = (load_size,) * spatial_dims if isinstance(load_size, int) else tuple(load_size)
+    plane = 2 if slicewise else spatial_dims
+    size = (load_size,) * plane if isinstance(load_size, int) else tuple(load_size)
     if intensity == "ct":
         scale = ScaleIntensityRanged(key, a_min=ct_window[0], a_max=ct_window[1], b_min=0.0, b_max=1.0, clip=True)
     elif intensity == "percentile":
@@ -66,6 +72,10 @@ def pretrain_transforms(
         xs += [to_ras(key), *checks]
         if pixdim is not None:
             xs += [Spacingd(key, pixdim=pixdim, mode="bilinear")]
+        if slicewise:  # a (1, H, W, 1) crop: one slice, squeezed to 2D
+            size = (*size, 1)
         xs += [scale, SpatialPadd(key, spatial_size=size), RandSpatialCropd(key, roi_size=size, random_size=False)]
+        if slicewise:
+            xs += [SqueezeDimd(key, dim=3)]
     xs += [EnsureTyped(key, track_meta=False)]
     return CheckedCompose(xs)

@@ -85,3 +85,27 @@ def test_auto_sizes_fit_the_stacks_and_hold_the_slab_axis_still(tmp_path, stacks
     assert library_warnings(log) == []
     out = nib.load(seg / "predictions" / "stack_1_seg.nii.gz")
     assert out.shape[:3] == (48, 40, 12)
+
+
+def test_slicewise_pretraining_gives_the_2d_backbone_slicewise_fine_tuning_loads(tmp_path, stacks):
+    """cover_pretrain --slicewise True: a 2D backbone pretrained on the axial slices of the stacks (native in-plane
+    grid, auto crop from the in-plane median 48x40), which cover_seg --slicewise True fine-tunes."""
+    pre = tmp_path / "pretrain"
+    log = run_bundle("run", "--config_file", PRETRAIN, "--bundle_root", str(pre), "--dataset_dir",
+                     str(stacks / "images"), "--spatial_dims", "3", "--slicewise", "True", *TINY_NET, "--crop_size",
+                     "auto", "--epochs", "1", "--batch_size", "2", "--num_val", "1", "--val_interval", "2")
+    log = log.stdout + log.stderr
+    assert "--crop_size auto: [48, 32] from the median grid [48, 40]" in log
+    run = json.loads((pre / "outputs" / "2d" / "run.json").read_text())["settings"]
+    assert json.loads(run["load_size"]) == [48, 40]
+    config = json.loads((pre / "models" / "model.json").read_text())
+    assert config["spatial_dims"] == 2
+
+    seg = tmp_path / "seg"
+    log = run_bundle("run", "--config_file", str(SEG / "train.json"), "--bundle_root", str(seg), "--images_dir",
+                     str(stacks / "images"), "--labels_dir", str(stacks / "labels"), "--label_names", "['a','b']",
+                     "--slicewise", "True", "--roi_size", "[32,32]", "--pretrained",
+                     str(pre / "models" / "model.safetensors"), "--epochs", "1", "--val_interval", "1",
+                     "--batch_size", "2")
+    assert "loaded" in log.stdout + log.stderr
+    assert torch.load(seg / "models" / "model.pt", weights_only=True)["head.weight"].ndim == 4

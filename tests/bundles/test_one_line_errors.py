@@ -136,6 +136,12 @@ def test_unknown_option_values_name_the_choices(tmp_path, png_dir):
         "(set MONAI_COVER_FULL_TRACEBACK=1 for the traceback)")
     last = bundle_error("run", *pretrain, "--rotation_sampling", "gaussian")
     assert last.startswith("BadSettingError: --rotation_sampling 'gaussian': not one of uniform, reference")
+    # slice-wise pretraining needs volumes; sizes from the data need volumes too
+    last = bundle_error("run", *pretrain, "--slicewise", "True")
+    assert last.startswith("BadSettingError: --slicewise True: runs a 2D network on the slices of volumes, but "
+                           "--spatial_dims is 2")
+    last = bundle_error("run", *pretrain, "--crop_size", "auto")
+    assert last.startswith("BadSettingError: --crop_size auto: sizes from the data are for volumes")
     assert not (tmp_path / "outputs").exists()
 
 
