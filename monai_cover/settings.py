@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,9 +15,11 @@ from monai_cover.networks.nets.backbone import BACKBONE_INITS
 from monai_cover.transforms.sampler import APPEARANCE_PRESETS, ROTATION_SAMPLINGS
 
 __all__ = [
-    "BadSettingError", "CHOICES", "check_flags", "check_options", "check_patch_size", "check_slicewise",
+    "BadSettingError", "CHOICES", "check_flags", "check_options", "check_slicewise", "fit_patch_size",
     "check_trained_settings",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: the bundle settings with a fixed set of values
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -75,20 +78,24 @@ def check_trained_settings(trained: Mapping[str, Any], given: Mapping[str, Any],
     return True
 
 
-def check_patch_size(name: str, size: int | Sequence[int], spatial_dims: int, num_levels: int) -> bool:
-    """Raise :class:`BadSettingError` unless ``size`` (one value, or one per axis) gives the network a patch it can
-    take: ``spatial_dims`` values, each at least ``2 ** (num_levels - 1)`` (the backbone halves every axis once per
-    level; sizes need not be multiples of it, the decoder resamples to each skip's size). Returns ``True``."""
+def fit_patch_size(name: str, size: int | Sequence[int], spatial_dims: int, num_levels: int) -> int | list[int]:
+    """``size`` (one value, or one per axis) as the network can take it: ``spatial_dims`` values (else
+    :class:`BadSettingError`), every axis at least ``2 ** (num_levels - 1)`` (the backbone halves every axis once
+    per level). A smaller axis is raised to that with a log line (the images are padded to it); sizes need not be
+    multiples of it, the decoder resamples to each skip's size. ``size`` itself is returned when it fits, so a run's
+    recorded settings do not change form."""
     sizes = [size] * spatial_dims if isinstance(size, int) else list(size)
     need = 2 ** (num_levels - 1)
     if len(sizes) != spatial_dims:
         raise BadSettingError(f"--{name} {size!r}: {spatial_dims} values expected, one per axis of the network's "
                               f"{spatial_dims}D input")
-    if min(sizes) < need:
-        raise BadSettingError(f"--{name} {size!r}: every axis needs at least {need} voxels (the {num_levels}-level "
-                              f"backbone halves each axis {num_levels - 1} times); for stacks of a few thick slices "
-                              "use --slicewise True")
-    return True
+    if min(sizes) >= need:
+        return size
+    fitted = [max(s, need) for s in sizes]
+    logger.info(f"--{name} {sizes} raised to {fitted}: the {num_levels}-level backbone halves each axis "
+                f"{num_levels - 1} times, so every axis needs at least {need} voxels (images are padded to it; "
+                "for stacks of a few thick slices --slicewise True trains a 2D network on the slices instead)")
+    return fitted
 
 
 def check_slicewise(slicewise: bool, spatial_dims: int, label_transfer: bool = False) -> bool:

@@ -20,7 +20,7 @@ from monai.transforms import EnsureChannelFirstd
 from monai_cover.data.loading import SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose
 from monai_cover.errors import BadInputError
-from monai_cover.settings import BadSettingError
+from monai_cover.settings import BadSettingError, fit_patch_size
 from monai_cover.transforms.sampler import load_size_for
 
 __all__ = ["AUTO", "auto_roi_size", "auto_view_sizes", "fit_to_network", "median_grid"]
@@ -78,12 +78,13 @@ def _log(name: str, size: list[int], grid: list[int], how: str, num_levels: int,
 def auto_roi_size(roi_size: Any, items: Sequence[Any], net_dims: int, num_levels: int, slicewise: bool = False,
                   image_size: Sequence[int] | None = None, pixdim: Sequence[float] | None = None,
                   max_voxels: int | None = None) -> Any:
-    """``roi_size`` itself, or for ``"auto"`` the segmentation patch/window that covers the median training image
-    (``net_dims`` values; with ``slicewise`` the in-plane axes of the volumes), each axis rounded up to the
-    network stride, capped at ``max_voxels`` (default 64³ in 3D, 256² in 2D). 2D images resized to
+    """``roi_size`` as given (:func:`~monai_cover.settings.fit_patch_size`: one value per axis, each raised to one
+    network stride if smaller, logged), or for ``"auto"`` the segmentation patch/window that covers the median
+    training image (``net_dims`` values; with ``slicewise`` the in-plane axes of the volumes), each axis rounded up
+    to the network stride, capped at ``max_voxels`` (default 64³ in 3D, 256² in 2D). 2D images resized to
     ``image_size`` get that size, rounded the same way."""
     if roi_size != AUTO:
-        return roi_size
+        return fit_patch_size("roi_size", roi_size, net_dims, num_levels)
     max_voxels = max_voxels or SEG_MAX_VOXELS[net_dims]
     if net_dims == 2 and not slicewise and image_size is not None:
         grid = [int(s) for s in image_size]
@@ -97,7 +98,8 @@ def auto_roi_size(roi_size: Any, items: Sequence[Any], net_dims: int, num_levels
 def auto_view_sizes(crop_size: Any, load_size: Any, items: Sequence[Any], spatial_dims: int, num_levels: int,
                     pixdim: Sequence[float] | None = None, slicewise: bool = False, max_voxels: int | None = None,
                     factor: float = 1.5) -> tuple[Any, Any]:
-    """``(crop_size, load_size)`` for pretraining. A given ``crop_size`` is kept; ``load_size`` ``None`` becomes
+    """``(crop_size, load_size)`` for pretraining. A given ``crop_size`` is kept (as
+    :func:`~monai_cover.settings.fit_patch_size` fits it); ``load_size`` ``None`` becomes
     ``factor`` times the crop per axis (room for shifted and rotated views). For ``crop_size`` ``"auto"`` (volumes
     only; with ``slicewise`` their in-plane axes): the crop is the median training grid rounded *down* to the
     network stride (views cut from real content, not padding; at least one stride), capped at ``max_voxels``
@@ -113,4 +115,6 @@ def auto_view_sizes(crop_size: Any, load_size: Any, items: Sequence[Any], spatia
         _log("crop_size", crop_size, grid, "rounded down", num_levels, max_voxels)
         if load_size is None:
             load_size = [max(c, min(round(c * factor), g)) for c, g in zip(crop_size, grid)]
+    else:
+        crop_size = fit_patch_size("crop_size", crop_size, 2 if slicewise else spatial_dims, num_levels)
     return crop_size, load_size_for(crop_size, factor) if load_size is None else load_size

@@ -13,7 +13,7 @@ import torch
 
 from monai_cover.networks import CoverSegNet, CoverUNet
 from monai_cover.weights import save_backbone
-from tests.bundles.conftest import REPO, TINY_NET, bundle_error
+from tests.bundles.conftest import REPO, TINY_NET, bundle_error, run_bundle
 
 CONFIGS = REPO / "bundles"
 PRE_TRAIN = str(CONFIGS / "cover_pretrain" / "configs" / "train.json")
@@ -145,11 +145,15 @@ def test_unknown_option_values_name_the_choices(tmp_path, png_dir):
     assert not (tmp_path / "outputs").exists()
 
 
-def test_patch_sizes_the_backbone_cannot_take_are_one_line(tmp_path, seg2d_dir):
-    """A 5-level backbone needs 16 voxels per axis (a thick-slice stack of 8 would fail deep inside max pooling)."""
-    last = bundle_error("run", *_seg_train(tmp_path, seg2d_dir, "--roi_size", "[48,8]"))
-    assert last.startswith("BadSettingError: --roi_size [48, 8]: every axis needs at least 16 voxels")
-    assert "--slicewise True" in last
+def test_patch_sizes_the_backbone_cannot_take_are_raised_or_one_line(tmp_path, seg2d_dir):
+    """A 5-level backbone needs 16 voxels per axis (a thick-slice stack of 8 would fail deep inside max pooling):
+    a smaller axis is raised to 16 with a log line pointing thick-slice stacks to --slicewise; a wrong number of
+    values is one line."""
+    proc = run_bundle("run", *_seg_train(tmp_path / "raised", seg2d_dir, "--roi_size", "[48,8]", "--val_interval", "1"))
+    log = proc.stdout + proc.stderr
+    assert "--roi_size [48, 8] raised to [48, 16]: the 5-level backbone halves each axis 4 times" in log
+    assert "--slicewise True" in log
+    assert json.loads((tmp_path / "raised" / "models" / "model.json").read_text())["settings"]["roi_size"] == [48, 16]
     last = bundle_error("run", *_seg_train(tmp_path, seg2d_dir, "--roi_size", "[48,40,16]"))
     assert last.startswith("BadSettingError: --roi_size [48, 40, 16]: 2 values expected")
     last = bundle_error("run", *_seg_train(tmp_path, seg2d_dir, "--slicewise", "True", "--spatial_dims", "2"))
