@@ -1,7 +1,7 @@
 """``local_correlation``: the vectorised windowed dot product behind MoV, with a hand-written backward pass.
 
-It reads the key window through ``as_strided`` views and has a custom autograd ``backward`` (including a "diagonal"
-strided read for the key gradient), so both the values and the gradients are checked against plain PyTorch.
+It reads the key window through ``as_strided`` views and has a custom autograd ``backward`` (an offset loop that
+accumulates the key gradient in a padded map), so both the values and the gradients are checked against plain PyTorch.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def test_shape_mismatch_raises():
     "shape,radius", [((1, 2, 4, 5), 1), ((2, 2, 3, 4), 2), ((1, 2, 3, 4, 3), 1), ((1, 1, 3, 2, 4), 2)]
 )
 def test_gradcheck_float64(shape, radius):
-    """The custom backward (query gradient and the diagonal-read key gradient) against finite differences.
+    """The custom backward (query gradient and the padded-map key gradient) against finite differences.
 
     3D with radius 2 has 125 outputs per voxel; the full Jacobian would take ~25 s, so that case uses gradcheck's
     ``fast_mode`` (random projections of the Jacobian, still sensitive to any wrong entry).
