@@ -17,7 +17,7 @@ class CoverPretrainStep:
     """Views on the training device, forward, COVER loss, backward, clip, step.
 
     Views for the whole batch are generated on ``engine.state.device`` by ``sampler`` (a GPU never waits for
-    per-sample CPU resampling). With ``engine.amp`` on CUDA the network runs under autocast and the engine's
+    per-sample CPU resampling). With ``engine.amp`` on CUDA the network runs under float16 autocast and the engine's
     ``GradScaler`` scales the loss; the loss itself is computed in float32.
 
     Args:
@@ -25,6 +25,13 @@ class CoverPretrainStep:
         loss_function: COVER loss; default :class:`CoverLoss` ``(1, 1)``.
         grad_clip: max gradient norm (``<= 0`` disables clipping).
         image_key: batch key of the images ``(B, C, *S)``.
+        bf16: autocast the network in bfloat16 on the training device, CPU included (no loss scaling needed;
+            takes the place of ``engine.amp``'s float16).
+        channels_last: channels-last memory format for the network and the views (``channels_last_3d`` in 3D).
+        compile: run the network through ``torch.compile`` (compiled once, on the first step).
+
+    The fast-path options change speed and memory, not the computation: tests hold each to the default within
+    float tolerance, and ``benchmarks/step.py --options ...`` measures them.
 
     ``engine.state.output`` becomes the loss dict's entries (``loss`` and its terms, e.g. ``loss_vec``,
     ``loss_con``) plus ``grad_norm`` and ``lr``, all floats.
@@ -32,29 +39,48 @@ class CoverPretrainStep:
 
     def __init__(
         self,
-        sampler: CoverViewSampler,
+        sampler: CoverViewSampler | None,
         loss_function: torch.nn.Module | None = None,
         grad_clip: float = 1.0,
         image_key: str = "image",
+        bf16: bool = False,
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         self.sampler = sampler
         self.loss_function = loss_function if loss_function is not None else CoverLoss()
         self.grad_clip = grad_clip
         self.image_key = image_key
+        self.bf16, self.channels_last, self.compile = bf16, channels_last, compile
+        self._prepared: dict[int, torch.nn.Module] = {}
 
-    def __call__(self, engine: Any, batchdata: dict) -> dict[str, float]:
-        device = engine.state.device
-        images = convert_to_tensor(batchdata[self.image_key], track_meta=False).to(device, non_blocking=True)
-        with torch.no_grad():
-            views = self.sampler(images)
-        net, opt = engine.network, engine.optimizer
+    def _model(self, net: torch.nn.Module, dims: int) -> torch.nn.Module:
+        """``net`` as the options run it, set up once: converted in place (the optimizer keeps its parameters)."""
+        if id(net) not in self._prepared:
+            if self.channels_last:
+                net.to(memory_format=torch.channels_last if dims == 2 else torch.channels_last_3d)
+            self._prepared[id(net)] = torch.compile(net) if self.compile else net
+        return self._prepared[id(net)]
+
+    def update(self, net: torch.nn.Module, opt: torch.optim.Optimizer, views: dict, amp: bool = False,
+               scaler: torch.amp.GradScaler | None = None) -> dict[str, float]:
+        """One optimisation step of ``net`` on ``views`` (``view_a``, ``view_b``, ``dvf``, ``mask``). ``amp``:
+        float16 autocast on CUDA with ``scaler``; ``bf16`` overrides it on any device."""
+        x_a, x_b = views["view_a"], views["view_b"]
+        dims = x_a.ndim - 2
+        if self.channels_last:
+            fmt = torch.channels_last if dims == 2 else torch.channels_last_3d
+            x_a, x_b = x_a.contiguous(memory_format=fmt), x_b.contiguous(memory_format=fmt)
+        model = self._model(net, dims)
         net.train()
         opt.zero_grad(set_to_none=True)
-        use_amp = bool(getattr(engine, "amp", False)) and torch.device(device).type == "cuda"
-        with torch.autocast("cuda", enabled=use_amp):
-            psi, fa, fb = net(views["view_a"], views["view_b"])
-        out = self.loss_function(psi, fa, fb, views["dvf"], views["mask"])
-        scaler = getattr(engine, "scaler", None) if use_amp else None
+        device_type = x_a.device.type
+        amp = amp and device_type == "cuda" and not self.bf16
+        dtype = torch.bfloat16 if self.bf16 else torch.float16
+        with torch.autocast(device_type, dtype=dtype, enabled=amp or self.bf16):
+            psi, fa, fb = model(x_a, x_b)
+        out = self.loss_function(psi.float(), fa.float(), fb.float(), views["dvf"], views["mask"])
+        scaler = scaler if amp else None
         if scaler is not None:
             scaler.scale(out["loss"]).backward()
             scaler.unscale_(opt)
@@ -68,6 +94,16 @@ class CoverPretrainStep:
             scaler.update()
         else:
             opt.step()
-        engine.state.output = {k: float(v.detach()) for k, v in out.items()}
-        engine.state.output.update(grad_norm=float(grad_norm), lr=float(opt.param_groups[0]["lr"]))
+        result = {k: float(v.detach()) for k, v in out.items()}
+        result.update(grad_norm=float(grad_norm), lr=float(opt.param_groups[0]["lr"]))
+        return result
+
+    def __call__(self, engine: Any, batchdata: dict) -> dict[str, float]:
+        device = engine.state.device
+        images = convert_to_tensor(batchdata[self.image_key], track_meta=False).to(device, non_blocking=True)
+        with torch.no_grad():
+            views = self.sampler(images)
+        engine.state.output = self.update(engine.network, engine.optimizer, views,
+                                          amp=bool(getattr(engine, "amp", False)),
+                                          scaler=getattr(engine, "scaler", None))
         return engine.state.output

@@ -140,3 +140,13 @@ def test_train_with_the_authors_view_and_init_options(tmp_path, png_dir):
     state, cfg = torch.load(tmp_path / "models" / "model.pt", weights_only=True).values()
     assert cfg["init"] == "kaiming" and cfg["pretrain_iterations"] == 2
     assert (tmp_path / "models" / "model.safetensors").is_file()
+
+
+def test_fast_path_options_run_and_a_run_resumes_without_them(tmp_path, png_dir):
+    """Checkpointing, separate views, channels-last and bfloat16 autocast (CPU) through the bundle; they are not
+    settings of the run's result, so the same run resumes with them switched off."""
+    fast = ["--checkpointing", "True", "--separate_views", "True", "--channels_last", "True", "--bf16", "True"]
+    _train(tmp_path, png_dir, "--epochs", "1", "--crop_size", "32", *fast)
+    proc = _train(tmp_path, png_dir, "--epochs", "2", "--crop_size", "32")
+    assert "at iteration 2" in proc.stdout + proc.stderr
+    assert _checkpoint_iterations(tmp_path / "outputs" / "2d")[-1] == 4

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from monai.networks.blocks import Convolution
 from monai.networks.layers import Pool
 from monai.utils import look_up_option
+from torch.utils.checkpoint import checkpoint
 
 __all__ = ["CoverUNet", "BACKBONE_INITS"]
 
@@ -57,6 +58,10 @@ class CoverUNet(nn.Module):
 
     Forward: ``(B, in_channels, *S) -> [f^L (B, dec[-1], *S), ..., f^0 (B, channels[-1], *S/2^L)]``.
     Spatial sizes need not be multiples of ``2^L``: decoder stages resample to their skip's size.
+
+    Setting the attribute ``checkpointing = True`` trades compute for memory while training: each stage keeps only
+    its input and recomputes its convolutions in the backward pass (``torch.utils.checkpoint``; same values and
+    gradients). A runtime choice, not part of ``config``.
     """
 
     def __init__(
@@ -97,6 +102,8 @@ class CoverUNet(nn.Module):
         # a module, not F.max_pool2d/3d kept as an attribute: TorchScript cannot compile a function attribute
         self.pool = Pool["max", spatial_dims](kernel_size=2)
         self._mode = "bilinear" if spatial_dims == 2 else "trilinear"
+        #: activation checkpointing of every stage while training (see the class docstring)
+        self.checkpointing = False
         if init == "kaiming":
             for m in self.modules():
                 if isinstance(m, (nn.Conv2d, nn.Conv3d)):
@@ -106,7 +113,9 @@ class CoverUNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         # written for TorchScript too (ckpt_export scripts by default): ModuleLists only under enumerate, no
-        # zip over them, no slicing with a step
+        # zip over them, no slicing with a step; checkpointing is for training, and is never scripted
+        if self.checkpointing and self.training:
+            return self._recomputing_forward(x)
         skips: list[torch.Tensor] = []
         for i, enc in enumerate(self.encoders):
             if i > 0:
@@ -120,3 +129,22 @@ class CoverUNet(nn.Module):
             x = dec(torch.cat([x, skip], 1))
             levels.insert(0, x)
         return levels
+
+    @torch.jit.unused
+    def _recomputing_forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """``forward`` with every stage run through ``torch.utils.checkpoint``: the same computation, in which each
+        stage keeps only its input and recomputes its convolutions in the backward pass."""
+        stages = {id(m): m for m in [*self.encoders, *self.decoders]}
+        originals = {key: m.forward for key, m in stages.items()}
+        try:  # swap each stage's forward for its checkpointed call, run the one forward, restore
+            for key, m in stages.items():
+                m.forward = lambda t, _f=originals[key]: checkpoint(_f, t, use_reentrant=False)
+            self.checkpointing = False
+            return self.forward(x)
+        finally:
+            self.checkpointing = True
+            for key, m in stages.items():
+                m.forward = originals[key]
+
+    # TorchScript reads the signature of an unused method without this module's names: real types, not strings
+    _recomputing_forward.__annotations__ = {"x": torch.Tensor, "return": list[torch.Tensor]}

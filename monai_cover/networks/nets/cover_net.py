@@ -18,8 +18,9 @@ __all__ = ["CoverNet"]
 class CoverNet(nn.Module):
     """``(x_a, x_b) -> (psi_pred, f_a finest, f_b finest)``.
 
-    Both views go through the backbone as one batch (siamese, GroupNorm is per-sample). ``psi_pred`` is in voxels
-    and follows the backward-warp convention ``x_b(p) ~ x_a(p + psi_pred(p))``.
+    Both views go through the backbone as one batch (siamese, GroupNorm is per-sample), or with
+    ``separate_views`` as two (the same values). ``psi_pred`` is in voxels and follows the backward-warp
+    convention ``x_b(p) ~ x_a(p + psi_pred(p))``.
 
     Args:
         spatial_dims: 2 or 3.
@@ -32,6 +33,9 @@ class CoverNet(nn.Module):
         vector_fn: MoV similarity-to-vector function (reference implementations in tests/benchmarks).
         init: backbone initialisation, ``"kaiming"`` (default, the authors') or ``"default"`` (PyTorch's; see
             :class:`CoverUNet`); ignored when ``backbone`` is given.
+        checkpointing: recompute the backbone's activations in the backward pass (less memory, ~1/3 more
+            compute; :class:`CoverUNet`'s ``checkpointing``).
+        separate_views: run the backbone on each view in turn instead of both in one batch.
     """
 
     def __init__(
@@ -46,19 +50,28 @@ class CoverNet(nn.Module):
         backbone: nn.Module | None = None,
         vector_fn=mixture_of_vectors,
         init: str = "kaiming",
+        checkpointing: bool = False,
+        separate_views: bool = False,
     ) -> None:
         super().__init__()
         init = look_up_option(init, BACKBONE_INITS)
         self.backbone = backbone if backbone is not None else CoverUNet(
             spatial_dims, in_channels, channels, decoder_channels, init=init
         )
+        if checkpointing and not hasattr(self.backbone, "checkpointing"):
+            raise ValueError("CoverNet: checkpointing needs a backbone with a `checkpointing` switch (CoverUNet).")
+        if hasattr(self.backbone, "checkpointing"):
+            self.backbone.checkpointing = checkpointing
+        self.separate_views = separate_views
         self.vpa = VectorPyramidAggregation(
             spatial_dims, self.backbone.out_channels, heads, head_dim, radius, vector_fn
         )
 
     def forward(self, x_a: torch.Tensor, x_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(B, C, *S), (B, C, *S) -> (B, d, *S) field, (B, F, *S) f_a, (B, F, *S) f_b``."""
-        feats = self.backbone(torch.cat([x_a, x_b], 0))
-        fa, fb = zip(*(f.chunk(2, 0) for f in feats))
+        if self.separate_views:
+            fa, fb = self.backbone(x_a), self.backbone(x_b)
+        else:
+            fa, fb = zip(*(f.chunk(2, 0) for f in self.backbone(torch.cat([x_a, x_b], 0))))
         psi = self.vpa(fa, fb)
         return psi, fa[0], fb[0]

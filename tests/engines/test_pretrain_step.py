@@ -1,0 +1,70 @@
+"""The pretraining step's fast-path options change speed and memory, not the computation: one step with each option
+gives the default's loss and gradients (float tolerance; bfloat16 within its precision)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from monai_cover.engines import CoverPretrainStep
+from monai_cover.networks import CoverNet
+from monai_cover.transforms import CoverViewSampler
+
+TINY = {"channels": (4, 8, 8, 16, 16), "decoder_channels": (16, 8, 8, 8)}
+
+
+def views(dims: int, size: int) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    coarse = torch.randn(2, 1, *([4] * dims), generator=gen)
+    images = F.interpolate(coarse, size=(size * 3 // 2,) * dims, mode="bilinear" if dims == 2 else "trilinear")
+    sampler = CoverViewSampler(dims, size)
+    sampler.set_random_state(0)
+    return sampler(images)
+
+
+def one_step(dims: int, v: dict, net_options: dict | None = None, **step_options) -> tuple[float, list[torch.Tensor]]:
+    torch.manual_seed(0)
+    net = CoverNet(dims, 1, **TINY, **(net_options or {}))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    out = CoverPretrainStep(sampler=None, **step_options).update(net, opt, v)
+    return out["loss"], [p.grad.clone() for p in net.parameters()]
+
+
+@pytest.mark.parametrize("dims,size", [(2, 32), (3, 16)])
+@pytest.mark.parametrize("option", [
+    {"net": {"checkpointing": True}}, {"net": {"separate_views": True}}, {"step": {"channels_last": True}},
+])
+def test_fast_path_matches_the_default_step(dims, size, option):
+    v = views(dims, size)
+    loss, grads = one_step(dims, v)
+    loss_o, grads_o = one_step(dims, v, option.get("net"), **option.get("step", {}))
+    assert loss_o == pytest.approx(loss, rel=1e-5)
+    for g, g_o in zip(grads, grads_o):
+        torch.testing.assert_close(g_o, g, rtol=1e-3, atol=1e-5 * float(g.abs().max()) + 1e-9)
+
+
+def test_bf16_autocast_on_cpu_is_close_to_float32():
+    v = views(2, 32)
+    loss, grads = one_step(2, v)
+    loss_bf, grads_bf = one_step(2, v, bf16=True)
+    assert loss_bf == pytest.approx(loss, rel=0.05) and loss_bf != loss  # it did run in bfloat16
+    flat, flat_bf = torch.cat([g.flatten() for g in grads]), torch.cat([g.flatten() for g in grads_bf])
+    assert F.cosine_similarity(flat, flat_bf, dim=0) > 0.95
+
+
+def test_compiled_step_matches_eager():
+    v = views(2, 32)
+    loss, grads = one_step(2, v)
+    loss_c, grads_c = one_step(2, v, compile=True)
+    assert loss_c == pytest.approx(loss, rel=1e-4)
+    for g, g_c in zip(grads, grads_c):
+        torch.testing.assert_close(g_c, g, rtol=1e-3, atol=1e-4 * float(g.abs().max()) + 1e-9)
+
+
+def test_checkpointing_needs_a_backbone_with_the_switch():
+    class Plain(torch.nn.Module):
+        out_channels = [8, 8, 8, 16, 16]
+
+    with pytest.raises(ValueError, match="checkpointing needs a backbone"):
+        CoverNet(2, 1, backbone=Plain(), checkpointing=True)
