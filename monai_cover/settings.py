@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 CHOICES: dict[str, tuple[str, ...]] = {
     "method": PRETRAIN_METHODS, "init": BACKBONE_INITS, "appearance": tuple(APPEARANCE_PRESETS),
     "rotation_sampling": ROTATION_SAMPLINGS, "lr_schedule": ("constant", "cosine"),
+    "cache": ("memory", "disk", "none"),
 }
 
 

@@ -1,4 +1,5 @@
 from monai_cover.data.auto_size import auto_roi_size, auto_view_sizes
+from monai_cover.data.caching import training_dataset
 from monai_cover.data.checks import CheckImage, CheckImaged
 from monai_cover.data.datalist import (
     IMAGE_SUFFIXES,
@@ -19,7 +20,7 @@ from monai_cover.errors import BadInputError
 
 __all__ = [
     "auto_roi_size", "auto_view_sizes", "BadInputError", "CheckImage", "CheckImaged", "CheckedCompose",
-    "SafeLoadImage", "SafeLoadImaged",
+    "SafeLoadImage", "SafeLoadImaged", "training_dataset",
     "check_dicom_folder", "filter_readable", "usable_items",
     "IMAGE_SUFFIXES", "find_images", "find_pairs", "holdout", "is_dicom_file", "load_datalist", "pretrain_transforms",
     "seg_datalists", "seg_postprocessing", "seg_preprocessing", "PredictionError", "PredictionPlan",

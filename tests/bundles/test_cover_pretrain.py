@@ -150,3 +150,16 @@ def test_fast_path_options_run_and_a_run_resumes_without_them(tmp_path, png_dir)
     proc = _train(tmp_path, png_dir, "--epochs", "2", "--crop_size", "32")
     assert "at iteration 2" in proc.stdout + proc.stderr
     assert _checkpoint_iterations(tmp_path / "outputs" / "2d")[-1] == 4
+
+
+def test_disk_cache_is_filled_once_and_shared_by_ddp_ranks_and_reruns(tmp_path, nifti_dir):
+    """--cache disk: two DDP processes fill one cache under the output folder (3 volumes: 3 entries, not 6); the
+    resumed run reads them (no entry rewritten) and continues."""
+    args = ("--spatial_dims", "3", "--crop_size", "16", "--cache", "disk")
+    _train(tmp_path, nifti_dir, *args, "--epochs", "1", torchrun=2)
+    cache = tmp_path / "outputs" / "3d" / "cache"
+    entries = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.pt")}
+    assert len(entries) == 3
+    proc = _train(tmp_path, nifti_dir, *args, "--epochs", "2")
+    assert "at iteration" in proc.stdout + proc.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.pt")} == entries
