@@ -95,6 +95,14 @@ def test_validation_every_n_steps_records_its_rounds_in_steps(tmp_path, seg2d_di
     assert (tmp_path / "outputs" / "dice_curve.png").stat().st_size > 0
 
 
+def test_disk_cache_holds_the_training_and_validation_cases(tmp_path, seg2d_dir):
+    """--cache disk: 8 cases (6 train, 2 validation) decoded once into outputs/cache; the model trains from it."""
+    run_bundle("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path), *_data(seg2d_dir), *ARGS_2D,
+               "--epochs", "1", "--val_interval", "1", "--batch_size", "2", "--cache", "disk")
+    assert len(list((tmp_path / "outputs" / "cache").glob("*.pt"))) == 8
+    assert (tmp_path / "models" / "model.pt").is_file()
+
+
 def test_cosine_schedule_over_the_step_budget_is_resumable(tmp_path, seg2d_dir):
     """--lr_schedule cosine: warm-up + cosine per step over the budget (lr 0 at its end), saved with the checkpoint."""
     args = ["--config_file", TRAIN, "--bundle_root", str(tmp_path), *_data(seg2d_dir), *ARGS_2D, "--val_interval",
