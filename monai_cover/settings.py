@@ -15,7 +15,8 @@ from monai_cover.networks.nets.backbone import BACKBONE_INITS
 from monai_cover.transforms.sampler import APPEARANCE_PRESETS, ROTATION_SAMPLINGS
 
 __all__ = [
-    "BadSettingError", "CHOICES", "check_flags", "check_options", "check_slicewise", "fit_patch_size",
+    "BadSettingError", "CHOICES", "check_crops_per_image", "check_flags", "check_options", "check_slicewise",
+    "fit_patch_size",
     "check_trained_settings",
 ]
 
@@ -97,6 +98,15 @@ def fit_patch_size(name: str, size: int | Sequence[int], spatial_dims: int, num_
                 f"{num_levels - 1} times, so every axis needs at least {need} voxels (images are padded to it; "
                 "for stacks of a few thick slices --slicewise True trains a 2D network on the slices instead)")
     return fitted
+
+
+def check_crops_per_image(crops: int, spatial_dims: int) -> int:
+    """``crops`` if the data can give that many random crops per decoded image (volumes; a 2D image is resized
+    whole, so one), else :class:`BadSettingError`."""
+    if not isinstance(crops, int) or crops < 1 or (crops > 1 and spatial_dims != 3):
+        raise BadSettingError(f"--crops_per_image {crops!r}: a whole number >= 1, and above 1 only for volumes "
+                              "(--spatial_dims 3; 2D images are resized whole, views are drawn from them each step)")
+    return crops
 
 
 def check_slicewise(slicewise: bool, spatial_dims: int, label_transfer: bool = False) -> bool:

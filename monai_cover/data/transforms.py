@@ -8,6 +8,7 @@ from monai.transforms import (
     EnsureChannelFirstd,
     EnsureTyped,
     RandSpatialCropd,
+    RandSpatialCropSamplesd,
     Resized,
     ScaleIntensityRanged,
     ScaleIntensityRangePercentilesd,
@@ -33,6 +34,7 @@ def pretrain_transforms(
     check: bool = True,
     rgb_to_gray: bool = True,
     slicewise: bool = False,
+    num_crops: int = 1,
 ) -> CheckedCompose:
     """Files -> single-channel float images on a grid of ``load_size`` in ``[0, 1]``.
 
@@ -55,6 +57,9 @@ def pretrain_transforms(
             :class:`~monai_cover.errors.BadInputError` naming the file.
         rgb_to_gray: with ``check``, average RGB/RGBA 2D images to one channel (otherwise an error).
         slicewise: volumes in, random axial slices out (``load_size`` in-plane).
+        num_crops: 3D: random crops cut from each decoded volume (``RandSpatialCropSamplesd``: a list of that many
+            items per volume, which MONAI's ``DataLoader`` flattens into the batch), so each decode serves several
+            training samples when volumes are read from disk.
     """
     plane = 2 if slicewise else spatial_dims
     size = (load_size,) * plane if isinstance(load_size, int) else tuple(load_size)
@@ -74,7 +79,9 @@ def pretrain_transforms(
             xs += [Spacingd(key, pixdim=pixdim, mode="bilinear")]
         if slicewise:  # a (1, H, W, 1) crop: one slice, squeezed to 2D
             size = (*size, 1)
-        xs += [scale, SpatialPadd(key, spatial_size=size), RandSpatialCropd(key, roi_size=size, random_size=False)]
+        crop = (RandSpatialCropd(key, roi_size=size, random_size=False) if num_crops == 1 else
+                RandSpatialCropSamplesd(key, roi_size=size, num_samples=num_crops, random_size=False))
+        xs += [scale, SpatialPadd(key, spatial_size=size), crop]
         if slicewise:
             xs += [SqueezeDimd(key, dim=3)]
     xs += [EnsureTyped(key, track_meta=False)]

@@ -71,7 +71,10 @@ class CoverValidation:
 
     def _prepare(self, device: torch.device) -> None:
         n = min(self.num_images, len(self.dataset))
-        images = torch.stack([convert_to_tensor(self.dataset[i][self.image_key], track_meta=False) for i in range(n)])
+        # a multi-crop pipeline (``crops_per_image``) gives a list of crops per image: its first one is enough
+        items = [self.dataset[i] for i in range(n)]
+        items = [item[0] if isinstance(item, list) else item for item in items]
+        images = torch.stack([convert_to_tensor(item[self.image_key], track_meta=False) for item in items])
         sampler = CoverViewSampler(**self.sampler_args)
         sampler.set_random_state(self.seed)
         with torch.random.fork_rng(devices=[]):

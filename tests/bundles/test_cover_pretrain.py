@@ -163,3 +163,10 @@ def test_disk_cache_is_filled_once_and_shared_by_ddp_ranks_and_reruns(tmp_path, 
     proc = _train(tmp_path, nifti_dir, *args, "--epochs", "2")
     assert "at iteration" in proc.stdout + proc.stderr
     assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.pt")} == entries
+
+
+def test_several_crops_per_decoded_volume_fill_the_batch(tmp_path, nifti_dir):
+    """--crops_per_image 2 with batch 2: one volume decoded per step gives both crops (3 volumes: 3 steps/epoch)."""
+    _train(tmp_path, nifti_dir, "--spatial_dims", "3", "--crop_size", "16", "--epochs", "1", "--crops_per_image", "2",
+           "--cache", "none")
+    assert _checkpoint_iterations(tmp_path / "outputs" / "3d")[-1] == 3

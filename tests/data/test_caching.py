@@ -67,3 +67,15 @@ def test_disk_cache_is_reused_and_follows_files_and_settings(volumes, tmp_path, 
 def test_unknown_cache_mode_names_the_choices(volumes):
     with pytest.raises(ValueError, match="memory, disk, none"):
         training_dataset(volumes, pretrain_transforms(3, load_size=16), cache="ram")
+
+
+def test_several_crops_per_volume_are_different_crops_of_one_decode(volumes):
+    from monai.data import DataLoader
+
+    set_determinism(0)
+    ds = training_dataset(volumes, pretrain_transforms(3, load_size=12, num_crops=3), cache="none")
+    crops = ds[0]
+    assert isinstance(crops, list) and len(crops) == 3
+    assert not torch.equal(torch.as_tensor(crops[0]["image"]), torch.as_tensor(crops[1]["image"]))
+    batch = next(iter(DataLoader(ds, batch_size=2)))
+    assert batch["image"].shape == (6, 1, 12, 12, 12)  # MONAI's collate flattens the crops into the batch
