@@ -12,12 +12,18 @@ flipped gradient that it replaced was 4-20x slower in 3D (``benchmarks/local_cor
 
 from __future__ import annotations
 
+import functools
 import itertools
+import logging
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["local_correlation", "window_offsets", "window_view"]
+from monai_cover.errors import first_line
+
+__all__ = ["local_correlation", "triton_verified", "window_offsets", "window_view"]
+
+logger = logging.getLogger(__name__)
 
 
 def window_offsets(radius: int, spatial_dims: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -105,4 +111,42 @@ def local_correlation(q: torch.Tensor, k: torch.Tensor, radius: int) -> torch.Te
     """
     if q.shape != k.shape:
         raise ValueError(f"local_correlation: query shape {tuple(q.shape)} != key shape {tuple(k.shape)}.")
+    if q.is_cuda and triton_verified(q.device):
+        from monai_cover.networks.blocks.local_correlation_triton import triton_local_correlation
+
+        return triton_local_correlation(q, k, radius)
     return _LocalCorrelation.apply(q, k, radius)
+
+
+@functools.cache
+def triton_verified(device: torch.device) -> bool:
+    """Whether the Triton kernel (:mod:`~monai_cover.networks.blocks.local_correlation_triton`) is installed and
+    gives this op's values and gradients on ``device``, checked once per device on small random maps (2D and 3D).
+    A compile failure or a mismatch logs one warning and keeps this op."""
+    try:
+        from monai_cover.networks.blocks.local_correlation_triton import TRITON_AVAILABLE, triton_local_correlation
+    except Exception:  # a broken Triton install must not stop training
+        return False
+    if not TRITON_AVAILABLE:
+        return False
+    gen = torch.Generator().manual_seed(0)
+    try:  # the first call may come from validation (no_grad) or under autocast: check in float32 with gradients
+        with torch.enable_grad(), torch.autocast(device.type, enabled=False):
+            _check_triton(triton_local_correlation, device, gen)
+    except Exception as e:
+        logger.warning(f"local_correlation: the Triton kernel is not used on {device} ({first_line(e)}); the "
+                       "PyTorch op is used instead")
+        return False
+    return True
+
+
+def _check_triton(kernel, device: torch.device, gen: torch.Generator) -> None:
+    """Raise unless ``kernel`` gives :class:`_LocalCorrelation`'s values and gradients on 2D and 3D random maps."""
+    for shape in ((2, 8, 9, 7), (1, 8, 5, 6, 7)):
+        q, k = (torch.randn(shape, generator=gen).to(device).requires_grad_() for _ in range(2))
+        outputs = []
+        for fn in (kernel, _LocalCorrelation.apply):
+            s = fn(q, k, 2)
+            outputs.append([s, *torch.autograd.grad(s, (q, k), torch.ones_like(s))])
+        if not all(torch.allclose(a, b, atol=1e-3, rtol=1e-3) for a, b in zip(*outputs)):
+            raise ValueError("values or gradients differ from the PyTorch op")
