@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark's full (GPU) mode for both tasks on one GPU machine, in a few time-boxed, resumable commands.
 #
-# Two steps, from the repository root:
+# Two steps, from the repository root (a third, `perf`, times the step and its fast paths on the GPU instead):
 #
 #   bash benchmarks/gpu_full.sh prepare     # HERE (network): wheels of our non-torch dependencies + the data into
 #                                           # .gpu_full/ (git-ignored, ~50 MB), for a GPU machine with no network
@@ -48,7 +48,7 @@ if [ "$STEP" = prepare ]; then
     echo "prepared $STAGE; on the GPU machine run: bash benchmarks/gpu_full.sh run   (carry $STAGE)"
     exit 0
 fi
-[ "$STEP" = run ] || { echo "usage: bash benchmarks/gpu_full.sh prepare|run" >&2; exit 2; }
+[ "$STEP" = run ] || [ "$STEP" = perf ] || { echo "usage: bash benchmarks/gpu_full.sh prepare|run|perf" >&2; exit 2; }
 
 if [ -z "${DATA:-}" ]; then
     DATA=$STAGE/data
@@ -62,6 +62,20 @@ if ! "$PY" -c "import monai, ignite, nibabel, fire, jsonschema" 2>/dev/null; the
 fi
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
       torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
+
+if [ "$STEP" = perf ]; then
+    # issue 14's GPU tables in one go (~6 min on an H200): local correlation (loop / PyTorch op / Triton kernel),
+    # then the step with every fast path, fp32 and fp16 AMP, 2D 8x1x256² and 3D 2x1x96³, authors' widths
+    out=${RESULTS_TO:-$RUN_DIR/perf}
+    mkdir -p "$out"
+    PYTHONPATH=. "$PY" benchmarks/local_correlation.py --device cuda --repeats 10 2>&1 | tee "$out/local_correlation.md"
+    for amp in none fp16; do
+        PYTHONPATH=. "$PY" benchmarks/step.py --device cuda --amp "$amp" --batch2d 8 --size2d 256 --batch3d 2 \
+            --size3d 96 --iters 10 --warmup 3 --options checkpointing separate_views channels_last bf16 compile \
+            --json "$out/step_$amp.json" 2>&1 | tee "$out/step_$amp.md"
+    done
+    exit 0
+fi
 
 pids=()
 for t in $TASKS; do
