@@ -25,6 +25,7 @@ from monai.data import CacheDataset, Dataset, PersistentDataset
 from monai.data.utils import pickle_hashing
 
 import monai_cover
+from monai_cover.errors import OutputWriteError, first_line
 from monai_cover.settings import CHOICES
 
 __all__ = ["CACHE_MODES", "file_state_hash", "training_dataset"]
@@ -80,6 +81,11 @@ def training_dataset(data: Sequence[Any], transform: Callable, cache: str = "mem
     if cache == "disk":
         if cache_dir is None:
             raise ValueError("training_dataset: cache 'disk' needs a cache_dir.")
+        try:
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputWriteError(f"{cache_dir}: cannot create the disk cache folder ({first_line(e)}); choose "
+                                   "another --cache_dir") from None
         return PersistentDataset(data, transform, cache_dir=cache_dir, hash_func=file_state_hash,
                                  hash_transform=partial(_settings_hash, settings or {}))
     if cache == "none":

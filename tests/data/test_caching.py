@@ -79,3 +79,10 @@ def test_several_crops_per_volume_are_different_crops_of_one_decode(volumes):
     assert not torch.equal(torch.as_tensor(crops[0]["image"]), torch.as_tensor(crops[1]["image"]))
     batch = next(iter(DataLoader(ds, batch_size=2)))
     assert batch["image"].shape == (6, 1, 12, 12, 12)  # MONAI's collate flattens the crops into the batch
+
+
+def test_a_cache_folder_that_cannot_be_made_is_one_line(volumes):
+    from monai_cover.errors import OutputWriteError
+
+    with pytest.raises(OutputWriteError, match="/proc/no_cache: cannot create the disk cache folder .* --cache_dir"):
+        training_dataset(volumes, pretrain_transforms(3, load_size=16), cache="disk", cache_dir="/proc/no_cache")
