@@ -124,10 +124,11 @@ def test_pretrained_weights_load_and_mismatch_is_reported(tmp_path, trained_2d, 
     save_backbone(tmp_path / "pre", bb, bb.config)
     run_bundle("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "ft"), *_data(seg2d_dir), *ARGS_2D,
                "--epochs", "1", "--pretrained", str(tmp_path / "pre" / "model.safetensors"))
-    # without --channels/--decoder_channels the widths come from the pretrained file's config
+    # without --channels/--decoder_channels the widths come from the pretrained file's config; a folder holding the
+    # weights (a models/ or hub folder) stands for its model.safetensors
     args = ARGS_2D[: -len(TINY_NET)]
     run_bundle("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "ft2"), *_data(seg2d_dir), *args,
-               "--epochs", "1", "--val_interval", "1", "--pretrained", str(tmp_path / "pre" / "model.safetensors"))
+               "--epochs", "1", "--val_interval", "1", "--pretrained", str(tmp_path / "pre"))
     assert json.loads((tmp_path / "ft2" / "models" / "model.json").read_text())["settings"]["channels"] == bb.config[
         "channels"]
     wide = CoverUNet(2, 1, [8, 8, 8, 16, 16], [16, 8, 8, 8])

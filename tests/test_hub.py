@@ -1,0 +1,80 @@
+"""Hub folders: export with a model card, load back, and ``--pretrained`` as a folder or a (cached, offline) Hub id."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from monai_cover.errors import MissingFileError
+from monai_cover.hub import HUB_FILES, export_hub_folder, from_pretrained, resolve_pretrained
+from monai_cover.networks import CoverUNet
+from monai_cover.weights import save_backbone
+
+TINY = {"spatial_dims": 2, "in_channels": 1, "channels": [4, 8, 8, 16, 16], "decoder_channels": [16, 8, 8, 8]}
+
+
+@pytest.fixture()
+def hub_folder(tmp_path):
+    torch.manual_seed(0)
+    net = CoverUNet(**TINY)
+    save_backbone(tmp_path / "models", net, {**TINY, "init": "kaiming", "pretrain_iterations": 300})
+    run = tmp_path / "outputs"
+    run.mkdir()
+    (run / "val_history.json").write_text(json.dumps([{"iteration": 300, "val_epe": 3.25, "val_epe_zero": 9.5}]))
+    folder = export_hub_folder(tmp_path / "models", tmp_path / "hub", run, data="20 NIH chest radiographs",
+                               license="apache-2.0")
+    return folder, net
+
+
+def test_export_writes_the_weights_configs_and_a_card_from_the_run(hub_folder):
+    folder, net = hub_folder
+    assert sorted(p.name for p in folder.iterdir()) == sorted(HUB_FILES)
+    assert json.loads((folder / "config.json").read_text())["channels"] == TINY["channels"]
+    card = (folder / "README.md").read_text()
+    assert card.startswith("---\nlicense: apache-2.0\nlibrary_name: monai-cover")
+    assert "| encoder widths | [4, 8, 8, 16, 16] |" in card and "| pretraining iterations | 300 |" in card
+    assert "3.25 voxels at iteration 300 (predicting no motion: 9.50)" in card and "20 NIH chest radiographs" in card
+    loaded = from_pretrained(folder)
+    for k, v in net.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v)
+
+
+def test_hub_id_is_read_from_the_cache_offline_and_a_missing_one_is_one_line(hub_folder, tmp_path, monkeypatch):
+    pytest.importorskip("huggingface_hub")
+    folder, _ = hub_folder
+    # the Hub cache layout: refs/main names the snapshot that holds the files
+    repo = tmp_path / "hf" / "models--acme--cover-tiny"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snap = repo / "snapshots" / commit
+    snap.mkdir(parents=True)
+    for name in HUB_FILES:
+        (snap / name).write_bytes((folder / name).read_bytes())
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # no network, the cache only
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))
+    assert resolve_pretrained("acme/cover-tiny") == str(snap / "model.safetensors")
+    with pytest.raises(MissingFileError, match="acme/nothing: not found on the Hugging Face Hub or in its local cache"):
+        resolve_pretrained("acme/nothing")
+
+
+def test_resolve_keeps_files_and_names_folders_without_weights(tmp_path, hub_folder):
+    folder, _ = hub_folder
+    assert resolve_pretrained(folder) == str(folder / "model.safetensors")
+    assert resolve_pretrained(folder / "model.safetensors") == str(folder / "model.safetensors")
+    assert resolve_pretrained("models/missing.safetensors") == "models/missing.safetensors"  # the loader reports it
+    assert resolve_pretrained(None) is None
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MissingFileError, match="no model.safetensors or model.pt in this folder"):
+        resolve_pretrained(tmp_path / "empty")
+
+
+def test_export_command(tmp_path, hub_folder, capsys):
+    from monai_cover.hub import main
+
+    main(["export", "--model_dir", str(tmp_path / "models"), "--out", str(tmp_path / "cli"), "--data", "demo"])
+    assert "wrote" in capsys.readouterr().out and (tmp_path / "cli" / "README.md").is_file()
+    with pytest.raises(MissingFileError, match="no exported backbone here"):
+        main(["export", "--model_dir", str(tmp_path / "nothing"), "--out", str(tmp_path / "cli2")])
