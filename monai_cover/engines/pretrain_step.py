@@ -13,6 +13,10 @@ from monai_cover.transforms.sampler import CoverViewSampler
 __all__ = ["CoverPretrainStep"]
 
 
+def _channels_last(dims: int) -> torch.memory_format:
+    return torch.channels_last if dims == 2 else torch.channels_last_3d
+
+
 class CoverPretrainStep:
     """Views on the training device, forward, COVER loss, backward, clip, step.
 
@@ -58,7 +62,7 @@ class CoverPretrainStep:
         """``net`` as the options run it, set up once: converted in place (the optimizer keeps its parameters)."""
         if id(net) not in self._prepared:
             if self.channels_last:
-                net.to(memory_format=torch.channels_last if dims == 2 else torch.channels_last_3d)
+                net.to(memory_format=_channels_last(dims))
             self._prepared[id(net)] = torch.compile(net) if self.compile else net
         return self._prepared[id(net)]
 
@@ -69,8 +73,7 @@ class CoverPretrainStep:
         x_a, x_b = views["view_a"], views["view_b"]
         dims = x_a.ndim - 2
         if self.channels_last:
-            fmt = torch.channels_last if dims == 2 else torch.channels_last_3d
-            x_a, x_b = x_a.contiguous(memory_format=fmt), x_b.contiguous(memory_format=fmt)
+            x_a, x_b = (x.contiguous(memory_format=_channels_last(dims)) for x in (x_a, x_b))
         model = self._model(net, dims)
         net.train()
         opt.zero_grad(set_to_none=True)

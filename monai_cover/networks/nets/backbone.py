@@ -134,17 +134,16 @@ class CoverUNet(nn.Module):
     def _recomputing_forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """``forward`` with every stage run through ``torch.utils.checkpoint``: the same computation, in which each
         stage keeps only its input and recomputes its convolutions in the backward pass."""
-        stages = {id(m): m for m in [*self.encoders, *self.decoders]}
-        originals = {key: m.forward for key, m in stages.items()}
-        try:  # swap each stage's forward for its checkpointed call, run the one forward, restore
-            for key, m in stages.items():
-                m.forward = lambda t, _f=originals[key]: checkpoint(_f, t, use_reentrant=False)
+        stages = [*self.encoders, *self.decoders]
+        try:  # shadow each stage's forward with its checkpointed call for this one forward pass, then unshadow
+            for m in stages:
+                m.forward = lambda t, _f=m.forward: checkpoint(_f, t, use_reentrant=False)
             self.checkpointing = False
             return self.forward(x)
         finally:
             self.checkpointing = True
-            for key, m in stages.items():
-                m.forward = originals[key]
+            for m in stages:
+                m.__dict__.pop("forward", None)
 
     # TorchScript reads the signature of an unused method without this module's names: real types, not strings
     _recomputing_forward.__annotations__ = {"x": torch.Tensor, "return": list[torch.Tensor]}
