@@ -10,7 +10,8 @@ pipeline is the bundle's) in a fresh process and reports:
   with the model's step rate (``benchmarks/pipeline.py``: on this 2-core CPU one 2D step consumes ~0.5 views/s,
   a 3D one ~0.14), above it the pipeline keeps up;
 * ``peak RSS MB``: peak resident memory of the process and its loader workers;
-* ``cache MB``: disk used by the ``disk`` cache after the run; a second ``disk`` row (``reuse``) reads it.
+* ``cache MB``: disk used by the ``disk`` cache after the run; a second ``disk`` row (``reuse``) first fills the
+  cache with every image (untimed), then measures a run that reads it.
 
 Archives are generated once under ``--out`` and reused. Run from the repository root::
 
@@ -84,8 +85,9 @@ def _peak_rss_mb() -> float:
     return (self_kb + children_kb) / 1024
 
 
-def measure(kind: str, data: str, cache: str, workers: int, cache_dir: str, batches: int) -> dict:
-    """One row, in a fresh process: the bundle's loader and sampler, timed to the first batch and over ``batches``."""
+def measure(kind: str, data: str, cache: str, workers: int, cache_dir: str, batches: int, fill: bool = False) -> dict:
+    """One row, in a fresh process: the bundle's loader and sampler, timed to the first batch and over ``batches``;
+    with ``fill`` the disk cache is first filled with every image (untimed), so the row measures a later run."""
     import torch
     from monai.bundle import ConfigParser
 
@@ -94,6 +96,11 @@ def measure(kind: str, data: str, cache: str, workers: int, cache_dir: str, batc
     parser.read_config(str(REPO / "bundles" / "cover_pretrain" / "configs" / "train.json"))
     parser.update({"bundle_root": str(Path(cache_dir).parent), "dataset_dir": data, "cache": cache,
                    "cache_dir": cache_dir, "num_workers": workers, "num_val": 2, **BUNDLE[kind]})
+    if fill:
+        dataset = parser.get_parsed_content("train#dataset")
+        for i in range(len(dataset)):
+            dataset[i]
+        parser.ref_resolver.reset()  # a fresh loader below, as a new run builds
     t0 = time.perf_counter()
     loader = parser.get_parsed_content("train#dataloader")
     sampler = parser.get_parsed_content("train#sampler")
@@ -138,7 +145,7 @@ def main() -> None:
                 for label in (["", "reuse"] if mode == "disk" else [""]):
                     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
                         r = pool.submit(measure, args.kind, str(data), mode, workers, str(cache_dir),
-                                        args.batches).result()
+                                        args.batches, label == "reuse").result()
                     rows.append({"kind": args.kind, "n": n, "archive_mb": size_mb, "cache": mode + (" " + label
                                  if label else ""), "workers": workers, **r})
                     print(f"  N={n} {mode} {label} workers={workers}: first batch {r['start_s']:.1f} s, "
