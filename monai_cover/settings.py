@@ -16,8 +16,7 @@ from monai_cover.transforms.sampler import APPEARANCE_PRESETS, ROTATION_SAMPLING
 
 __all__ = [
     "BadSettingError", "CHOICES", "check_crops_per_image", "check_flags", "check_options", "check_slicewise",
-    "fit_patch_size",
-    "check_trained_settings",
+    "check_trained_settings", "fit_patch_size",
 ]
 
 logger = logging.getLogger(__name__)
@@ -86,8 +85,10 @@ def fit_patch_size(name: str, size: int | Sequence[int], spatial_dims: int, num_
     per level). A smaller axis is raised to that with a log line (the images are padded to it); sizes need not be
     multiples of it, the decoder resamples to each skip's size. ``size`` itself is returned when it fits, so a run's
     recorded settings do not change form."""
-    sizes = [size] * spatial_dims if isinstance(size, int) else list(size)
+    sizes = [size] * spatial_dims if isinstance(size, int) else list(size) if isinstance(size, (list, tuple)) else []
     need = 2 ** (num_levels - 1)
+    if not sizes or not all(isinstance(v, int) and v > 0 for v in sizes):
+        raise BadSettingError(f"--{name} {size!r}: whole numbers of voxels expected, one or one per axis (or auto)")
     if len(sizes) != spatial_dims:
         raise BadSettingError(f"--{name} {size!r}: {spatial_dims} values expected, one per axis of the network's "
                               f"{spatial_dims}D input")
