@@ -43,6 +43,12 @@ if TRITON_AVAILABLE:
         return x, y, z, ox, oy, oz
 
     @triton.jit
+    def _read_at(x, y, z, inside, s0, s1, s2):
+        # flat index of (x, y, z) and whether it lies in the map (outside reads are masked: zeros)
+        valid = inside & (x >= 0) & (x < s0) & (y >= 0) & (y < s1) & (z >= 0) & (z < s2)
+        return (x * s1 + y) * s2 + z, valid
+
+    @triton.jit
     def forward_kernel(q_ptr, k_ptr, s_ptr, C, K, s0, s1, s2, R: tl.constexpr, D: tl.constexpr,
                        BLOCK: tl.constexpr):
         n = tl.program_id(0)
@@ -51,9 +57,7 @@ if TRITON_AVAILABLE:
         offs = tl.program_id(2) * BLOCK + tl.arange(0, BLOCK)
         inside = offs < P
         x, y, z, ox, oy, oz = _position(offs, j, s0, s1, s2, R, D)
-        xs, ys, zs = x + ox, y + oy, z + oz
-        valid = inside & (xs >= 0) & (xs < s0) & (ys >= 0) & (ys < s1) & (zs >= 0) & (zs < s2)
-        src = (xs * s1 + ys) * s2 + zs
+        src, valid = _read_at(x + ox, y + oy, z + oz, inside, s0, s1, s2)
         acc = tl.zeros([BLOCK], dtype=tl.float32)
         for c in range(0, C):
             base = (n * C + c).to(tl.int64) * P
@@ -78,14 +82,11 @@ if TRITON_AVAILABLE:
         for j in range(0, K):
             x, y, z, ox, oy, oz = _position(offs, j, s0, s1, s2, R, D)
             gbase = (n * K + j).to(tl.int64) * P
-            xf, yf, zf = x + ox, y + oy, z + oz
-            fwd = inside & (xf >= 0) & (xf < s0) & (yf >= 0) & (yf < s1) & (zf >= 0) & (zf < s2)
+            fwd_src, fwd = _read_at(x + ox, y + oy, z + oz, inside, s0, s1, s2)
             g = tl.load(g_ptr + gbase + offs, mask=inside, other=0.0).to(tl.float32)
-            kv = tl.load(k_ptr + base + (xf * s1 + yf) * s2 + zf, mask=fwd, other=0.0).to(tl.float32)
+            kv = tl.load(k_ptr + base + fwd_src, mask=fwd, other=0.0).to(tl.float32)
             acc_q += g * kv
-            xb, yb, zb = x - ox, y - oy, z - oz
-            back = inside & (xb >= 0) & (xb < s0) & (yb >= 0) & (yb < s1) & (zb >= 0) & (zb < s2)
-            src = (xb * s1 + yb) * s2 + zb
+            src, back = _read_at(x - ox, y - oy, z - oz, inside, s0, s1, s2)
             gb = tl.load(g_ptr + gbase + src, mask=back, other=0.0).to(tl.float32)
             qv = tl.load(q_ptr + base + src, mask=back, other=0.0).to(tl.float32)
             acc_k += gb * qv
