@@ -81,7 +81,11 @@ class BenchConfig:
     iters: int
     warmup: int
     seed: int = 0
-    option: str = "default"
+    option: str = "default"  # one of OPTIONS, or several joined by "+"
+
+    def uses(self, option: str) -> bool:
+        """Whether ``option`` is one of this row's fast paths."""
+        return option in self.option.split("+")
 
     @property
     def shape(self) -> str:
@@ -108,7 +112,7 @@ def build_net(cfg: BenchConfig, impl: str) -> CoverNet:
     channels, decoder_channels = WIDTHS[cfg.widths]
     torch.manual_seed(cfg.seed)
     net = CoverNet(cfg.dims, 1, channels, decoder_channels, vector_fn=vector_fn(impl),
-                   checkpointing=cfg.option == "checkpointing", separate_views=cfg.option == "separate_views")
+                   checkpointing=cfg.uses("checkpointing"), separate_views=cfg.uses("separate_views"))
     return net.to(cfg.device).train()
 
 
@@ -151,8 +155,8 @@ def make_step(net: CoverNet, views: dict[str, torch.Tensor], cfg: BenchConfig) -
     backward, grad clipping 1.0, Adam; GradScaler for fp16), with ``cfg.option``'s fast path."""
     opt = torch.optim.Adam(net.parameters(), lr=1e-4, weight_decay=1e-4)
     scaler = torch.amp.GradScaler(torch.device(cfg.device).type, enabled=cfg.amp == "fp16")
-    step = CoverPretrainStep(sampler=None, bf16=cfg.amp == "bf16" or cfg.option == "bf16",
-                             channels_last=cfg.option == "channels_last", compile=cfg.option == "compile")
+    step = CoverPretrainStep(sampler=None, bf16=cfg.amp == "bf16" or cfg.uses("bf16"),
+                             channels_last=cfg.uses("channels_last"), compile=cfg.uses("compile"))
     return lambda: step.update(net, opt, views, amp=cfg.amp == "fp16", scaler=scaler)
 
 
@@ -369,6 +373,14 @@ def environment(device: str) -> dict[str, Any]:
     return env
 
 
+def _option(value: str) -> str:
+    """``--options`` value: a name of OPTIONS or several joined by ``+``."""
+    unknown = [o for o in value.split("+") if o not in OPTIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown option {unknown[0]!r}; choose from {', '.join(OPTIONS)}")
+    return value
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line interface (see module docstring and ``benchmarks/README.md``)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
@@ -385,8 +397,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--amp", nargs="?", const="fp16", default="none", choices=("none", "fp16", "bf16"),
         help="CUDA autocast: fp16 (with GradScaler; the default of a bare --amp) or bf16",
     )
-    p.add_argument("--options", nargs="+", choices=OPTIONS, default=["default"],
-                   help="fast paths of the step to time (vectorised MoV); the loop baseline runs with the default")
+    p.add_argument("--options", nargs="+", type=_option, default=["default"],
+                   help="fast paths of the step to time (vectorised MoV), each alone or several joined by '+' "
+                        "(bf16+channels_last); the loop baseline runs with the default")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads in every process")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, images and views")
     p.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="also save the results as JSON")

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
 from monai.utils import look_up_option
 
 from monai_cover.errors import CoverError
@@ -16,7 +17,7 @@ from monai_cover.transforms.sampler import APPEARANCE_PRESETS, ROTATION_SAMPLING
 
 __all__ = [
     "BadSettingError", "CHOICES", "check_crops_per_image", "check_flags", "check_options", "check_slicewise",
-    "check_trained_settings", "fit_patch_size",
+    "check_trained_settings", "fit_patch_size", "fast_bf16", "resolve_bf16", "resolve_dicom_seg",
 ]
 
 logger = logging.getLogger(__name__)
@@ -120,3 +121,63 @@ def check_slicewise(slicewise: bool, spatial_dims: int, label_transfer: bool = F
         raise BadSettingError("--slicewise True: label transfer does not run slice by slice yet (leave --slicewise "
                               "out to transfer with a 3D backbone)")
     return True
+
+
+def fast_bf16(device: torch.device | str) -> bool:
+    """Whether bfloat16 autocast speeds training up on ``device``: a CUDA GPU that supports it, or a CPU with
+    AVX512-BF16 or AMX instructions. Elsewhere bf16 is emulated and slower than float32."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        try:  # private probes of torch.cpu; a torch without them counts as "not fast"
+            return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+        except Exception:
+            return False
+    return False
+
+
+def _auto_flag(name: str, value: Any, auto: str) -> str | bool:
+    """``"auto"``, ``True`` or ``False`` from a setting's value (``None``/0/1 as flags); :class:`BadSettingError`
+    naming the setting otherwise (``auto`` says what auto does)."""
+    if value == "auto":
+        return "auto"
+    if value is None or isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
+        return bool(value)
+    raise BadSettingError(f"--{name} {value!r}: auto, True or False (auto: {auto})")
+
+
+def resolve_bf16(value: Any, device: torch.device | str) -> bool:
+    """The ``bf16`` setting as a flag: ``"auto"`` (the default) turns bfloat16 autocast on where
+    :func:`fast_bf16` says it is faster (logged once), ``True``/``False`` force it. Other values raise
+    :class:`BadSettingError`."""
+    flag = _auto_flag("bf16", value, "on where this device computes bfloat16 faster than float32")
+    if flag != "auto":
+        return flag
+    on = fast_bf16(device)
+    if on:
+        logger.info(f"bf16 auto: bfloat16 autocast on {torch.device(device)} (faster here, the loss stays float32; "
+                    "--bf16 False trains in float32)")
+    return on
+
+
+def _has_highdicom() -> bool:
+    from monai.utils import optional_import
+
+    return optional_import("highdicom")[1]
+
+
+def resolve_dicom_seg(value: Any) -> bool:
+    """The ``dicom_seg`` setting of inference: whether :class:`~monai_cover.data.SaveDicomSegd` is in the chain
+    (it writes a DICOM SEG beside the NIfTI of each DICOM input, and nothing for other inputs).
+
+    ``"auto"`` (the default) and ``True``: yes; with ``"auto"`` and no ``highdicom`` installed, DICOM inputs get NIfTI
+    and one log line saying how to add the SEG, with ``True`` that is a :class:`BadSettingError`. ``False``: NIfTI
+    only.
+    """
+    flag = _auto_flag("dicom_seg", value, "a DICOM SEG beside the NIfTI of DICOM inputs when highdicom is installed")
+    if flag is True and not _has_highdicom():
+        raise BadSettingError("--dicom_seg True: needs highdicom (pip install 'monai-cover[dicom]'), or run with "
+                              "--dicom_seg False for NIfTI only")
+    return flag is not False
