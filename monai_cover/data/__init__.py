@@ -11,6 +11,7 @@ from monai_cover.data.datalist import (
     seg_datalists,
 )
 from monai_cover.data.dicom import check_dicom_folder
+from monai_cover.data.dicom_seg import SaveDicomSegd, dicom_segmentation, dicom_sources
 from monai_cover.data.loading import SafeLoadImage, SafeLoadImaged
 from monai_cover.data.pipeline import CheckedCompose, filter_readable, usable_items
 from monai_cover.data.predictions import PredictionError, PredictionPlan, prediction_root
@@ -21,7 +22,7 @@ from monai_cover.errors import BadInputError
 __all__ = [
     "auto_roi_size", "auto_view_sizes", "BadInputError", "CheckImage", "CheckImaged", "CheckedCompose",
     "SafeLoadImage", "SafeLoadImaged", "training_dataset",
-    "check_dicom_folder", "filter_readable", "usable_items",
+    "check_dicom_folder", "SaveDicomSegd", "dicom_segmentation", "dicom_sources", "filter_readable", "usable_items",
     "IMAGE_SUFFIXES", "find_images", "find_pairs", "holdout", "is_dicom_file", "load_datalist", "pretrain_transforms",
     "seg_datalists", "seg_postprocessing", "seg_preprocessing", "PredictionError", "PredictionPlan",
     "prediction_root",

@@ -49,7 +49,8 @@ class PredictionPlan:
     Args:
         datalist: ``[{"image": path}, ...]`` (e.g. :func:`monai_cover.data.find_images`).
         savers: the ``SaveImaged`` transforms of the inference run, with ``data_root_dir`` set to
-            :func:`prediction_root` (their ``folder_layout`` names the files).
+            :func:`prediction_root` (their ``folder_layout`` names the files); a saver with an ``applies(source)``
+            method (:class:`~monai_cover.data.SaveDicomSegd`) only writes for the inputs it accepts.
         overwrite: replace existing predictions (each replacement is logged) instead of skipping those inputs.
         skip_bad_files: pre-check every input with ``preprocessing``; unreadable ones are reported, counted as failed
             and skipped instead of stopping the run at the first one (the rest are still predicted).
@@ -65,7 +66,9 @@ class PredictionPlan:
         skip_bad_files: bool | str = False, preprocessing: Callable | None = None, key: Hashable = "image",
     ) -> None:
         self.key, self.overwrite = key, str2bool(overwrite)
-        self.layouts = [s.saver.folder_layout if hasattr(s, "saver") else s.folder_layout for s in savers]
+        # (folder layout, which inputs the saver writes for): SaveImaged writes for every input
+        self.layouts = [(s.saver.folder_layout if hasattr(s, "saver") else s.folder_layout,
+                         getattr(s, "applies", lambda source: True)) for s in savers]
         self.todo: list[dict[Hashable, Any]] = []
         self.skipped: list[str] = []
         self.failed: list[tuple[str, str]] = []
@@ -91,7 +94,7 @@ class PredictionPlan:
 
     def outputs(self, source: str) -> list[str]:
         """The prediction files written for one input."""
-        return [layout.filename(subject=source) for layout in self.layouts]
+        return [layout.filename(subject=source) for layout, applies in self.layouts if applies(source)]
 
     def finish(self) -> dict[str, int]:
         """Log ``"predictions: n written, n skipped, n failed"``; raise :class:`PredictionError` if any failed.
@@ -101,7 +104,7 @@ class PredictionPlan:
         """
         written = sum(all(os.path.exists(o) for o in self.outputs(str(item[self.key]))) for item in self.todo)
         counts = {"written": written, "skipped": len(self.skipped), "failed": len(self.failed)}
-        folders = sorted({str(Path(layout.output_dir)) for layout in self.layouts})
+        folders = sorted({str(Path(layout.output_dir)) for layout, _ in self.layouts})
         line = (f"predictions in {', '.join(folders)}: {written} written, {len(self.skipped)} skipped (already there; "
                 f"--overwrite True replaces them), {len(self.failed)} failed")
         logger.info(line)

@@ -26,19 +26,22 @@ def _dataset(sop_class: str, study_uid: str, series_uid: str, modality: str):
     return ds
 
 
-def write_series(folder, z_mm, rows=12, cols=10, series_uid=None):
-    """One CT slice per position ``z_mm`` (1 x 1 mm pixels); slice k is filled with 100 * k + column index.
+def write_series(folder, z_mm, rows=12, cols=10, series_uid=None, orientation=(1, 0, 0, 0, 1, 0)):
+    """One CT slice per position ``z_mm`` along the slice normal of ``orientation`` (ImageOrientationPatient;
+    1 x 1 mm pixels); slice k is filled with 100 * k + column index.
 
     Files are named in reverse order so that only the positions, not the names, give the slice order."""
     from pydicom.uid import CTImageStorage, generate_uid
 
     folder.mkdir(parents=True, exist_ok=True)
-    series_uid, study_uid = series_uid or generate_uid(), generate_uid()
+    series_uid, study_uid, frame_of_reference = series_uid or generate_uid(), generate_uid(), generate_uid()
     for k, z in enumerate(z_mm):
         ds = _dataset(CTImageStorage, study_uid, series_uid, "CT")
+        ds.FrameOfReferenceUID = frame_of_reference
         ds.PatientName, ds.PatientID, ds.InstanceNumber = "Test^Series", "0001", k + 1
         ds.Rows, ds.Columns, ds.PixelSpacing, ds.SliceThickness = rows, cols, [1.0, 1.0], 2.0
-        ds.ImagePositionPatient, ds.ImageOrientationPatient = [0.0, 0.0, float(z)], [1, 0, 0, 0, 1, 0]
+        normal = np.cross(np.asarray(orientation[:3], float), np.asarray(orientation[3:], float))
+        ds.ImagePositionPatient, ds.ImageOrientationPatient = [float(v) for v in z * normal], list(orientation)
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
         ds.RescaleIntercept, ds.RescaleSlope = 0, 1
