@@ -15,7 +15,8 @@ import os
 import sys
 
 __all__ = [
-    "BadInputError", "CoverError", "MissingFileError", "OutputWriteError", "RunMismatchError", "WeightsError",
+    "BadInputError", "CoverError", "MissingFileError", "OutputWriteError", "RunMismatchError", "TrainingDivergedError",
+    "WeightsError",
     "describe_expected", "find_bad_input", "find_cover_error", "first_line", "install_one_line_errors", "unwritable",
 ]
 
@@ -38,6 +39,10 @@ class BadInputError(CoverError, ValueError):
 
 class RunMismatchError(CoverError):
     """Existing outputs were made by a run with other settings or data; nothing was trained or replaced."""
+
+
+class TrainingDivergedError(CoverError, ArithmeticError):
+    """Steps in a row gave a non-finite loss or gradient; the weights are those of the last finite step."""
 
 
 def first_line(e: BaseException) -> str:

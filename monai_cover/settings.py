@@ -149,9 +149,12 @@ def _auto_flag(name: str, value: Any, auto: str) -> str | bool:
 
 
 def resolve_bf16(value: Any, device: torch.device | str) -> bool:
-    """The ``bf16`` setting as a flag: ``"auto"`` (the default) turns bfloat16 autocast on where
-    :func:`fast_bf16` says it is faster (logged once), ``True``/``False`` force it. Other values raise
-    :class:`BadSettingError`."""
+    """The ``bf16`` setting as a flag: ``"auto"`` turns bfloat16 autocast on where :func:`fast_bf16` says it is
+    faster (logged), ``True``/``False`` force it. Other values raise :class:`BadSettingError`.
+
+    Not the bundle default: on this project's CPU, 3D pretraining in bfloat16 gave a non-finite gradient now and
+    then (iteration 10 in one run, 86 in another, none in 180 in a third; never in float32), see
+    ``benchmarks/README.md``."""
     flag = _auto_flag("bf16", value, "on where this device computes bfloat16 faster than float32")
     if flag != "auto":
         return flag

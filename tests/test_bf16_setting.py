@@ -46,11 +46,12 @@ def test_explicit_values_win_and_text_is_refused(monkeypatch):
 
 
 @pytest.mark.parametrize("fast", [True, False])
-def test_the_bundle_default_reaches_the_step(monkeypatch, fast):
-    """cover_pretrain's default ``bf16: auto`` becomes the step's flag for the training device."""
+def test_the_bundle_setting_reaches_the_step(monkeypatch, fast):
+    """cover_pretrain: float32 by default; ``--bf16 auto`` becomes the step's flag for the training device."""
     _cpu_probes(monkeypatch, fast, False)
     parser = ConfigParser()
     parser.read_config(str(REPO / "bundles" / "cover_pretrain" / "configs" / "train.json"))
     parser.update({"device": "$torch.device('cpu')"})
-    assert parser.get_parsed_content("bf16") == "auto"
+    assert parser.get_parsed_content("train#iteration").bf16 is False
+    parser.update({"bf16": "auto"})
     assert parser.get_parsed_content("train#iteration").bf16 is fast

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
 from monai.utils import convert_to_tensor
 
+from monai_cover.errors import TrainingDivergedError
 from monai_cover.losses import CoverLoss
 from monai_cover.transforms.sampler import CoverViewSampler
 
 __all__ = ["CoverPretrainStep"]
+
+logger = logging.getLogger(__name__)
 
 
 def _channels_last(dims: int) -> torch.memory_format:
@@ -33,6 +37,10 @@ class CoverPretrainStep:
             takes the place of ``engine.amp``'s float16).
         channels_last: channels-last memory format for the network and the views (``channels_last_3d`` in 3D).
         compile: run the network through ``torch.compile`` (compiled once, on the first step).
+        max_skipped: a step whose loss or gradient norm is not finite is skipped (the weights and the optimizer
+            state stay as they were, a warning says so); this many skipped steps in a row stop the run with
+            :class:`~monai_cover.errors.TrainingDivergedError`. (With ``engine.amp``'s float16 the ``GradScaler``
+            skips overflowing steps itself.)
 
     The fast-path options change speed and memory, not the computation: tests hold each to the default within
     float tolerance, and ``benchmarks/step.py --options ...`` measures them.
@@ -50,6 +58,7 @@ class CoverPretrainStep:
         bf16: bool = False,
         channels_last: bool = False,
         compile: bool = False,
+        max_skipped: int = 5,
     ) -> None:
         self.sampler = sampler
         self.loss_function = loss_function if loss_function is not None else CoverLoss()
@@ -57,6 +66,7 @@ class CoverPretrainStep:
         self.image_key = image_key
         self.bf16, self.channels_last, self.compile = bf16, channels_last, compile
         self._prepared: dict[int, torch.nn.Module] = {}
+        self.max_skipped, self.skipped_in_a_row = max_skipped, 0
 
     def _model(self, net: torch.nn.Module, dims: int) -> torch.nn.Module:
         """``net`` as the options run it, set up once: converted in place (the optimizer keeps its parameters)."""
@@ -95,8 +105,18 @@ class CoverPretrainStep:
         if scaler is not None:
             scaler.step(opt)
             scaler.update()
-        else:
+        elif torch.isfinite(grad_norm) and torch.isfinite(out["loss"]):
             opt.step()
+            self.skipped_in_a_row = 0
+        else:  # an update with NaN/inf would leave NaN weights for the rest of the run: skip it
+            opt.zero_grad(set_to_none=True)
+            self.skipped_in_a_row += 1
+            logger.warning(f"non-finite loss {float(out['loss']):.4g} or gradient norm {float(grad_norm):.4g}: step "
+                           f"skipped, weights unchanged ({self.skipped_in_a_row} in a row)")
+            if self.skipped_in_a_row >= self.max_skipped:
+                raise TrainingDivergedError(
+                    f"{self.skipped_in_a_row} steps in a row had a non-finite loss or gradient; the weights are those "
+                    "of the last finite step (lower --learning_rate, run with --bf16 False, or check the images)")
         result = {k: float(v.detach()) for k, v in out.items()}
         result.update(grad_norm=float(grad_norm), lr=float(opt.param_groups[0]["lr"]))
         return result

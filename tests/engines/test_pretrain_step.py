@@ -68,3 +68,28 @@ def test_checkpointing_needs_a_backbone_with_the_switch():
 
     with pytest.raises(ValueError, match="checkpointing needs a backbone"):
         CoverNet(2, 1, backbone=Plain(), checkpointing=True)
+
+
+def test_non_finite_steps_are_skipped_and_repeated_ones_stop_the_run(caplog):
+    """A NaN loss (here from a NaN view) leaves weights and optimizer state as they were; a finite step resets
+    the count; ``max_skipped`` in a row end the run with one line."""
+    from monai_cover.errors import TrainingDivergedError
+
+    v = views(2, 32)
+    bad = dict(v, view_a=torch.full_like(v["view_a"], float("nan")))
+    torch.manual_seed(0)
+    net = CoverNet(2, 1, **TINY)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    step = CoverPretrainStep(sampler=None, max_skipped=3)
+    before = [p.detach().clone() for p in net.parameters()]
+    step.update(net, opt, bad)
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters())) and not opt.state
+    assert "step skipped, weights unchanged (1 in a row)" in caplog.text
+    step.update(net, opt, bad)
+    out = step.update(net, opt, v)  # finite: trains, and the count starts again
+    assert step.skipped_in_a_row == 0 and all(torch.isfinite(p).all() for p in net.parameters())
+    assert not all(torch.equal(a, b) for a, b in zip(before, net.parameters())) and out["loss"] == out["loss"]
+    step.update(net, opt, bad)
+    step.update(net, opt, bad)
+    with pytest.raises(TrainingDivergedError, match=r"^3 steps in a row had a non-finite loss or gradient"):
+        step.update(net, opt, bad)
