@@ -6,6 +6,7 @@ import glob
 import json
 import logging
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,9 +44,34 @@ def _is_image(path: Path) -> bool:
     return path.name.lower().endswith(IMAGE_SUFFIXES)
 
 
-def _dicom_items(folder: str, files: list[str]) -> list[str]:
+class _ScanProgress:
+    """Log lines while a folder scan runs long: every ``every`` seconds how far it got, and the total at the end
+    of a scan that took more than ``every`` seconds (100,000 single-file DICOMs take minutes of header reads)."""
+
+    def __init__(self, root: Path, every: float = 5.0) -> None:
+        self.root, self.every = root, every
+        self.start = self.last = time.monotonic()
+        self.files = 0
+
+    def tick(self, items: int, files: int = 1) -> None:
+        self.files += files
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            logger.info(f"scanning {self.root}: {items} images so far ({self.files} files looked at, "
+                        f"{now - self.start:.0f} s)")
+
+    def done(self, items: int) -> None:
+        elapsed = time.monotonic() - self.start
+        if elapsed >= self.every:
+            logger.info(f"scanned {self.root}: {items} images in {self.files} files, {elapsed:.0f} s (a datalist "
+                        "JSON of them is read in seconds: scripts/make_datalist.py)")
+
+
+def _dicom_items(folder: str, files: list[str], progress: _ScanProgress | None = None, found: int = 0) -> list[str]:
     """A folder of DICOM files is one series (one item), unless every file is a series of its own (single-file
-    images such as 2D radiographs): then each file is an item."""
+    images such as 2D radiographs): then each file is an item. ``progress`` counts each header read (``found``:
+    images listed before this folder)."""
     pydicom, has_pydicom = optional_import("pydicom")
     paths = [os.path.join(folder, f) for f in files if not f.startswith(".")]
     if not has_pydicom:
@@ -53,6 +79,8 @@ def _dicom_items(folder: str, files: list[str]) -> list[str]:
     seen: set[str] = set()
     dicoms = []
     for path in paths:
+        if progress is not None:
+            progress.tick(found + len(dicoms))
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
         except Exception:  # not DICOM (e.g. a README): ignored, as MONAI's reader does
@@ -69,13 +97,16 @@ def _scan_folder(root: Path) -> list[str]:
     """Image files under ``root`` (recursive), and one entry per folder of DICOM files (read as a series), or per
     DICOM file where each file is its own series."""
     items: list[str] = []
+    progress = _ScanProgress(root)
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         files = sorted(filenames)
         if any(is_dicom_file(Path(dirpath) / f) for f in files[:8] if not _is_image(Path(f))):
-            items.extend(_dicom_items(dirpath, [f for f in files if not _is_image(Path(f))]))
+            items.extend(_dicom_items(dirpath, [f for f in files if not _is_image(Path(f))], progress, len(items)))
             continue
         items.extend(str(Path(dirpath) / f) for f in files if _is_image(Path(f)) and not f.startswith("."))
+        progress.tick(len(items), len(files))
+    progress.done(len(items))
     return items
 
 
