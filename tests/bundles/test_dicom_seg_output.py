@@ -16,6 +16,7 @@ from pydicom.data import get_testdata_file  # noqa: E402
 
 from monai_cover.networks import CoverSegNet  # noqa: E402
 from tests.bundles.conftest import REPO, TINY_NET, bundle_error, run_bundle  # noqa: E402
+from tests.data.test_dicom_seg import _pixel_lps  # noqa: E402
 
 INFER = str(REPO / "bundles" / "cover_seg" / "configs" / "inference.json")
 
@@ -47,10 +48,7 @@ def _nifti_at_source_pixels(nifti_file, ds) -> np.ndarray:
     """The NIfTI prediction looked up at every pixel of one DICOM slice (its header's geometry)."""
     img = nib.load(nifti_file)
     data = np.asarray(img.dataobj)
-    ori, (dr, dc) = np.asarray(ds.ImageOrientationPatient, float), (float(v) for v in ds.PixelSpacing)
-    r, c = np.meshgrid(np.arange(ds.Rows), np.arange(ds.Columns), indexing="ij")
-    lps = (np.asarray(ds.ImagePositionPatient, float)[:, None, None] + ori[:3, None, None] * c * dc
-           + ori[3:, None, None] * r * dr)
+    lps = _pixel_lps(ds)
     ras = np.stack([-lps[0], -lps[1], lps[2]]).reshape(3, -1)
     ijk = np.rint(np.linalg.inv(img.affine)[:3, :3] @ ras + np.linalg.inv(img.affine)[:3, 3:]).astype(int)
     data = data.reshape(*data.shape[:2], -1)
