@@ -8,6 +8,12 @@ its cache (``HF_HUB_OFFLINE=1`` reads the cache only).
 
     python -m monai_cover.hub export --model_dir bundles/cover_pretrain/models --out hub/cover-cxr \\
         --data "20 NIH chest radiographs" [--push owner/cover-cxr]
+
+For model-zoo style distribution, ``large_files`` writes a bundle's ``large_files.yml`` (URLs and SHA-256 of its
+weights) for ``python -m monai.bundle download_large_files``:
+
+    python -m monai_cover.hub large_files --bundle_dir bundles/cover_seg \\
+        --url_base https://huggingface.co/owner/cover-seg/resolve/main
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from monai_cover.errors import MissingFileError, first_line
 from monai_cover.utils import atomic_write, read_json
 from monai_cover.weights import backbone_config, load_backbone
 
-__all__ = ["export_hub_folder", "from_pretrained", "model_card", "push_to_hub", "resolve_pretrained"]
+__all__ = ["export_hub_folder", "from_pretrained", "large_files", "model_card", "push_to_hub", "resolve_pretrained"]
 
 #: what a hub folder holds (the weights, our config sidecar, the Hub's config, the card)
 HUB_FILES = ("model.safetensors", "model.json", "config.json", "README.md")
@@ -131,6 +137,35 @@ def export_hub_folder(model_dir: str | Path, out_dir: str | Path, run_dir: str |
     return out_dir
 
 
+#: the files of a bundle's models/ folder that large_files.yml lists (those present)
+LARGE_FILES = ("model.safetensors", "model.pt", "model.json")
+
+
+def large_files(bundle_dir: str | Path, url_base: str) -> Path:
+    """Write ``<bundle_dir>/large_files.yml``, MONAI's model-zoo list of a bundle's weights: each file of
+    ``models/`` in :data:`LARGE_FILES` with its URL (``url_base`` + file name) and SHA-256, so that whoever has the
+    bundle's configs gets the weights with ``python -m monai.bundle download_large_files --bundle_path <bundle>``
+    (checked against the hash). Host the files at ``url_base`` yourself (e.g. a Hub repo's ``resolve/main/``).
+
+    Raises:
+        MissingFileError: no weights in ``<bundle_dir>/models``.
+    """
+    import hashlib
+
+    import yaml
+
+    bundle_dir = Path(bundle_dir)
+    files = [bundle_dir / "models" / name for name in LARGE_FILES if (bundle_dir / "models" / name).is_file()]
+    if not any(f.suffix in (".safetensors", ".pt") for f in files):
+        raise MissingFileError(f"{bundle_dir / 'models'}: no model.safetensors or model.pt to list (train the bundle "
+                               "first, or give its folder)")
+    entries = [{"path": f"models/{f.name}", "url": f"{url_base.rstrip('/')}/{f.name}",
+                "hash_val": hashlib.sha256(f.read_bytes()).hexdigest(), "hash_type": "sha256"} for f in files]
+    out = bundle_dir / "large_files.yml"
+    atomic_write(out, lambda tmp: Path(tmp).write_text(yaml.safe_dump({"large_files": entries}, sort_keys=False)))
+    return out
+
+
 def push_to_hub(folder: str | Path, repo_id: str, private: bool = True, token: str | None = None) -> str:
     """Upload a hub folder to ``repo_id`` (created, private unless told otherwise); returns the repo URL."""
     from huggingface_hub import HfApi
@@ -151,7 +186,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ex.add_argument("--data", default="", help="one line describing the pretraining data, for the model card")
     ex.add_argument("--license", default="other")
     ex.add_argument("--push", default=None, metavar="OWNER/NAME", help="also upload it (private)")
+    lf = sub.add_parser("large_files", help="write <bundle>/large_files.yml (weights' URLs and SHA-256)")
+    lf.add_argument("--bundle_dir", required=True, help="the bundle folder (its models/ holds the weights)")
+    lf.add_argument("--url_base", required=True, help="where the files of models/ are hosted")
     args = ap.parse_args(argv)
+    if args.command == "large_files":
+        print(f"wrote {large_files(args.bundle_dir, args.url_base)}")
+        return
     folder = export_hub_folder(args.model_dir, args.out, args.run_dir, args.data, args.license)
     print(f"wrote {folder}")
     if args.push:

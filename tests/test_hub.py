@@ -78,3 +78,51 @@ def test_export_command(tmp_path, hub_folder, capsys):
     assert "wrote" in capsys.readouterr().out and (tmp_path / "cli" / "README.md").is_file()
     with pytest.raises(MissingFileError, match="no exported backbone here"):
         main(["export", "--model_dir", str(tmp_path / "nothing"), "--out", str(tmp_path / "cli2")])
+
+
+def test_large_files_yml_lets_monai_download_the_weights_from_a_server(tmp_path, hub_folder):
+    """``large_files.yml`` written for a bundle whose models/ are served over HTTP (127.0.0.1 here):
+    ``python -m monai.bundle download_large_files`` fetches them into a copy without weights, hash-checked; a file
+    changed on the server is refused."""
+    import functools
+    import http.server
+    import shutil
+    import subprocess
+    import sys
+    import threading
+
+    pytest.importorskip("yaml", reason="PyYAML (with huggingface_hub) reads large_files.yml")
+    from monai_cover.hub import large_files
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tmp_path / "models", bundle / "models")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(bundle / "models"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        listing = large_files(bundle, f"http://127.0.0.1:{server.server_port}/")
+        copy = tmp_path / "configs_only"
+        copy.mkdir()
+        shutil.copy(listing, copy / "large_files.yml")
+
+        def download():
+            return subprocess.run([sys.executable, "-m", "monai.bundle", "download_large_files", "--bundle_path",
+                                   str(copy)], capture_output=True, text=True, timeout=300)
+
+        proc = download()
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        for name in ("model.safetensors", "model.json"):
+            assert (copy / "models" / name).read_bytes() == (bundle / "models" / name).read_bytes()
+        shutil.rmtree(copy / "models")
+        (bundle / "models" / "model.safetensors").write_bytes(b"not the weights that were listed")
+        proc = download()
+        assert proc.returncode != 0 and "hash check" in proc.stderr + proc.stdout
+    finally:
+        server.shutdown()
+
+
+def test_large_files_without_weights_is_one_line(tmp_path):
+    from monai_cover.hub import large_files
+
+    with pytest.raises(MissingFileError, match=r"models: no model.safetensors or model.pt to list"):
+        large_files(tmp_path, "http://127.0.0.1:1/")
