@@ -32,10 +32,14 @@ from monai_cover.errors import MissingFileError, first_line
 from monai_cover.utils import atomic_write, read_json
 from monai_cover.weights import backbone_config, load_backbone
 
-__all__ = ["export_hub_folder", "from_pretrained", "large_files", "model_card", "push_to_hub", "resolve_pretrained"]
+__all__ = [
+    "export_hub_folder", "from_pretrained", "large_files", "model_card", "push_to_hub", "resolve_model_dir",
+    "resolve_pretrained", "seg_model_card",
+]
 
-#: what a hub folder holds (the weights, our config sidecar, the Hub's config, the card)
-HUB_FILES = ("model.safetensors", "model.json", "config.json", "README.md")
+#: what a hub folder holds (the weights, our config sidecar, the Hub's config, the card; a segmentation model also
+#: its model.pt, which cover_seg inference loads)
+HUB_FILES = ("model.safetensors", "model.pt", "model.json", "config.json", "README.md")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth", ".json")
 
@@ -65,6 +69,15 @@ def resolve_pretrained(source: str | Path | None) -> str | None:
     return resolve_pretrained(_download(str(source)))
 
 
+def resolve_model_dir(source: str | Path) -> str:
+    """cover_seg's ``--model_dir``: a folder as given, or a Hub id ``owner/name`` of a segmentation model exported
+    with ``python -m monai_cover.hub export`` (downloaded once into the Hub cache)."""
+    path = Path(str(source)).expanduser()
+    if path.exists() or not _is_repo_id(str(source)):
+        return str(path)  # a folder, or a missing one that loading the model reports in one line
+    return _download(str(source))
+
+
 def _download(repo_id: str) -> str:
     try:
         from huggingface_hub import snapshot_download
@@ -78,12 +91,34 @@ def _download(repo_id: str) -> str:
                                f"({first_line(e)})") from None
 
 
+def _seg_settings(weights: str) -> dict[str, Any] | None:
+    """The cover_seg settings recorded beside ``weights`` (``model.json`` with ``settings``), else ``None``."""
+    record = Path(weights).with_name("model.json")
+    content = read_json(record) if record.is_file() else {}
+    return dict(content["settings"]) if isinstance(content, Mapping) and content.get("settings") else None
+
+
+def _seg_net(settings: Mapping[str, Any]) -> nn.Module:
+    """The :class:`~monai_cover.networks.CoverSegNet` that cover_seg builds for ``settings``."""
+    from monai_cover.networks import CoverSegNet
+
+    out = len(settings["label_names"]) + (0 if settings.get("multilabel") else 1)
+    return CoverSegNet(2 if settings.get("slicewise") else settings["spatial_dims"], 1, out, settings["channels"],
+                       settings["decoder_channels"], head_levels=settings.get("head_levels"))
+
+
 def from_pretrained(source: str | Path) -> nn.Module:
-    """A :class:`~monai_cover.networks.CoverUNet` built from the saved config and loaded (strictly) with the weights
-    of ``source`` (a file, a hub folder or a Hub id, as :func:`resolve_pretrained`)."""
+    """The network saved at ``source`` (a file, a hub folder or a Hub id, as :func:`resolve_pretrained`), built from
+    its config and loaded strictly: a :class:`~monai_cover.networks.CoverUNet` backbone, or for a cover_seg model
+    (its ``model.json`` holds the training settings) the :class:`~monai_cover.networks.CoverSegNet`."""
     from monai_cover.networks import CoverUNet
+    from monai_cover.weights import load_model_file
 
     path = resolve_pretrained(source)
+    settings = _seg_settings(path)
+    if settings is not None:
+        net = _seg_net(settings)
+        return load_model_file(net, Path(path).with_name("model.pt"))
     cfg = backbone_config(path)
     keys = ("spatial_dims", "in_channels", "channels", "decoder_channels", "group_size", "negative_slope")
     net = CoverUNet(**{k: cfg[k] for k in keys if k in cfg})
@@ -118,10 +153,13 @@ def model_card(config: Mapping[str, Any], history: Sequence[Mapping[str, Any]] =
 
 def export_hub_folder(model_dir: str | Path, out_dir: str | Path, run_dir: str | Path | None = None,
                       data: str = "", license: str = "other") -> Path:
-    """Write a hub folder (``HUB_FILES``) into ``out_dir`` from a ``cover_pretrain`` ``models/`` folder; with
-    ``run_dir`` (its ``outputs/<d>d``) the card reports the last held-out endpoint error."""
+    """Write a hub folder (``HUB_FILES``) into ``out_dir`` from a ``cover_pretrain`` ``models/`` folder (with
+    ``run_dir``, its ``outputs/<d>d``, the card reports the last held-out endpoint error) or from a trained
+    ``cover_seg`` ``models/`` folder (``model.pt`` + ``model.json``; the card reports the best validation Dice)."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     weights = model_dir / "model.safetensors"
+    if not weights.is_file() and (model_dir / "model.pt").is_file() and _seg_settings(str(model_dir / "model.pt")):
+        return _export_seg_folder(model_dir, out_dir, data, license)
     if not weights.is_file():
         raise MissingFileError(f"{weights}: no exported backbone here (run cover_pretrain first, or give its "
                                "--model_dir)")
@@ -164,6 +202,49 @@ def large_files(bundle_dir: str | Path, url_base: str) -> Path:
     out = bundle_dir / "large_files.yml"
     atomic_write(out, lambda tmp: Path(tmp).write_text(yaml.safe_dump({"large_files": entries}, sort_keys=False)))
     return out
+
+
+def seg_model_card(record: Mapping[str, Any], data: str = "", license: str = "other",
+                   name: str = "COVER segmentation model") -> str:
+    """A model card for a cover_seg model from its ``model.json`` record (settings and best validation metric)."""
+    st = record.get("settings", {})
+    dims = st.get("spatial_dims", "?")
+    lines = ["---", f"license: {license}", "library_name: monai-cover",
+             f"tags: [medical-imaging, segmentation, monai, cover, {dims}d]", "---", "", f"# {name}", "",
+             "A segmentation network fine-tuned by monai-cover's `cover_seg` bundle (a U-Net backbone, typically "
+             "pretrained with COVER, and a 1x1 head).", "",
+             "| | |", "|---|---|", f"| structures | {', '.join(st.get('label_names', []))} "
+             f"({'binary channels' if st.get('multilabel') else 'one label map'}) |",
+             f"| dimensions | {dims}D{', slice by slice' if st.get('slicewise') else ''} |",
+             f"| encoder widths | {st.get('channels')} |", f"| decoder widths | {st.get('decoder_channels')} |",
+             f"| window | {st.get('roi_size')} (spacing {st.get('pixdim') or 'native'}) |",
+             f"| training data | {data or 'not described'} |"]
+    if "best" in record:
+        lines.append(f"| best validation {record.get('metric', 'metric')} | {record['best']:.4f} "
+                     f"(epoch {record.get('epoch', '?')}) |")
+    lines += ["", "Segment with it: `python -m monai.bundle run --config_file bundles/cover_seg/configs/inference.json "
+              "--model_dir <this id or folder> --dataset_dir <images>`; in Python "
+              "`monai_cover.hub.from_pretrained(\"<id or folder>\")` (a `CoverSegNet`).", ""]
+    return "\n".join(lines)
+
+
+def _export_seg_folder(model_dir: Path, out_dir: Path, data: str, license: str) -> Path:
+    """A hub folder from a cover_seg ``models/`` folder: ``model.pt`` (what inference loads), the same tensors as
+    ``model.safetensors``, ``model.json`` (the settings), ``config.json`` and the card."""
+    from safetensors.torch import save_file
+
+    from monai_cover.weights import load_model_file
+
+    record = dict(read_json(model_dir / "model.json"))
+    net = load_model_file(_seg_net(record["settings"]), model_dir / "model.pt")  # fails in one line if it does not fit
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(out_dir / "model.pt", lambda tmp: shutil.copyfile(model_dir / "model.pt", tmp))
+    state = {k: v.contiguous() for k, v in net.state_dict().items()}
+    atomic_write(out_dir / "model.safetensors", lambda tmp: save_file(state, tmp))
+    atomic_write(out_dir / "model.json", lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2)))
+    atomic_write(out_dir / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(record["settings"], indent=2)))
+    atomic_write(out_dir / "README.md", lambda tmp: Path(tmp).write_text(seg_model_card(record, data, license)))
+    return out_dir
 
 
 def push_to_hub(folder: str | Path, repo_id: str, private: bool = True, token: str | None = None) -> str:

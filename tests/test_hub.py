@@ -30,7 +30,7 @@ def hub_folder(tmp_path):
 
 def test_export_writes_the_weights_configs_and_a_card_from_the_run(hub_folder):
     folder, net = hub_folder
-    assert sorted(p.name for p in folder.iterdir()) == sorted(HUB_FILES)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(set(HUB_FILES) - {"model.pt"})
     assert json.loads((folder / "config.json").read_text())["channels"] == TINY["channels"]
     card = (folder / "README.md").read_text()
     assert card.startswith("---\nlicense: apache-2.0\nlibrary_name: monai-cover")
@@ -52,7 +52,8 @@ def test_hub_id_is_read_from_the_cache_offline_and_a_missing_one_is_one_line(hub
     snap = repo / "snapshots" / commit
     snap.mkdir(parents=True)
     for name in HUB_FILES:
-        (snap / name).write_bytes((folder / name).read_bytes())
+        if (folder / name).is_file():  # a backbone folder has no model.pt
+            (snap / name).write_bytes((folder / name).read_bytes())
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # no network, the cache only
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))
     assert resolve_pretrained("acme/cover-tiny") == str(snap / "model.safetensors")
@@ -126,3 +127,49 @@ def test_large_files_without_weights_is_one_line(tmp_path):
 
     with pytest.raises(MissingFileError, match=r"models: no model.safetensors or model.pt to list"):
         large_files(tmp_path, "http://127.0.0.1:1/")
+
+
+def test_segmentation_model_export_loads_back_and_serves_inference_from_a_hub_id(tmp_path, monkeypatch):
+    """A cover_seg models/ folder exported as a hub folder: from_pretrained gives the same CoverSegNet, the card
+    reports the labels and best Dice, and inference takes the folder's Hub id as --model_dir (offline cache)."""
+    import numpy as np
+    from PIL import Image
+
+    from monai_cover.hub import main
+    from monai_cover.networks import CoverSegNet
+    from tests.bundles.conftest import REPO, run_bundle
+
+    settings = {"spatial_dims": 2, "label_names": ["lung", "heart"], "multilabel": False, "image_size": [32, 32],
+                "roi_size": [32, 32], "channels": [4, 8, 8, 16, 16], "decoder_channels": [16, 8, 8, 8]}
+    torch.manual_seed(1)
+    net = CoverSegNet(2, 1, 3, settings["channels"], settings["decoder_channels"])
+    (tmp_path / "models").mkdir()
+    torch.save(net.state_dict(), tmp_path / "models" / "model.pt")
+    record = {"best": 0.8123, "metric": "val_mean_dice", "epoch": 7, "settings": settings}
+    (tmp_path / "models" / "model.json").write_text(json.dumps(record))
+    main(["export", "--model_dir", str(tmp_path / "models"), "--out", str(tmp_path / "hub"), "--data", "JSRT 10%"])
+    folder = tmp_path / "hub"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(HUB_FILES)
+    card = (folder / "README.md").read_text()
+    assert "lung, heart" in card and "best validation val_mean_dice | 0.8123 (epoch 7)" in card and "JSRT 10%" in card
+    loaded = from_pretrained(folder)
+    assert isinstance(loaded, CoverSegNet)
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), loaded.state_dict().values()))
+
+    pytest.importorskip("huggingface_hub")
+    commit = "89abcdef0123456789abcdef0123456789abcdef"
+    repo = tmp_path / "hf" / "models--acme--cover-seg"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    (repo / "snapshots").mkdir()
+    import shutil
+
+    shutil.copytree(folder, repo / "snapshots" / commit)
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(np.arange(48 * 40, dtype=np.uint32).reshape(48, 40).astype(np.uint8)).save(images / "x.png")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    run_bundle("run", "--config_file", str(REPO / "bundles" / "cover_seg" / "configs" / "inference.json"),
+               "--bundle_root", str(tmp_path / "b"), "--model_dir", "acme/cover-seg", "--dataset_dir", str(images))
+    assert (tmp_path / "b" / "predictions" / "x_seg.png").is_file()
