@@ -51,7 +51,7 @@ def test_dicom_folder_in_one_dicom_seg_per_series_out(tmp_path, bundle):
     for folder in series:
         sources = sorted((pydicom.dcmread(f) for f in folder.iterdir()),
                          key=lambda ds: float(ds.ImagePositionPatient[2]))
-        name = str(sources[0].SeriesInstanceUID).replace(".", "-") + "_seg"
+        name = str(sources[0].SeriesInstanceUID) + "_seg"
         seg = hd.seg.segread(tmp_path / "out" / f"{name}.dcm")
         assert [s.SegmentLabel for s in seg.SegmentSequence] == ["liver", "kidney"]
         frames = seg.get_pixels_by_source_instance([s.SOPInstanceUID for s in sources], combine_segments=True)

@@ -14,7 +14,7 @@ from monai_cover.data.dicom import check_dicom_folder
 from monai_cover.data.dicom_seg import SaveDicomSegd, dicom_segmentation, dicom_sources
 from monai_cover.data.loading import SafeLoadImage, SafeLoadImaged
 from monai_cover.data.pipeline import CheckedCompose, filter_readable, usable_items
-from monai_cover.data.predictions import PredictionError, PredictionPlan, prediction_root
+from monai_cover.data.predictions import PredictionError, PredictionLayout, PredictionPlan, prediction_root
 from monai_cover.data.seg_transforms import seg_postprocessing, seg_preprocessing
 from monai_cover.data.transforms import pretrain_transforms
 from monai_cover.errors import BadInputError
@@ -24,6 +24,6 @@ __all__ = [
     "SafeLoadImage", "SafeLoadImaged", "training_dataset",
     "check_dicom_folder", "SaveDicomSegd", "dicom_segmentation", "dicom_sources", "filter_readable", "usable_items",
     "IMAGE_SUFFIXES", "find_images", "find_pairs", "holdout", "is_dicom_file", "load_datalist", "pretrain_transforms",
-    "seg_datalists", "seg_postprocessing", "seg_preprocessing", "PredictionError", "PredictionPlan",
+    "seg_datalists", "seg_postprocessing", "seg_preprocessing", "PredictionError", "PredictionLayout", "PredictionPlan",
     "prediction_root",
 ]

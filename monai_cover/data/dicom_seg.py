@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 from monai.config import KeysCollection
-from monai.data import FolderLayout
 from monai.transforms import MapTransform
 from monai.utils import optional_import
 
 from monai_cover.data.datalist import is_dicom_file
+from monai_cover.data.predictions import PredictionLayout
 from monai_cover.errors import BadInputError, first_line
 
 __all__ = ["SaveDicomSegd", "dicom_segmentation", "dicom_sources", "frames_from_volume"]
@@ -182,8 +182,8 @@ class SaveDicomSegd(MapTransform):
         self.available = optional_import("highdicom")[1]
         self._hinted = False
         self.label_names, self.multilabel = list(label_names), multilabel
-        self.folder_layout = FolderLayout(output_dir, postfix=output_postfix, extension=".dcm", makedirs=True,
-                                          data_root_dir=data_root_dir)
+        self.folder_layout = PredictionLayout(output_dir, postfix=output_postfix, extension=".dcm", makedirs=True,
+                                              data_root_dir=data_root_dir)
 
     @staticmethod
     def is_dicom(source: str) -> bool:

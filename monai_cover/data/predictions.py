@@ -14,19 +14,31 @@ from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
+from monai.data import FolderLayout
 from monai.utils import str2bool
 
 from monai_cover.data.datalist import find_images
 from monai_cover.data.pipeline import filter_readable
 from monai_cover.errors import BadInputError, CoverError
 
-__all__ = ["PredictionError", "PredictionPlan", "common_parent", "prediction_root"]
+__all__ = ["PredictionError", "PredictionLayout", "PredictionPlan", "common_parent", "prediction_root"]
 
 logger = logging.getLogger("monai_cover.predictions")
 
 
 class PredictionError(CoverError):
     """Some inputs could not be predicted (the others were written)."""
+
+
+class PredictionLayout(FolderLayout):
+    """MONAI's :class:`~monai.data.FolderLayout` (``<output_dir>/<subfolders>/<name><postfix><extension>``), except
+    that a folder input (a DICOM series) keeps its whole name: MONAI drops what follows a name's last dot as its
+    extension, so series folders named by UID (``1.2.840....4521``, ``1.2.840....4522``) would get one name."""
+
+    def filename(self, subject: str | os.PathLike = "subject", idx=None, **kwargs) -> str | os.PathLike:
+        if os.path.isdir(subject):
+            subject = str(subject).rstrip(os.sep) + ".series"  # the "extension" MONAI removes instead
+        return super().filename(subject, idx, **kwargs)
 
 
 def common_parent(paths: Sequence[str | os.PathLike]) -> str:

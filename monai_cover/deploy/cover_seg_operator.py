@@ -26,8 +26,7 @@ class CoverSegOperator(Operator):
     Args:
         fragment: the application.
         bundle_root: the cover_seg bundle folder (``models/model.pt`` and ``model.json`` inside).
-        output_folder: where ``<SeriesInstanceUID>_seg.dcm`` and ``_seg.nii.gz`` are written (the UID's dots
-            written as ``-``).
+        output_folder: where ``<SeriesInstanceUID>_seg.dcm`` and ``_seg.nii.gz`` are written.
         work_folder: scratch space; each series' files are linked into a folder of their own there.
         config_file: the inference config (default: the bundle's ``configs/inference.json``, else the one shipped
             with monai-cover).
@@ -62,8 +61,7 @@ class CoverSegOperator(Operator):
 
     def _link_series(self, series) -> Path:
         """A folder holding exactly this series' files (links; copies where links are not allowed)."""
-        # MONAI names outputs after the input with its "extension" removed: a UID's dots would cut it short
-        folder = self.work_folder / "series" / str(series.SeriesInstanceUID).replace(".", "-")
+        folder = self.work_folder / "series" / str(series.SeriesInstanceUID)
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         for k, sop in enumerate(series.get_sop_instances()):

@@ -111,3 +111,18 @@ def test_a_series_the_seg_cannot_reference_is_one_line_and_the_nifti_stays(tmp_p
     assert f"{series}: cannot write a DICOM SEG (ValueError: Source images have no Frame Of Reference UID" in last
     assert "--dicom_seg False writes NIfTI only" in last
     assert (tmp_path / "predictions" / "CT_seg.nii.gz").is_file()
+
+
+def test_series_folders_named_by_uid_keep_their_whole_names(tmp_path):
+    """PACS exports name series folders by UID: MONAI would cut each name at its last dot (one shared name and a
+    refused run); every series gets its own prediction, named by its whole folder name."""
+    _model(tmp_path, 3)
+    for uid in ("1.2.826.0.1.3680043.8.498.11", "1.2.826.0.1.3680043.8.498.12"):
+        _ct_series(tmp_path / "export" / uid, slices=3)
+    proc = run_bundle("run", "--config_file", INFER, "--bundle_root", str(tmp_path), "--dataset_dir",
+                      str(tmp_path / "export"), "--spatial_dims", "3", "--roi_size", "[16,16,16]", "--label_names",
+                      "['a','b']", *TINY_NET)
+    assert "2 written, 0 skipped" in proc.stdout + proc.stderr
+    assert sorted(p.name for p in (tmp_path / "predictions").iterdir()) == [
+        "1.2.826.0.1.3680043.8.498.11_seg.dcm", "1.2.826.0.1.3680043.8.498.11_seg.nii.gz",
+        "1.2.826.0.1.3680043.8.498.12_seg.dcm", "1.2.826.0.1.3680043.8.498.12_seg.nii.gz"]
