@@ -17,7 +17,7 @@ from monai_cover.transforms.sampler import APPEARANCE_PRESETS, ROTATION_SAMPLING
 
 __all__ = [
     "BadSettingError", "CHOICES", "check_crops_per_image", "check_flags", "check_options", "check_slicewise",
-    "check_trained_settings", "fit_patch_size", "fast_bf16", "resolve_bf16", "resolve_dicom_seg",
+    "check_trained_settings", "fit_patch_size", "image_channels", "fast_bf16", "resolve_bf16", "resolve_dicom_seg",
 ]
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 CHOICES: dict[str, tuple[str, ...]] = {
     "method": PRETRAIN_METHODS, "init": BACKBONE_INITS, "appearance": tuple(APPEARANCE_PRESETS),
     "rotation_sampling": ROTATION_SAMPLINGS, "lr_schedule": ("constant", "cosine"),
-    "cache": ("memory", "disk", "none"),
+    "cache": ("memory", "disk", "none"), "color": ("gray", "rgb"),
 }
 
 
@@ -109,6 +109,15 @@ def check_crops_per_image(crops: int, spatial_dims: int) -> int:
         raise BadSettingError(f"--crops_per_image {crops!r}: a whole number >= 1, and above 1 only for volumes "
                               "(--spatial_dims 3; 2D images are resized whole, views are drawn from them each step)")
     return crops
+
+
+def image_channels(color: str, spatial_dims: int) -> int:
+    """Input channels of the network for the ``color`` setting: 1 (``gray``) or 3 (``rgb``, 2D images only)."""
+    check_options({"color": color})
+    if color == "rgb" and spatial_dims != 2:
+        raise BadSettingError(f"--color rgb: colour is for 2D images (photos, dermatology, endoscopy, fundus); "
+                              f"--spatial_dims is {spatial_dims} (leave --color out for volumes)")
+    return 3 if color == "rgb" else 1
 
 
 def check_slicewise(slicewise: bool, spatial_dims: int, label_transfer: bool = False) -> bool:

@@ -44,6 +44,14 @@ def feature_pca_rgb(features: torch.Tensor, max_samples: int = 4096) -> np.ndarr
     return rgb.reshape(h, w, 3).numpy()
 
 
+def _image(view: torch.Tensor) -> tuple[np.ndarray | torch.Tensor, str | None]:
+    """A view ``(C, *S)`` for ``imshow``: RGB (clipped to [0, 1]) for 3 channels, else the first channel in gray."""
+    v = _mid_slice(view.float().cpu())
+    if v.shape[0] == 3:
+        return v.permute(1, 2, 0).clamp(0, 1).numpy(), None
+    return v[0], "gray"
+
+
 def save_panel(
     path: str | os.PathLike, view_a: torch.Tensor, view_b: torch.Tensor, dvf: torch.Tensor, pred: torch.Tensor,
     mask: torch.Tensor, features: torch.Tensor | None = None, title: str = "", max_rows: int = 2,
@@ -65,8 +73,8 @@ def save_panel(
         true_norm = float(_mid_slice(dvf[r].float()).norm(dim=0).max().clamp_min(1e-6))
         err = _mid_slice(((pred[r] - dvf[r]).float().norm(dim=0, keepdim=True) * mask[r]).cpu())[0]
         panels = [
-            ("view a", _mid_slice(view_a[r].float().cpu())[0], "gray"),
-            ("view b", _mid_slice(view_b[r].float().cpu())[0], "gray"),
+            ("view a", *_image(view_a[r])),
+            ("view b", *_image(view_b[r])),
             ("true field", field_to_rgb(dvf[r], true_norm), None),
             ("predicted field", field_to_rgb(pred[r], true_norm), None),
             (f"error (vox), mean {float(err.sum() / _mid_slice(mask[r].cpu()).sum().clamp_min(1)):.2f}", err, "magma"),

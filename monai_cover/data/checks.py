@@ -55,6 +55,9 @@ class CheckImage(Transform):
         c = int(img.shape[0])
         if self.channels is None or c == self.channels:
             return img
+        if self.channels == 3 and not label and img.ndim - 1 == 2 == self.spatial_dims and c in (1, 4):
+            # a colour run: gray images are repeated into 3 channels, RGBA loses its alpha
+            return img.repeat(3, *[1] * (img.ndim - 1)) if c == 1 else img[:3]
         rgb = self.channels == 1 and c in (3, 4) and img.ndim - 1 == 2 == self.spatial_dims
         if rgb and self.rgb_to_gray:
             if not label:

@@ -35,8 +35,9 @@ def pretrain_transforms(
     rgb_to_gray: bool = True,
     slicewise: bool = False,
     num_crops: int = 1,
+    channels: int = 1,
 ) -> CheckedCompose:
-    """Files -> single-channel float images on a grid of ``load_size`` in ``[0, 1]``.
+    """Files -> float images on a grid of ``load_size`` in ``[0, 1]``: one channel, or RGB with ``channels=3``.
 
     2D: load, channel first, intensity scaling, resize to ``load_size`` (all deterministic, so it is cached).
     3D: load, channel first, RAS orientation, optional resampling to ``pixdim`` mm, intensity scaling, pad to at
@@ -60,6 +61,8 @@ def pretrain_transforms(
         num_crops: 3D: random crops cut from each decoded volume (``RandSpatialCropSamplesd``: a list of that many
             items per volume, which MONAI's ``DataLoader`` flattens into the batch), so each decode serves several
             training samples when volumes are read from disk.
+        channels: 1 (RGB averaged, with ``rgb_to_gray``) or 3 (2D colour: RGB kept, its channels scaled together
+            so colours keep their balance; gray images repeated, alpha dropped).
     """
     plane = 2 if slicewise else spatial_dims
     size = (load_size,) * plane if isinstance(load_size, int) else tuple(load_size)
@@ -69,7 +72,7 @@ def pretrain_transforms(
         scale = ScaleIntensityRangePercentilesd(key, lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True)
     else:
         raise ValueError(f"pretrain_transforms: intensity must be 'percentile' or 'ct', got {intensity!r}.")
-    checks = [CheckImaged(key, spatial_dims, rgb_to_gray=rgb_to_gray)] if check else []
+    checks = [CheckImaged(key, spatial_dims, channels=channels, rgb_to_gray=rgb_to_gray)] if check else []
     xs = [SafeLoadImaged(key, image_only=True), EnsureChannelFirstd(key)]
     if spatial_dims == 2:
         xs += [*checks, scale, Resized(key, spatial_size=size, mode="area")]

@@ -170,3 +170,35 @@ def test_several_crops_per_decoded_volume_fill_the_batch(tmp_path, nifti_dir):
     _train(tmp_path, nifti_dir, "--spatial_dims", "3", "--crop_size", "16", "--epochs", "1", "--crops_per_image", "2",
            "--cache", "none")
     assert _checkpoint_iterations(tmp_path / "outputs" / "3d")[-1] == 3
+
+
+def test_color_pretraining_keeps_rgb_and_a_rerun_in_gray_is_refused(tmp_path):
+    """--color rgb: photos stay 3-channel (a gray image among them is repeated), the backbone takes 3 channels and
+    says so in its config; the same folder with --color gray stops in one line; colour volumes are refused."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.bundles.conftest import bundle_error
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    y, x = np.mgrid[0:64, 0:64]
+    for i in range(5):
+        rgb = np.stack([128 + 100 * np.sin(x / (5 + i)), 128 + 100 * np.cos(y / (7 + i)),
+                        128 + 80 * np.sin((x + y) / (9 + i))], -1)
+        Image.fromarray(rgb.clip(0, 255).astype(np.uint8)).save(photos / f"photo{i}.png")
+    Image.fromarray(((x * 3 + y) % 255).astype(np.uint8)).save(photos / "gray.png")
+    root = tmp_path / "run"
+    _train(root, photos, "--color", "rgb", "--epochs", "1", "--crop_size", "32")
+    state, cfg = torch.load(root / "models" / "model.pt", weights_only=True).values()
+    assert cfg["in_channels"] == 3 and state["encoders.0.0.conv.weight"].shape[1] == 3
+    assert (root / "outputs" / "2d" / "panels" / "panel_00000002.png").is_file()
+
+    last = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(root), "--dataset_dir", str(photos),
+                        *TINY_NET, "--batch_size", "2", "--num_val", "1", "--val_interval", "2", "--epochs", "2",
+                        "--crop_size", "32")
+    assert last.startswith(f"RunMismatchError: {root / 'outputs' / '2d'}: holds the outputs of a run with other")
+    assert '(color "rgb" -> "gray")' in last
+    last = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "v"), "--dataset_dir",
+                        str(photos), "--spatial_dims", "3", "--color", "rgb")
+    assert last.startswith("BadSettingError: --color rgb: colour is for 2D images")
