@@ -53,27 +53,33 @@ class CheckImage(Transform):
 
     def check_channels(self, img, name: str, label: bool = False):
         c = int(img.shape[0])
-        if self.channels is None or c == self.channels:
+        # a label map has one channel, also beside colour images (None: channels are not checked)
+        expected = 1 if label and self.channels is not None else self.channels
+        colour = expected == 3 and img.ndim - 1 == 2 == self.spatial_dims
+        if colour and c in (1, 3, 4):
+            # a colour run: gray images are repeated into 3 channels, RGBA loses its alpha; predictions written
+            # from these images have one channel, so the colours' file axis must not be carried over to them
+            return _no_channel_axis(img.repeat(3, *[1] * (img.ndim - 1)) if c == 1 else img[:3])
+        if expected is None or c == expected:
             return img
-        if self.channels == 3 and not label and img.ndim - 1 == 2 == self.spatial_dims and c in (1, 4):
-            # a colour run: gray images are repeated into 3 channels, RGBA loses its alpha
-            return img.repeat(3, *[1] * (img.ndim - 1)) if c == 1 else img[:3]
-        rgb = self.channels == 1 and c in (3, 4) and img.ndim - 1 == 2 == self.spatial_dims
+        rgb = expected == 1 and c in (3, 4) and img.ndim - 1 == 2 == self.spatial_dims
         if rgb and self.rgb_to_gray:
             if not label:
                 x = img[:3]
-                return _as_gray(x.mean(0, keepdim=True, dtype=x.dtype if x.is_floating_point() else torch.float32))
+                return _no_channel_axis(x.mean(0, keepdim=True,
+                                               dtype=x.dtype if x.is_floating_point() else torch.float32))
             if bool((img[1:3] == img[:1]).all()):  # gray label saved as RGB
-                return _as_gray(img[:1])
+                return _no_channel_axis(img[:1])
             raise BadInputError(f"{name}: color label image ({c} channels that differ), expected a 1-channel map.")
         what = "RGB/RGBA image" if rgb else f"{img.ndim}D image with {c} channels/volumes, shape {_shape(img)}"
         hint = " (rgb_to_gray=False)" if rgb else ""
-        raise BadInputError(f"{name}: {what}, expected {self.channels} channel(s){hint}.")
+        raise BadInputError(f"{name}: {what}, expected {expected} channel(s){hint}.")
 
 
-def _as_gray(img):
-    """Record that a converted RGB image has no channel axis of its own any more: MONAI's writers otherwise put the
-    prediction's single channel where the colours were and fail ("SaveImage cannot find a suitable writer")."""
+def _no_channel_axis(img):
+    """Record that an RGB file's colour axis is not carried over (to a gray image, or to the one-channel predictions
+    made from a colour image): MONAI's writers otherwise put the prediction's single channel where the colours were
+    and fail ("SaveImage cannot find a suitable writer")."""
     if isinstance(img, MetaTensor):
         img.meta = dict(img.meta)
         img.meta["original_channel_dim"] = float("nan")  # what LoadImage records for a gray PNG

@@ -33,6 +33,7 @@ def seg_preprocessing(
     num_classes: int | None = None,
     check: bool = True,
     rgb_to_gray: bool = True,
+    channels: int = 1,
 ) -> CheckedCompose:
     """Deterministic loading: channel first, 3D RAS + optional spacing, intensity to [0, 1], optional 2D resize.
 
@@ -45,6 +46,7 @@ def seg_preprocessing(
     ``rgb_to_gray``), ``spatial_dims`` axes, finite and non-constant intensities; labels with values in
     ``range(num_classes)`` (if given) or {0, 1, 255} (``multilabel``), on the image's grid (shape and affine).
     Unreadable files always raise a one-line :class:`~monai_cover.errors.BadInputError` naming the file.
+    ``channels=3``: 2D colour images stay RGB (gray ones repeated, alpha dropped), scaled together.
     """
     keys = list(keys)
     image, labels = keys[0], keys[1:]
@@ -54,7 +56,7 @@ def seg_preprocessing(
         xs.append(to_ras(keys))
     if check:
         xs.append(CheckImaged(image, spatial_dims, label_key=labels or None, num_classes=num_classes,
-                              multilabel=multilabel, rgb_to_gray=rgb_to_gray))
+                              multilabel=multilabel, rgb_to_gray=rgb_to_gray, channels=channels))
     if spatial_dims == 3 and pixdim is not None:
         xs.append(Spacingd(keys, pixdim=pixdim, mode=modes))
     xs.append(ScaleIntensityRangePercentilesd(image, lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True))

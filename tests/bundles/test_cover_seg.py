@@ -324,3 +324,35 @@ def test_slicewise_trains_2d_on_thick_slice_volumes_and_predicts_volumes(tmp_pat
     run_bundle("run", "--config_file", f"['{TRAIN}','{EVALUATE}']", "--bundle_root", str(root), *_data(data))
     rows = list(csv.reader(open(root / "outputs" / "eval" / "val_mean_dice_raw.csv")))
     assert len(rows) == 6
+
+
+def test_colour_backbone_fine_tunes_and_infers_on_rgb_images(tmp_path, seg2d_dir):
+    """A 3-channel (``--color rgb``) backbone makes cover_seg colour too: RGB images stay RGB through training,
+    evaluation and inference (recorded in model.json), predictions come back in each input's geometry."""
+    import numpy as np
+    from PIL import Image
+
+    from monai_cover.networks import CoverUNet
+    from monai_cover.weights import save_backbone
+
+    rgb = tmp_path / "rgb"
+    (rgb / "images").mkdir(parents=True)
+    (rgb / "labels").symlink_to(seg2d_dir / "labels", target_is_directory=True)
+    for f in sorted((seg2d_dir / "images").iterdir()):
+        g = np.array(Image.open(f))
+        Image.fromarray(np.stack([g, 255 - g, g // 2], -1)).save(rgb / "images" / f.name)  # colour-coded blobs
+    bb = CoverUNet(2, 3, [4, 8, 8, 16, 16], [16, 8, 8, 8])
+    save_backbone(tmp_path / "pre", bb, bb.config)
+    args = ARGS_2D[: -len(TINY_NET)]
+    run_bundle("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "ft"), *_data(rgb), *args,
+               "--epochs", "1", "--val_interval", "1", "--pretrained", str(tmp_path / "pre"))
+    record = json.loads((tmp_path / "ft" / "models" / "model.json").read_text())
+    assert record["settings"]["color"] == "rgb"
+    assert torch.load(tmp_path / "ft" / "models" / "model.pt", weights_only=True)[
+        "backbone.encoders.0.0.conv.weight"].shape[1] == 3
+    run_bundle("run", "--config_file", f"['{TRAIN}','{EVALUATE}']", "--bundle_root", str(tmp_path / "ft"),
+               *_data(rgb), "--pretrained", str(tmp_path / "pre"))
+    run_bundle("run", "--config_file", INFER, "--bundle_root", str(tmp_path / "ft"), "--dataset_dir",
+               str(rgb / "images" / "case_0.png"))
+    pred = np.array(Image.open(tmp_path / "ft" / "predictions" / "case_0_seg.png"))
+    assert pred.shape == (48, 40)  # rows x columns of the input
