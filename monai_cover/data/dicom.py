@@ -10,7 +10,17 @@ from monai.utils import optional_import
 
 from monai_cover.errors import BadInputError
 
-__all__ = ["check_dicom_folder"]
+__all__ = ["check_dicom_folder", "slice_position"]
+
+
+def slice_position(ds) -> float | None:
+    """Where a DICOM slice lies along its normal (mm): ``ImagePositionPatient`` projected on the cross product of
+    ``ImageOrientationPatient``'s row and column directions; ``None`` without them (e.g. a radiograph)."""
+    pos, ori = getattr(ds, "ImagePositionPatient", None), getattr(ds, "ImageOrientationPatient", None)
+    if pos is None or ori is None or len(ori) != 6:
+        return None
+    normal = np.cross(np.asarray(ori[:3], float), np.asarray(ori[3:], float))
+    return float(np.dot(normal, np.asarray(pos, float)))
 
 
 def check_dicom_folder(folder: str | os.PathLike) -> None:
@@ -34,10 +44,9 @@ def check_dicom_folder(folder: str | os.PathLike) -> None:
             continue
         uid = str(getattr(ds, "SeriesInstanceUID", "") or "<no SeriesInstanceUID>")
         series[uid] = series.get(uid, 0) + 1
-        pos, ori = getattr(ds, "ImagePositionPatient", None), getattr(ds, "ImageOrientationPatient", None)
-        if pos is not None and ori is not None and len(ori) == 6:
-            normal = np.cross(np.asarray(ori[:3], float), np.asarray(ori[3:], float))
-            positions.append(float(np.dot(normal, np.asarray(pos, float))))
+        z = slice_position(ds)
+        if z is not None:
+            positions.append(z)
     if not series:
         raise BadInputError(f"{folder}: no DICOM files in folder ({len(files)} other file(s)).")
     if len(series) > 1:

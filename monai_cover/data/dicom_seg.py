@@ -24,8 +24,9 @@ from monai.transforms import MapTransform
 from monai.utils import optional_import
 
 from monai_cover.data.datalist import is_dicom_file
+from monai_cover.data.dicom import slice_position
 from monai_cover.data.predictions import PredictionLayout
-from monai_cover.errors import BadInputError, first_line
+from monai_cover.errors import BadInputError, CoverError, first_line
 
 __all__ = ["SaveDicomSegd", "dicom_segmentation", "dicom_sources", "frames_from_volume"]
 
@@ -66,14 +67,7 @@ def dicom_sources(path: str | os.PathLike) -> list[Any]:
     if not sources:
         raise BadInputError(f"{path}: no DICOM instances to reference in a DICOM SEG")
 
-    def along_normal(ds) -> float:
-        ori = getattr(ds, "ImageOrientationPatient", None)
-        pos = getattr(ds, "ImagePositionPatient", None)
-        if ori is None or pos is None:
-            return 0.0
-        return float(np.dot(np.cross(np.asarray(ori[:3], float), np.asarray(ori[3:], float)), np.asarray(pos, float)))
-
-    return sorted(sources, key=along_normal)  # stable: unpositioned files keep their order
+    return sorted(sources, key=lambda ds: slice_position(ds) or 0.0)  # stable: unpositioned files keep their order
 
 
 def frames_from_volume(label: np.ndarray, affine: np.ndarray, sources: Sequence[Any], spatial_dims: int = 3
@@ -215,6 +209,8 @@ class SaveDicomSegd(MapTransform):
             try:
                 seg = dicom_segmentation(label, np.asarray(pred.meta["affine"]), dicom_sources(source),
                                          self.label_names, self.multilabel)
+            except CoverError:
+                raise
             except (ValueError, AttributeError, TypeError) as e:  # highdicom's checks of the source headers
                 raise BadInputError(f"{source}: cannot write a DICOM SEG ({first_line(e)}); its NIfTI prediction is "
                                     "written (--dicom_seg False writes NIfTI only)") from None
