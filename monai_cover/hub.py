@@ -28,7 +28,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from monai_cover.errors import MissingFileError, first_line
+from monai_cover.errors import CoverError, MissingFileError, first_line
 from monai_cover.utils import atomic_write, read_json
 from monai_cover.weights import backbone_config, load_backbone
 
@@ -103,8 +103,9 @@ def _seg_net(settings: Mapping[str, Any]) -> nn.Module:
     from monai_cover.networks import CoverSegNet
 
     out = len(settings["label_names"]) + (0 if settings.get("multilabel") else 1)
-    return CoverSegNet(2 if settings.get("slicewise") else settings["spatial_dims"], 1, out, settings["channels"],
-                       settings["decoder_channels"], head_levels=settings.get("head_levels"))
+    in_channels = 3 if settings.get("color") == "rgb" else 1
+    return CoverSegNet(2 if settings.get("slicewise") else settings["spatial_dims"], in_channels, out,
+                       settings["channels"], settings["decoder_channels"], head_levels=settings.get("head_levels"))
 
 
 def from_pretrained(source: str | Path) -> nn.Module:
@@ -190,8 +191,11 @@ def large_files(bundle_dir: str | Path, url_base: str) -> Path:
     """
     import hashlib
 
-    import yaml
+    from monai.utils import optional_import
 
+    yaml, has_yaml = optional_import("yaml")
+    if not has_yaml:
+        raise CoverError("large_files.yml needs PyYAML: pip install pyyaml (it comes with the hub extra)")
     bundle_dir = Path(bundle_dir)
     files = [bundle_dir / "models" / name for name in LARGE_FILES if (bundle_dir / "models" / name).is_file()]
     if not any(f.suffix in (".safetensors", ".pt") for f in files):

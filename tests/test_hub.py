@@ -173,3 +173,19 @@ def test_segmentation_model_export_loads_back_and_serves_inference_from_a_hub_id
     run_bundle("run", "--config_file", str(REPO / "bundles" / "cover_seg" / "configs" / "inference.json"),
                "--bundle_root", str(tmp_path / "b"), "--model_dir", "acme/cover-seg", "--dataset_dir", str(images))
     assert (tmp_path / "b" / "predictions" / "x_seg.png").is_file()
+
+
+def test_colour_segmentation_model_loads_back_with_three_input_channels(tmp_path):
+    from monai_cover.networks import CoverSegNet
+
+    settings = {"spatial_dims": 2, "label_names": ["lesion"], "multilabel": True, "color": "rgb",
+                "channels": [4, 8, 8, 16, 16], "decoder_channels": [16, 8, 8, 8]}
+    net = CoverSegNet(2, 3, 1, settings["channels"], settings["decoder_channels"])
+    (tmp_path / "models").mkdir()
+    torch.save(net.state_dict(), tmp_path / "models" / "model.pt")
+    (tmp_path / "models" / "model.json").write_text(json.dumps({"settings": settings}))
+    export_hub_folder(tmp_path / "models", tmp_path / "hub")
+    loaded = from_pretrained(tmp_path / "hub")
+    assert loaded.backbone.config["in_channels"] == 3
+    assert torch.equal(loaded.state_dict()["backbone.encoders.0.0.conv.weight"],
+                       net.state_dict()["backbone.encoders.0.0.conv.weight"])
