@@ -72,6 +72,11 @@ def test_series_in_dicom_seg_out(tmp_path):
     referenced = {r.ReferencedSOPInstanceUID for item in seg.ReferencedSeriesSequence
                   for r in item.ReferencedInstanceSequence}
     assert referenced == {s.SOPInstanceUID for s in sources}
+    position = {s.SOPInstanceUID: [float(v) for v in s.ImagePositionPatient] for s in sources}
+    for frame in seg.PerFrameFunctionalGroupsSequence:  # each frame lies where the slice it references lies
+        uid = frame.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        np.testing.assert_allclose([float(v) for v in frame.PlanePositionSequence[0].ImagePositionPatient],
+                                   position[uid], atol=1e-4)
     frames = seg.get_pixels_by_source_instance([s.SOPInstanceUID for s in sources], combine_segments=True)
     expected = np.stack([_nifti_at_source_pixels(pred / "CT_seg.nii.gz", ds) for ds in sources])
     assert len(np.unique(expected)) > 1  # the random network predicts more than one class: a real comparison
