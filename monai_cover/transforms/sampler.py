@@ -114,6 +114,7 @@ class ViewParams:
     block_sizes: np.ndarray  # (B, n_blocks, d)
     seed: int  # torch generator seed for the noise images
     preset: str = "mild"  # appearance preset: order of the steps and block fill (mild: mean + std * randn)
+    channel_gain: np.ndarray | None = None  # (B, 3): colour jitter, each RGB channel's factor (None: no jitter)
 
 
 class CoverViewSampler(Randomizable):
@@ -167,6 +168,9 @@ class CoverViewSampler(Randomizable):
         prob_blocks, max_blocks, block_frac: probability, max count and ``(min, max)`` side (fraction of the crop)
             of noise-filled blocks (in-painting). ``prob_blocks=0`` switches in-painting off with either preset.
         inpainting: ``False`` switches in-painting off whatever the preset (``prob_blocks`` 0).
+        color_jitter: RGB views: each channel of view a is multiplied by its own ``U(1 - j, 1 + j)`` factor (after
+            the contrast/brightness change shared by all channels), so colours shift as well as intensities.
+            0 (the default; gray images) draws nothing, so gray runs see exactly the views they saw before.
         seed: seed of ``R`` for reproducible runs. Without it ``R`` is MONAI's shared class-level generator, which
             ``monai.utils.set_determinism`` does not reseed, so the bundles always pass their ``seed``.
     """
@@ -196,10 +200,14 @@ class CoverViewSampler(Randomizable):
         appearance: str = "reference",
         rotation_sampling: str = "reference",
         inpainting: bool = True,
+        color_jitter: float = 0.0,
     ) -> None:
         #: constructor arguments but the seed: ``CoverViewSampler(**config)`` draws the same kind of views (the seed
-        #: is not part of the kind: DDP ranks draw with ``seed + rank``, and a run's settings must match across ranks)
-        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__", "seed")}
+        #: is not part of the kind: DDP ranks draw with ``seed + rank``, and a run's settings must match across ranks;
+        #: ``color_jitter`` only when used, so the settings recorded by runs from before it still match)
+        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__", "seed")
+                       and not (k == "color_jitter" and not v)}
+        self.color_jitter = float(color_jitter)
         if seed is not None:
             self.set_random_state(seed)
         if spatial_dims not in (2, 3):
@@ -280,7 +288,9 @@ class CoverViewSampler(Randomizable):
             }
         else:
             look = self._draw_reference_appearance(b, crop)
-        self.params = ViewParams(**geometry, **look, seed=int(r.randint(0, 2**31 - 1)), preset=self.appearance_preset)
+        gain = r.uniform(1 - self.color_jitter, 1 + self.color_jitter, size=(b, 3)) if self.color_jitter else None
+        self.params = ViewParams(**geometry, **look, seed=int(r.randint(0, 2**31 - 1)), preset=self.appearance_preset,
+                                 channel_gain=gain)
 
     def _gate(self, p: float, values: np.ndarray, neutral: float) -> np.ndarray:
         """``values`` per item with probability ``p``, else ``neutral`` (one ``U(0, 1)`` draw per item)."""
@@ -319,7 +329,8 @@ class CoverViewSampler(Randomizable):
         return psi
 
     def appearance(self, x: torch.Tensor, params: ViewParams | None = None) -> torch.Tensor:
-        """Apply the drawn contrast, brightness, blur, noise and noise blocks to ``(B, C, *S)`` images.
+        """Apply the drawn contrast, brightness, blur, noise, colour jitter (RGB) and noise blocks to ``(B, C, *S)``
+        images.
 
         Order and block fill follow the draw's preset: "mild" contrast/brightness, blur, noise, blocks filled with
         ``mean + std * N(0, 1)``; "reference" noise, blur, contrast/brightness, blocks filled with ``U[0, 1)``.
@@ -337,6 +348,8 @@ class CoverViewSampler(Randomizable):
             x = blur(Fn.adjust_contrast_brightness(x, t(p.contrast), t(p.brightness))) + noise
         else:
             x = Fn.adjust_contrast_brightness(blur(x + noise), t(p.contrast), t(p.brightness))
+        if p.channel_gain is not None and x.shape[1] == 3:
+            x = x * t(p.channel_gain).view(*p.channel_gain.shape, *([1] * (x.ndim - 2)))
         if (p.block_sizes > 0).any():
             blocks = Fn.noise_blocks_mask(torch.as_tensor(p.block_starts, device=dev),
                                           torch.as_tensor(p.block_sizes, device=dev), x.shape[2:])

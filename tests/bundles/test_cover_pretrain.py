@@ -198,7 +198,7 @@ def test_color_pretraining_keeps_rgb_and_a_rerun_in_gray_is_refused(tmp_path):
                         *TINY_NET, "--batch_size", "2", "--num_val", "1", "--val_interval", "2", "--epochs", "2",
                         "--crop_size", "32")
     assert last.startswith(f"RunMismatchError: {root / 'outputs' / '2d'}: holds the outputs of a run with other")
-    assert '(color "rgb" -> "gray")' in last
+    assert 'color "rgb" -> "gray"' in last
     last = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "v"), "--dataset_dir",
                         str(photos), "--spatial_dims", "3", "--color", "rgb")
     assert last.startswith("BadSettingError: --color rgb: colour is for 2D images")

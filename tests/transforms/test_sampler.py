@@ -486,3 +486,20 @@ def test_slab_view_ranges_hold_the_slab_axis_still():
     p = sampler.params
     assert np.all(p.rotate[:, 1:] == 0) and np.any(p.rotate[:, 0] != 0)
     assert np.all(p.translate[:, 2] == 0) and np.any(p.translate[:, :2] != 0)
+
+
+def test_colour_jitter_scales_each_rgb_channel_of_view_a_only():
+    """``color_jitter``: view a's three channels get their own factors in ``1 +- j`` (view b and the field as
+    without it); gray samplers draw nothing for it and do not record it (earlier runs' settings still match)."""
+    imgs = smooth_images(2, GRID[2]).repeat(1, 3, 1, 1)
+    jit = sampler(2, seed=6, **IDENTITY, **NO_APPEARANCE, color_jitter=0.2)
+    out = jit(imgs)
+    crop = Fn.crop(imgs, jit.params.crop_starts, (CROP[2],) * 2)
+    gain = jit.params.channel_gain
+    assert gain.shape == (2, 3) and (np.abs(gain - 1) <= 0.2).all() and gain.std(1).min() > 0
+    torch.testing.assert_close(out["view_a"], crop * torch.as_tensor(gain, dtype=torch.float32)[:, :, None, None])
+    torch.testing.assert_close(out["view_b"], crop, atol=1e-6, rtol=0)
+    gray = sampler(2, seed=6, **IDENTITY, **NO_APPEARANCE)
+    assert "color_jitter" not in gray.config and jit.config["color_jitter"] == 0.2
+    gray.randomize(2, GRID[2])
+    assert gray.params.channel_gain is None
