@@ -193,6 +193,11 @@ def test_color_pretraining_keeps_rgb_and_a_rerun_in_gray_is_refused(tmp_path):
     state, cfg = torch.load(root / "models" / "model.pt", weights_only=True).values()
     assert cfg["in_channels"] == 3 and state["encoders.0.0.conv.weight"].shape[1] == 3
     assert (root / "outputs" / "2d" / "panels" / "panel_00000002.png").is_file()
+    # feature maps of the colour backbone, for a colour photo and a gray image (repeated into 3 channels)
+    for name in ("photo0.png", "gray.png"):
+        run_bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(root),
+                   "--dataset_dir", str(photos / name), "--output_dir", str(root / "features" / name))
+        assert any((root / "features" / name).glob("*.nii.gz"))
 
     last = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(root), "--dataset_dir", str(photos),
                         *TINY_NET, "--batch_size", "2", "--num_val", "1", "--val_interval", "2", "--epochs", "2",
