@@ -64,16 +64,19 @@ fi
       torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
 
 if [ "$STEP" = perf ]; then
-    # issue 14's GPU tables in one go (~6 min on an H200): local correlation (loop / PyTorch op / Triton kernel),
-    # then the step with every fast path, fp32 and fp16 AMP, 2D 8x1x256² and 3D 2x1x96³, authors' widths
+    # issue 14's GPU tables in one call of at most ~8.5 min on an H200 (each part time-boxed, so a slow compile
+    # cannot eat the lease; each measured row is also printed as it finishes, so a part cut short still reports):
+    # local correlation (loop / PyTorch op / Triton kernel), then the step with the fast paths, fp32 (+ bf16
+    # autocast) and fp16 AMP, 2D 8x1x256² and 3D 2x1x96³, authors' widths; compile last in each part
     out=${RESULTS_TO:-$RUN_DIR/perf}
     mkdir -p "$out"
-    PYTHONPATH=. "$PY" benchmarks/local_correlation.py --device cuda --repeats 10 2>&1 | tee "$out/local_correlation.md"
-    for amp in none fp16; do
-        PYTHONPATH=. "$PY" benchmarks/step.py --device cuda --amp "$amp" --batch2d 8 --size2d 256 --batch3d 2 \
-            --size3d 96 --iters 10 --warmup 3 --options checkpointing separate_views channels_last bf16 compile \
-            --json "$out/step_$amp.json" 2>&1 | tee "$out/step_$amp.md"
-    done
+    export PYTHONPATH=. PYTHONUNBUFFERED=1
+    step=(benchmarks/step.py --device cuda --batch2d 8 --size2d 256 --batch3d 2 --size3d 96 --iters 10 --warmup 3)
+    timeout -k 5 90 "$PY" benchmarks/local_correlation.py --device cuda --repeats 10 2>&1 | tee "$out/local_correlation.md"
+    timeout -k 5 240 "$PY" "${step[@]}" --amp none --options checkpointing separate_views channels_last bf16 compile \
+        --json "$out/step_none.json" 2>&1 | tee "$out/step_none.md"
+    timeout -k 5 180 "$PY" "${step[@]}" --amp fp16 --options checkpointing channels_last compile \
+        --json "$out/step_fp16.json" 2>&1 | tee "$out/step_fp16.md"
     exit 0
 fi
 
