@@ -64,14 +64,15 @@ fi
       torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
 
 if [ "$STEP" = perf ]; then
-    # issue 14's GPU tables in one call of at most ~8.5 min on an H200 (each part time-boxed, so a slow compile
+    # issue 14's GPU tables in one call of at most ~8.5 min on an H200 (all rows of a part in one process: a fresh
+    # one takes ~20 s to start there; each part time-boxed, so a slow compile
     # cannot eat the lease; each measured row is also printed as it finishes, so a part cut short still reports):
     # local correlation (loop / PyTorch op / Triton kernel), then the step with the fast paths, fp32 (+ bf16
     # autocast) and fp16 AMP, 2D 8x1x256² and 3D 2x1x96³, authors' widths; compile last in each part
     out=${RESULTS_TO:-$RUN_DIR/perf}
     mkdir -p "$out"
     export PYTHONPATH=. PYTHONUNBUFFERED=1
-    step=(benchmarks/step.py --device cuda --batch2d 8 --size2d 256 --batch3d 2 --size3d 96 --iters 10 --warmup 3)
+    step=(benchmarks/step.py --device cuda --same_process --batch2d 8 --size2d 256 --batch3d 2 --size3d 96 --iters 10 --warmup 3)
     timeout -k 5 90 "$PY" benchmarks/local_correlation.py --device cuda --repeats 10 2>&1 | tee "$out/local_correlation.md"
     timeout -k 5 240 "$PY" "${step[@]}" --amp none --options checkpointing separate_views channels_last bf16 compile \
         --json "$out/step_none.json" 2>&1 | tee "$out/step_none.md"

@@ -280,6 +280,13 @@ def measure(cfg: BenchConfig, part: str, impl: str) -> dict[str, Any]:
     }
 
 
+def _release(device: str) -> None:
+    """Free what the last in-process row left (its tensors are garbage once :func:`measure` returns)."""
+    gc.collect()
+    if torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()
+
+
 def measure_in_subprocess(cfg: BenchConfig, part: str, impl: str) -> dict[str, Any]:
     """:func:`measure` in a fresh ``spawn`` process (clean peak-memory statistics, no shared caches)."""
     with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
@@ -402,10 +409,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "(bf16+channels_last); the loop baseline runs with the default")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads in every process")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, images and views")
+    p.add_argument("--same_process", action="store_true",
+                   help="CUDA: measure every row in this process instead of a fresh one each (a GPU machine takes "
+                        "~20 s to start one; peak memory is read from allocator statistics reset per row, so it "
+                        "stays exact)")
     p.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="also save the results as JSON")
     args = p.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: CUDA is not available")
+    if args.same_process and args.device != "cuda":
+        p.error("--same_process needs --device cuda: on CPU, memory freed by one row is reused by the next, so peak "
+                "RSS per row is only exact in a fresh process")
     if args.amp != "none" and args.device != "cuda":
         p.error("--amp needs --device cuda")
     if "default" not in args.options:
@@ -454,14 +468,18 @@ def main(argv: Sequence[str] | None = None) -> None:
             rows += [("vectorised", o) for o in args.options if o != "default"] if part == "step" else []
             for impl, option in rows:
                 t0 = time.perf_counter()
-                r = measure_in_subprocess(replace(cfg, option=option), part, impl)
+                started = "" if args.same_process else " incl. process start"
+                row_cfg = replace(cfg, option=option)
+                r = measure(row_cfg, part, impl) if args.same_process else measure_in_subprocess(row_cfg, part, impl)
+                _release(cfg.device)
                 results.append(r)
                 print(f"  {cfg.dims}D {part:8s} {impl:10s} {option:14s}: median {r['median_ms']:9.1f} ms, "
-                      f"peak {r['peak_mb']:8.1f} MB ({time.perf_counter() - t0:.0f} s incl. process start)",
+                      f"peak {r['peak_mb']:8.1f} MB ({time.perf_counter() - t0:.0f} s{started})",
                       file=sys.stderr, flush=True)
 
     methods = sorted({r["memory_method"] for r in results})
-    print(f"\nPeak memory method ({'one fresh spawned process per row; ' if results else ''}measured over the first "
+    where = "all rows in one process" if args.same_process else "one fresh spawned process per row"
+    print(f"\nPeak memory method ({where}; measured over the first "
           f"iteration, above the memory in use just before it): {'; '.join(methods)}")
     env["load_average_end"] = _load_average()
     print("Timing: median wall-clock ms over the timed iterations, after 1 memory + warm-up iterations "
