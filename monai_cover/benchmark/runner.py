@@ -6,10 +6,13 @@ Evaluations (each a bundle run per method, label fraction or atlas count, and se
 no training, each test pixel/voxel takes the labels of its most similar positions in ``k`` labeled atlases).
 
 Every run is ``python -m monai.bundle run`` on the shipped bundle configs plus one ``overrides.json`` written into
-the run's folder (so each number can be reproduced by hand). A run that finished has a marker file and is skipped
-on a rerun; an interrupted one resumes from its own checkpoints (both bundles resume automatically). ``jobs > 1``
-runs that many bundle processes at once (each with ``cpu_count // jobs`` threads unless ``OMP_NUM_THREADS`` is set):
-on a CPU, small networks use two 1-thread processes better than one 2-thread process.
+the run's folder (so each number can be reproduced by hand; the log names the command). Runs that belong together (a
+fine-tuning and its test evaluation; label transfer at every atlas count of a seed) share one process
+(:mod:`monai_cover.benchmark.chain`), which saves Python's and MONAI's start-up for each. A run that finished has a
+marker file and is skipped on a rerun; an interrupted one resumes from its own checkpoints (both bundles resume
+automatically). ``jobs > 1`` runs that many bundle processes at once (each with ``cpu_count // jobs`` threads
+unless ``OMP_NUM_THREADS`` is set): on a CPU, small networks use two 1-thread processes better than one 2-thread
+process.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
+from monai_cover.benchmark.chain import MARKER
 from monai_cover.benchmark.splits import fraction_datalist, labeled_cases, pretrain_datalist, transfer_datalist
 from monai_cover.benchmark.tasks import Task
 from monai_cover.utils import atomic_write
@@ -121,26 +125,45 @@ class BenchmarkRunner:
         return True
 
     def _bundle(self, name: str, configs: list[Path], overrides: dict, run_dir: Path) -> float:
-        self._same_settings(name, overrides, run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        ov = run_dir / f"{name}_overrides.json"
-        ov.write_text(json.dumps(overrides, indent=1))
-        files = [str(c) for c in configs] + [str(ov)]
-        cmd = [self.python, "-m", "monai.bundle", "run", "--config_file", repr(files)]
-        log_file = run_dir / f"{name}.log"
+        """One bundle run (``name`` with its ``overrides`` written into ``run_dir``); returns its seconds."""
+        return self._bundles([(name, configs, overrides, run_dir)], run_dir / f"{name}.log")[0]
+
+    def _bundles(self, steps: list[tuple[str, list[Path], dict, Path]], log_file: Path) -> list[float]:
+        """Bundle runs ``(name, configs, overrides, run_dir)`` one after another in one process
+        (:mod:`monai_cover.benchmark.chain`: Python and MONAI start once), logged to ``log_file``.
+
+        Returns each run's seconds, in order; the process start is counted in the first, so they add up to the
+        wall time.
+        Raises :class:`BenchmarkError` naming the run that failed and the log.
+        """
+        args = []
+        for name, configs, overrides, run_dir in steps:
+            self._same_settings(name, overrides, run_dir)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            ov = run_dir / f"{name}_overrides.json"
+            ov.write_text(json.dumps(overrides, indent=1))
+            args.append(f"{name}={json.dumps([str(c) for c in configs] + [str(ov)])}")
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        times_file = log_file.with_suffix(".times.json")
+        times_file.unlink(missing_ok=True)
+        cmd = [self.python, "-m", "monai_cover.benchmark.chain", str(times_file), *args]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(self.bundles.parent),
                                                                             os.environ.get("PYTHONPATH")])))
         if self.jobs > 1 and "OMP_NUM_THREADS" not in env:  # else every process takes every core
             env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.jobs))
         t0 = time.perf_counter()
         with open(log_file, "w") as f:
-            f.write(" ".join(cmd) + "\n")
-            f.flush()
             rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=self.bundles.parent).returncode
+        total = time.perf_counter() - t0
         if rc != 0:
-            tail = log_file.read_text().strip().splitlines()[-5:]
+            text = log_file.read_text()
+            started = sum(ln.startswith(MARKER) for ln in text.splitlines())
+            name, _, _, run_dir = steps[max(0, started - 1)]
+            tail = text.strip().splitlines()[-5:]
             raise BenchmarkError(f"{name} in {run_dir} failed (exit {rc}); see {log_file}:\n  " + "\n  ".join(tail))
-        return time.perf_counter() - t0
+        secs = [t["seconds"] for t in json.loads(times_file.read_text())]
+        secs[0] += total - sum(secs)
+        return secs
 
     # -- pretraining --------------------------------------------------------------------------------------------
     def pretrain(self, method: str) -> Path:
@@ -209,8 +232,9 @@ class BenchmarkRunner:
             return json.loads(result.read_text())
         seg = self.bundles / "cover_seg/configs"
         start = time.time()
-        secs = self._bundle("train", [seg / "train.json"], overrides, run_dir)
-        secs += self._bundle("evaluate", [seg / "train.json", seg / "evaluate.json"], overrides, run_dir)
+        secs = sum(self._bundles([("train", [seg / "train.json"], overrides, run_dir),
+                                  ("evaluate", [seg / "train.json", seg / "evaluate.json"], overrides, run_dir)],
+                                 run_dir / "train.log"))
         history = json.loads((run_dir / "outputs" / "dice_history.json").read_text())
         rec = {"eval": kind, "method": method, "fraction": fraction, "seed": seed, "num_train": n,
                "steps": epochs * per_epoch, "seconds": round(secs, 1), "start": start, "end": time.time(),
@@ -221,32 +245,42 @@ class BenchmarkRunner:
         return rec
 
     # -- label transfer (cover_seg label_transfer.json, no training) -------------------------------------------
-    def transfer(self, method: str, atlases: int, seed: int, weights: Path | None) -> dict:
-        """Segment the validation and test cases from ``atlases`` labeled train cases (the seed's first labeled
-        cases, so the same atlases for every method) by feature matching; Dice on both, from one bundle run."""
+    def transfer(self, method: str, seed: int, weights: Path | None) -> list[dict]:
+        """Segment the validation and test cases from each of the task's atlas counts ``k`` (the seed's first ``k``
+        labeled cases, so the same atlases for every method) by feature matching; Dice on both. One record per
+        ``k``, each from its own bundle run (``transfer/<method>/k<k>_s<seed>/``), all in one process."""
         t = self.task
-        run_dir = self.out / "transfer" / method / f"k{atlases}_s{seed}"
-        result = run_dir / "result.json"
         dl = transfer_datalist(self.train, self.test, max(t.transfer_atlases), seed, t.num_val)
         dl_file = self.out / "datalists" / f"transfer_s{seed}.json"
         atomic_write(dl_file, lambda tmp: Path(tmp).write_text(json.dumps(dl, indent=1)))
-        overrides = {"bundle_root": str(run_dir), "data_file": str(dl_file), "spatial_dims": t.spatial_dims,
-                     "multilabel": t.multilabel, "label_names": self.label_names, "seed": seed,
-                     "pretrained": str(weights) if weights else None, "num_atlases": atlases,
-                     **t.common, **t.seg, **{f"transfer_{k}": v for k, v in t.transfer.items()}}
-        if result.is_file() and self._same_settings("transfer", overrides, run_dir):
-            return json.loads(result.read_text())
         seg = self.bundles / "cover_seg/configs"
-        start = time.time()
-        secs = self._bundle("transfer", [seg / "train.json", seg / "evaluate.json", seg / "label_transfer.json"],
-                            overrides, run_dir)
-        ev = run_dir / "outputs" / "label_transfer"
-        val = read_eval(ev, self.label_names, {c["image"] for c in dl["validation"]})
-        rec = {"eval": "transfer", "method": method, "atlases": atlases, "seed": seed, "seconds": round(secs, 1),
-               "start": start, "end": time.time(), "val_dice": val["dice"],
-               **read_eval(ev, self.label_names, {c["image"] for c in self.test})}
-        atomic_write(result, lambda tmp: Path(tmp).write_text(json.dumps(rec, indent=1)))
-        return rec
+        configs = [seg / "train.json", seg / "evaluate.json", seg / "label_transfer.json"]
+        records: dict[int, dict] = {}
+        todo = []
+        for atlases in t.transfer_atlases:
+            run_dir = self.out / "transfer" / method / f"k{atlases}_s{seed}"
+            result = run_dir / "result.json"
+            overrides = {"bundle_root": str(run_dir), "data_file": str(dl_file), "spatial_dims": t.spatial_dims,
+                         "multilabel": t.multilabel, "label_names": self.label_names, "seed": seed,
+                         "pretrained": str(weights) if weights else None, "num_atlases": atlases,
+                         **t.common, **t.seg, **{f"transfer_{k}": v for k, v in t.transfer.items()}}
+            if result.is_file() and self._same_settings("transfer", overrides, run_dir):
+                records[atlases] = json.loads(result.read_text())
+            else:
+                todo.append((atlases, run_dir, overrides))
+        if todo:
+            start = time.time()
+            secs = self._bundles([("transfer", configs, ov, rd) for _, rd, ov in todo],
+                                 self.out / "transfer" / method / f"s{seed}.log")
+            for (atlases, run_dir, _), sec in zip(todo, secs):
+                ev = run_dir / "outputs" / "label_transfer"
+                val = read_eval(ev, self.label_names, {c["image"] for c in dl["validation"]})
+                rec = {"eval": "transfer", "method": method, "atlases": atlases, "seed": seed,
+                       "seconds": round(sec, 1), "start": start, "end": time.time(),
+                       "val_dice": val["dice"], **read_eval(ev, self.label_names, {c["image"] for c in self.test})}
+                atomic_write(run_dir / "result.json", lambda tmp, r=rec: Path(tmp).write_text(json.dumps(r, indent=1)))
+                records[atlases] = rec
+        return [records[k] for k in t.transfer_atlases]
 
     def prepare(self) -> None:
         """Write the pretraining datalist (``train`` split + the task's unlabeled folders) into the output folder."""
@@ -255,7 +289,8 @@ class BenchmarkRunner:
             json.dumps(pretrain_datalist(self.train, self.task.unlabeled), indent=1))
 
     def _runs(self, method: str) -> list[tuple]:
-        """``(function, args)`` of every evaluation run of ``method`` (weights filled in later)."""
+        """``(function, args, kind)`` of every evaluation of ``method`` (weights filled in later); a transfer entry
+        covers every atlas count of its seed."""
         t = self.task
         runs = []
         for seed in t.seeds:
@@ -263,7 +298,7 @@ class BenchmarkRunner:
                 if kind in t.evaluations:
                     runs += [(self.finetune, (method, f, seed), kind) for f in t.fractions]
             if "transfer" in t.evaluations:
-                runs += [(self.transfer, (method, k, seed), None) for k in t.transfer_atlases]
+                runs.append((self.transfer, (method, seed), None))
         return runs
 
     def run(self) -> list[dict]:
@@ -272,7 +307,9 @@ class BenchmarkRunner:
         t = self.task
         self.prepare()
         order = {m: i for i, m in enumerate(t.methods)}
-        runs_total = sum(len(self._runs(m)) for m in t.methods)
+        per_seed = len(t.fractions) * sum(k in t.evaluations for k in ("finetune", "probe")) + (
+            len(t.transfer_atlases) if "transfer" in t.evaluations else 0)
+        runs_total = len(t.methods) * len(t.seeds) * per_seed  # records: one per atlas count for transfer
         with ThreadPoolExecutor(self.jobs) as pool:
             try:
                 pending = {pool.submit(self.pretrain, m): ("pretrain", m) for m in t.methods if m != "scratch"}
@@ -293,15 +330,18 @@ class BenchmarkRunner:
                         if what == "pretrain":
                             submit(key, fut.result())
                             continue
-                        rec = done[key] = fut.result()
-                        k = len(done)
-                        # from the runs' own durations: the wall time since the start includes pretraining
-                        run_seconds += rec.get("seconds", 0.0)
-                        eta = run_seconds / k * (runs_total - k) / self.jobs
-                        where = f"{rec['fraction']:>5.0%}" if "fraction" in rec else f"k={rec['atlases']}"
-                        self.log(f"[{k}/{runs_total}] {rec.get('eval', 'finetune'):>8} {rec['method']:>14} {where} "
-                                 f"seed {rec['seed']}: val Dice {100 * rec.get('val_dice', float('nan')):.1f}, test "
-                                 f"Dice {100 * rec['dice']:.1f} ({rec['seconds']:.0f} s; ETA {eta / 60:.0f} min)")
+                        result = fut.result()
+                        for j, rec in enumerate(result if isinstance(result, list) else [result]):
+                            done[(*key, j)] = rec
+                            k = len(done)
+                            # from the runs' own durations: the wall time since the start includes pretraining
+                            run_seconds += rec.get("seconds", 0.0)
+                            eta = run_seconds / k * (runs_total - k) / self.jobs
+                            where = f"{rec['fraction']:>5.0%}" if "fraction" in rec else f"k={rec['atlases']}"
+                            self.log(f"[{k}/{runs_total}] {rec.get('eval', 'finetune'):>8} {rec['method']:>14} "
+                                     f"{where} seed {rec['seed']}: val Dice "
+                                     f"{100 * rec.get('val_dice', float('nan')):.1f}, test Dice "
+                                     f"{100 * rec['dice']:.1f} ({rec['seconds']:.0f} s; ETA {eta / 60:.0f} min)")
             except BaseException:
                 pool.shutdown(cancel_futures=True)  # runs already started finish; queued ones do not start
                 raise

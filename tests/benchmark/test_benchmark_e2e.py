@@ -118,3 +118,32 @@ def test_failed_bundle_run_names_the_run_and_log(task_file, tmp_path, capsys):
                  "--fractions", "1.0", "--bundles", str(tmp_path / "no_bundles")]) == 1
     err = capsys.readouterr().err
     assert "benchmark: error: train in " in err and "train.log" in err and "\n" in err.strip()
+
+
+def test_chained_runs_share_a_process_and_a_failure_names_its_run(task_file, tmp_path, capsys, monkeypatch):
+    """Fine-tuning and its evaluation run in one process; when the second fails, the error names it, not the first."""
+    import shutil
+
+    from monai_cover.benchmark.runner import default_bundles_dir
+
+    # the bundle processes import this checkout's monai_cover, not one installed elsewhere
+    monkeypatch.setenv("PYTHONPATH", str(default_bundles_dir().parent))
+    bundles = tmp_path / "bundles"
+    shutil.copytree(default_bundles_dir(), bundles, ignore=shutil.ignore_patterns("models", "eval", "*.pt"))
+    (bundles / "cover_seg" / "configs" / "evaluate.json").write_text('{"not json')
+    out = tmp_path / "o"
+    args = ["--task", str(task_file), "--mode", "tiny", "--out", str(out), "--methods", "scratch", "--fractions", "1.0"]
+    assert main([*args, "--bundles", str(bundles)]) == 1
+    err = capsys.readouterr().err
+    run_dir = out / "finetune" / "scratch" / "f100_s0"
+    assert f"benchmark: error: evaluate in {run_dir} failed" in err and "train.log" in err
+    log = (run_dir / "train.log").read_text()
+    assert log.count("== bundle run ") == 2  # train finished in this process, then evaluate started in it
+    assert (run_dir / "models").is_dir()
+    # with the shipped bundles the same folder completes: the finished training is reused, transfer at both atlas
+    # counts of the seed ran in one process
+    assert main(args) == 0
+    transfer_log = (out / "transfer" / "scratch" / "s0.log").read_text()
+    assert transfer_log.count("== bundle run transfer") == 2
+    for k in (1, 2):
+        assert json.loads((out / "transfer" / "scratch" / f"k{k}_s0" / "result.json").read_text())["atlases"] == k
