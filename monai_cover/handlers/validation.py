@@ -35,6 +35,10 @@ class CoverValidation:
     writes ``<output_dir>/panels/panel_<iteration>.png`` plus ``<output_dir>/val_epe.png``. Runs on rank 0 only,
     on the unwrapped network (no DDP collective).
 
+    When the sampler makes cross-modal or synthetic-contrast pairs (or ``pair_kinds`` asks for them), the same draw is
+    also evaluated with every item of each pair kind, logged as ``val_epe_same``, ``val_epe_cross`` and
+    ``val_epe_synthetic``: the kinds compared on identical geometry and appearance.
+
     Its TensorBoard scalars are written here, at the validation's iteration: MONAI's ``TensorBoardStatsHandler``
     writes engine metrics at epoch ends only, and pretraining validates every ``interval`` iterations.
 
@@ -49,18 +53,23 @@ class CoverValidation:
         seed: view seed.
         image_key: image key.
         plot: write PNG panels.
+        pair_kinds: pair kinds to report separately (``"same"``, ``"cross"``, ``"synthetic"``); ``None``: those the
+            sampler makes. Asking for ``"synthetic"`` from a model trained without synthetic contrast measures how
+            it copes with unseen contrasts.
     """
 
     def __init__(
         self, dataset: Sequence[Any], sampler: CoverViewSampler, output_dir: str | os.PathLike, interval: int = 100,
         num_images: int = 4, log_dir: str | os.PathLike | None = None, seed: int = 0, image_key: str = "image",
-        plot: bool = True,
+        plot: bool = True, pair_kinds: Sequence[str] | None = None,
     ) -> None:
         self.dataset, self.sampler_args = dataset, dict(sampler.config)
         self.output_dir, self.interval, self.num_images = Path(output_dir), interval, num_images
         self.log_dir, self.seed, self.image_key, self.plot = log_dir, seed, image_key, plot
+        self.pair_kinds = None if pair_kinds is None else list(pair_kinds)
         self.logger = logging.getLogger(self.__class__.__name__)
         self.views: dict[str, torch.Tensor] | None = None
+        self.kind_views: dict[str, dict[str, torch.Tensor]] = {}
         self.history: list[dict[str, float]] = []
         self._writer = None
 
@@ -79,6 +88,17 @@ class CoverValidation:
         sampler.set_random_state(self.seed)
         with torch.random.fork_rng(devices=[]):
             self.views = {k: v.to(device) for k, v in sampler(images.float()).items()}
+            cross = sampler.cross_modal is not None and images.shape[1] > 1
+            kinds = self.pair_kinds or ["same"] + ["cross"] * cross + ["synthetic"] * (sampler.synthetic_contrast > 0)
+            if len(kinds) > 1 or self.pair_kinds:
+                # the pair draws come after every other draw: a sampler with an option switched on for validation
+                # draws the same geometry and appearance
+                extra = {"synthetic_contrast": 1.0} if "synthetic" in kinds and not sampler.synthetic_contrast else {}
+                both = CoverViewSampler(**{**self.sampler_args, **extra})
+                both.set_random_state(self.seed)
+                both.randomize(images.shape[0], images.shape[2:])
+                self.kind_views = {k: {n: v.to(device) for n, v in both.generate(
+                    images.float(), both.forced(k)).items()} for k in kinds}
         hist = self.output_dir / "val_history.json"
         if hist.is_file():
             self.history = json.loads(hist.read_text())
@@ -96,12 +116,17 @@ class CoverValidation:
         net.eval()
         with torch.no_grad():
             pred, _, feat_b = net(self.views["view_a"], self.views["view_b"])
+            by_kind = {k: endpoint_error(net(kv["view_a"], kv["view_b"])[0], kv["dvf"], kv["mask"])
+                       for k, kv in self.kind_views.items()}
         net.train(was_training)
         v = self.views
         rec = {"iteration": it, "val_epe": endpoint_error(pred, v["dvf"], v["mask"]),
-               "val_epe_zero": endpoint_error(torch.zeros_like(v["dvf"]), v["dvf"], v["mask"])}
+               "val_epe_zero": endpoint_error(torch.zeros_like(v["dvf"]), v["dvf"], v["mask"]),
+               **{f"val_epe_{k}": e for k, e in by_kind.items()}}
         self.history = [h for h in self.history if h["iteration"] < it] + [rec]
-        self.logger.info(f"iteration {it}: val_epe {rec['val_epe']:.3f} voxels (zero-motion {rec['val_epe_zero']:.3f})")
+        kinds = "".join(f", {k} {e:.3f}" for k, e in by_kind.items())
+        self.logger.info(f"iteration {it}: val_epe {rec['val_epe']:.3f} voxels (zero-motion {rec['val_epe_zero']:.3f}"
+                         f"{kinds})")
         self.output_dir.mkdir(parents=True, exist_ok=True)
         (self.output_dir / "val_history.json").write_text(json.dumps(self.history, indent=1))
         if self.log_dir is not None:
@@ -109,12 +134,15 @@ class CoverValidation:
                 from torch.utils.tensorboard import SummaryWriter
 
                 self._writer = SummaryWriter(log_dir=str(self.log_dir))
-            self._writer.add_scalar("val_epe", rec["val_epe"], it)
+            for key in ("val_epe", *(f"val_epe_{k}" for k in by_kind)):
+                self._writer.add_scalar(key, rec[key], it)
             self._writer.flush()
         if self.plot:
             save_panel(self.output_dir / "panels" / f"panel_{it:08d}.png", v["view_a"], v["view_b"], v["dvf"], pred,
                        v["mask"], feat_b, title=f"iteration {it}: endpoint error {rec['val_epe']:.2f} voxels")
             save_curves(self.output_dir / "val_epe.png", [h["iteration"] for h in self.history],
                         {"COVER": [h["val_epe"] for h in self.history],
+                         **{f"{k} pairs": [h.get(f"val_epe_{k}", float("nan")) for h in self.history]
+                            for k in by_kind},
                          "zero motion": [h["val_epe_zero"] for h in self.history]},
                         "iteration", "endpoint error (voxels)", "validation endpoint error")

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "affine_matrices", "affine_field", "elastic_field", "crop", "valid_mask",
-    "adjust_contrast_brightness", "gaussian_blur", "noise_blocks_mask",
+    "adjust_contrast_brightness", "gaussian_blur", "noise_blocks_mask", "intensity_remap",
 ]
 
 
@@ -164,3 +164,30 @@ def noise_blocks_mask(starts: torch.Tensor, sizes: torch.Tensor, spatial_shape: 
         hi = lo + sizes[..., axis].view(*starts.shape[:2], *([1] * d))
         inside &= (pos >= lo) & (pos < hi)
     return inside.any(1, keepdim=True)
+
+
+def intensity_remap(x: torch.Tensor, knots: torch.Tensor) -> torch.Tensor:
+    """Map each item's intensities through its own piecewise-linear curve (synthetic contrast).
+
+    Each item is normalised to ``[0, 1]`` by its own minimum and maximum, mapped through the curve through the points
+    ``(k / (K - 1), knots[b, k])``, and scaled back to its original range, so a curve of ``knots = linspace(0, 1, K)``
+    changes nothing (up to rounding) and a decreasing one inverts the contrast.
+
+    Args:
+        x: ``(B, C, *S)`` images.
+        knots: ``(B, K)`` curve values in ``[0, 1]`` at ``K >= 2`` equally spaced normalised intensities.
+
+    Returns:
+        ``(B, C, *S)``, the same dtype as ``x``.
+    """
+    b, k = knots.shape
+    dims = tuple(range(1, x.ndim))
+    lo, hi = x.amin(dims, keepdim=True), x.amax(dims, keepdim=True)
+    span = (hi - lo).clamp_min(torch.finfo(x.dtype).eps)
+    t = ((x - lo) / span).clamp(0, 1) * (k - 1)
+    idx = t.floor().clamp(max=k - 2).long()
+    frac = t - idx
+    flat, kn = idx.reshape(b, -1), knots.to(device=x.device, dtype=x.dtype)
+    y0 = torch.gather(kn, 1, flat).view_as(x)
+    y1 = torch.gather(kn, 1, flat + 1).view_as(x)
+    return lo + span * (y0 + frac * (y1 - y0))

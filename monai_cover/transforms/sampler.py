@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -94,6 +94,9 @@ APPEARANCE_PRESETS = {
 ROTATION_SAMPLINGS = ("uniform", "reference")
 _BLOCK_CONTINUE = 0.95  # reference in-painting: one more block while U(0, 1) < 0.95 (up to max_blocks)
 _BLOCK_MARGIN = 3  # reference in-painting: block starts in [3, size - side - 3)
+_REMAP_KNOTS = 6  # synthetic contrast: curve values at 6 equally spaced normalised intensities
+#: sampler options added after runs were recorded, with the value that means "off" (left out of ``config``)
+_LATER_OPTIONS = {"color_jitter": 0.0, "cross_modal": None, "synthetic_contrast": 0.0}
 
 
 @dataclass
@@ -115,6 +118,19 @@ class ViewParams:
     seed: int  # torch generator seed for the noise images
     preset: str = "mild"  # appearance preset: order of the steps and block fill (mild: mean + std * randn)
     channel_gain: np.ndarray | None = None  # (B, 3): colour jitter, each RGB channel's factor (None: no jitter)
+    modality: np.ndarray | None = None  # (B, 2) U[0, 1): picks view a's channel and view b's other one (cross-modal)
+    cross: np.ndarray | None = None  # (B,) bool: view b from another channel (modality) than view a
+    remap_knots: np.ndarray | None = None  # (B, K): synthetic-contrast curve of view b (None: option off)
+    remap: np.ndarray | None = None  # (B,) bool: apply that curve
+
+    def pair_kinds(self) -> np.ndarray:
+        """``(B,)`` int: 0 same-modality pair, 1 cross-modal (two channels), 2 synthetic contrast."""
+        kinds = np.zeros(len(self.crop_starts), dtype=np.int64)
+        if self.cross is not None:
+            kinds[self.cross] = 1
+        if self.remap is not None:
+            kinds[self.remap] = 2
+        return kinds
 
 
 class CoverViewSampler(Randomizable):
@@ -171,6 +187,15 @@ class CoverViewSampler(Randomizable):
         color_jitter: RGB views: each channel of view a is multiplied by its own ``U(1 - j, 1 + j)`` factor (after
             the contrast/brightness change shared by all channels), so colours shift as well as intensities.
             0 (the default; gray images) draws nothing, so gray runs see exactly the views they saw before.
+        cross_modal: ``None`` (default): the image's channels are one image (gray or RGB) and both views keep them.
+            A share in ``[0, 1]``: the channels are co-registered modalities (T1/T2/FLAIR, PET/CT, ...) and the views
+            are single-channel: view a from a random channel, view b from another channel with probability
+            ``cross_modal`` (else the same one), so the network must match anatomy across contrasts. Needs images
+            with at least 2 channels when the share is above 0.
+        synthetic_contrast: probability that view b (of a same-modality pair) has its intensities remapped through a
+            random curve (:func:`~monai_cover.transforms.functional.intensity_remap`): half of the curves monotonic
+            (increasing or decreasing, equally likely), half not, each through 6 random values, as contrast-agnostic
+            registration trains on synthetic contrasts. Cross-modal learning for single-modality archives.
         seed: seed of ``R`` for reproducible runs. Without it ``R`` is MONAI's shared class-level generator, which
             ``monai.utils.set_determinism`` does not reseed, so the bundles always pass their ``seed``.
     """
@@ -201,13 +226,21 @@ class CoverViewSampler(Randomizable):
         rotation_sampling: str = "reference",
         inpainting: bool = True,
         color_jitter: float = 0.0,
+        cross_modal: float | None = None,
+        synthetic_contrast: float = 0.0,
     ) -> None:
         #: constructor arguments but the seed: ``CoverViewSampler(**config)`` draws the same kind of views (the seed
         #: is not part of the kind: DDP ranks draw with ``seed + rank``, and a run's settings must match across ranks;
-        #: ``color_jitter`` only when used, so the settings recorded by runs from before it still match)
+        #: options added later only when used, so the settings recorded by runs from before them still match)
         self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__", "seed")
-                       and not (k == "color_jitter" and not v)}
+                       and not (k in _LATER_OPTIONS and v == _LATER_OPTIONS[k])}
         self.color_jitter = float(color_jitter)
+        if cross_modal is not None and not 0.0 <= cross_modal <= 1.0:
+            raise ValueError(f"CoverViewSampler: cross_modal must be None or in [0, 1], got {cross_modal}.")
+        if not 0.0 <= synthetic_contrast <= 1.0:
+            raise ValueError(f"CoverViewSampler: synthetic_contrast must be in [0, 1], got {synthetic_contrast}.")
+        self.cross_modal = None if cross_modal is None else float(cross_modal)
+        self.synthetic_contrast = float(synthetic_contrast)
         if seed is not None:
             self.set_random_state(seed)
         if spatial_dims not in (2, 3):
@@ -289,8 +322,42 @@ class CoverViewSampler(Randomizable):
         else:
             look = self._draw_reference_appearance(b, crop)
         gain = r.uniform(1 - self.color_jitter, 1 + self.color_jitter, size=(b, 3)) if self.color_jitter else None
-        self.params = ViewParams(**geometry, **look, seed=int(r.randint(0, 2**31 - 1)), preset=self.appearance_preset,
-                                 channel_gain=gain)
+        seed = int(r.randint(0, 2**31 - 1))
+        pairs = self._draw_pairs(b)  # after every earlier draw: runs without these options keep their views
+        self.params = ViewParams(**geometry, **look, seed=seed, preset=self.appearance_preset, channel_gain=gain,
+                                 **pairs)
+
+    def _draw_pairs(self, b: int) -> dict[str, np.ndarray]:
+        """Cross-modal and synthetic-contrast draws (nothing when both options are off)."""
+        r, out = self.R, {}
+        cross = np.zeros(b, dtype=bool)
+        if self.cross_modal is not None:
+            cross = r.uniform(size=b) < self.cross_modal
+            out.update(modality=r.uniform(size=(b, 2)), cross=cross)
+        if self.synthetic_contrast > 0:
+            knots = r.uniform(size=(b, _REMAP_KNOTS))
+            monotonic = r.uniform(size=b) < 0.5
+            decreasing = r.uniform(size=b) < 0.5
+            knots[monotonic] = np.sort(knots[monotonic], axis=1)
+            knots[monotonic & decreasing] = knots[monotonic & decreasing, ::-1]
+            out.update(remap_knots=knots, remap=(r.uniform(size=b) < self.synthetic_contrast) & ~cross)
+        return out
+
+    def forced(self, kind: str, params: ViewParams | None = None) -> ViewParams:
+        """The same draw with every item of one pair kind (``"same"``, ``"cross"`` or ``"synthetic"``): the
+        validation compares the kinds on identical geometry."""
+        p = params or self.params
+        if p is None:
+            raise RuntimeError("CoverViewSampler.forced: call randomize() first.")
+        kind = look_up_option(kind, ("same", "cross", "synthetic"))
+        if kind == "cross" and p.cross is None:
+            raise ValueError("CoverViewSampler: cross-modal pairs need cross_modal set (channels as modalities).")
+        if kind == "synthetic" and p.remap_knots is None:
+            raise ValueError("CoverViewSampler: synthetic-contrast pairs need synthetic_contrast > 0.")
+        b = len(p.crop_starts)
+        cross = None if p.cross is None else np.full(b, kind == "cross")
+        remap = None if p.remap is None else np.full(b, kind == "synthetic")
+        return replace(p, cross=cross, remap=remap)
 
     def _gate(self, p: float, values: np.ndarray, neutral: float) -> np.ndarray:
         """``values`` per item with probability ``p``, else ``neutral`` (one ``U(0, 1)`` draw per item)."""
@@ -378,15 +445,37 @@ class CoverViewSampler(Randomizable):
             raise ValueError(f"CoverViewSampler: drew {len(p.crop_starts)} items, got a batch of {images.shape[0]}.")
         x = convert_to_tensor(images, track_meta=False)
         x = x if x.is_floating_point() else x.float()
+        x_a, x_b = self._modalities(x, p)
         psi = self.field(shape, x.device, p).to(x.dtype)
-        x_b = warp(x, psi)
+        view_b = Fn.crop(warp(x_b, psi), p.crop_starts, self.crop_size)
+        if p.remap is not None and p.remap.any():
+            on = torch.as_tensor(p.remap, device=x.device)
+            remapped = Fn.intensity_remap(view_b, torch.as_tensor(p.remap_knots, dtype=x.dtype))
+            view_b = torch.where(on.view(-1, *([1] * (view_b.ndim - 1))), remapped, view_b)
         dvf = Fn.crop(psi, p.crop_starts, self.crop_size)
         return {
-            "view_a": self.appearance(Fn.crop(x, p.crop_starts, self.crop_size), p),
-            "view_b": Fn.crop(x_b, p.crop_starts, self.crop_size),
+            "view_a": self.appearance(Fn.crop(x_a, p.crop_starts, self.crop_size), p),
+            "view_b": view_b,
             "dvf": dvf,
             "mask": Fn.valid_mask(dvf),
+            "pair": torch.as_tensor(p.pair_kinds(), device=x.device),
         }
+
+    @staticmethod
+    def _modalities(x: torch.Tensor, p: ViewParams) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sources of view a and view b: the whole image, or (cross-modal option) one channel each."""
+        if p.modality is None:
+            return x, x
+        m = x.shape[1]
+        if m < 2 and p.cross.any():
+            raise ValueError(f"CoverViewSampler: cross-modal pairs need images with 2 or more co-registered channels "
+                             f"(modalities), got {m}; stack the modalities as channels or set cross_modal to 0.")
+        u = torch.as_tensor(p.modality, dtype=torch.float64)
+        i = (u[:, 0] * m).long().clamp(max=m - 1)
+        other = (i + 1 + (u[:, 1] * max(m - 1, 1)).long().clamp(max=max(m - 2, 0))) % m
+        j = torch.where(torch.as_tensor(p.cross), other, i)
+        rows = torch.arange(x.shape[0], device=x.device)
+        return x[rows, i.to(x.device)].unsqueeze(1), x[rows, j.to(x.device)].unsqueeze(1)
 
     def __call__(self, images: torch.Tensor, randomize: bool = True) -> dict[str, torch.Tensor]:
         """Draw (unless ``randomize=False``) and generate views for a ``(B, C, *S)`` batch."""

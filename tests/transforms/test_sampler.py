@@ -41,18 +41,19 @@ def test_generate_shapes_and_dtypes(dims):
     imgs = smooth_images(3, GRID[dims])
     out = sampler(dims)(imgs)
     crop = (CROP[dims],) * dims
-    assert set(out) == {"view_a", "view_b", "dvf", "mask"}
+    assert set(out) == {"view_a", "view_b", "dvf", "mask", "pair"}
     assert out["view_a"].shape == out["view_b"].shape == (3, 1, *crop)
     assert out["dvf"].shape == (3, dims, *crop)
     assert out["mask"].shape == (3, 1, *crop)
-    assert all(v.dtype == torch.float32 for v in out.values())
+    assert all(out[k].dtype == torch.float32 for k in ("view_a", "view_b", "dvf", "mask"))
+    assert out["pair"].tolist() == [0, 0, 0]  # every pair a same-modality one (no cross-modal option)
     assert set(out["mask"].unique().tolist()) <= {0.0, 1.0}
     assert out["mask"].mean() > 0.1  # views overlap (otherwise the ground truth is useless)
 
 
 def test_integer_images_are_converted_to_float():
     out = sampler(2)((smooth_images(1, GRID[2]) * 100).to(torch.uint8))
-    assert all(v.dtype == torch.float32 for v in out.values())
+    assert all(out[k].dtype == torch.float32 for k in ("view_a", "view_b", "dvf", "mask"))
 
 
 @pytest.mark.parametrize("dims", [2, 3])
