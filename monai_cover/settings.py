@@ -17,7 +17,8 @@ from monai_cover.transforms.sampler import APPEARANCE_PRESETS, ROTATION_SAMPLING
 
 __all__ = [
     "BadSettingError", "CHOICES", "check_crops_per_image", "check_flags", "check_options", "check_slicewise",
-    "check_trained_settings", "fit_patch_size", "image_channels", "fast_bf16", "resolve_bf16", "resolve_dicom_seg",
+    "check_trained_settings", "check_shares", "fit_patch_size", "image_channels", "fast_bf16", "resolve_bf16",
+    "resolve_dicom_seg",
 ]
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,17 @@ def check_flags(flags: Mapping[str, Any]) -> bool:
             continue
         raise BadSettingError(f"--{name} {value!r}: not True or False (write True or False with a capital letter: "
                               "lowercase or other text reaches the config as a string, which counts as true)")
+    return True
+
+
+def check_shares(shares: Mapping[str, Any]) -> bool:
+    """Raise :class:`BadSettingError` unless every ``name: value`` is a number in ``[0, 1]`` (a probability or share;
+    ``None`` passes). Returns ``True`` (usable as a config ``_requires_``)."""
+    for name, value in shares.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise BadSettingError(f"--{name} {value!r}: must be in [0, 1], got {value} (a share of the pairs)")
     return True
 
 

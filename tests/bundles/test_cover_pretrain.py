@@ -207,3 +207,29 @@ def test_color_pretraining_keeps_rgb_and_a_rerun_in_gray_is_refused(tmp_path):
     last = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "v"), "--dataset_dir",
                         str(photos), "--spatial_dims", "3", "--color", "rgb")
     assert last.startswith("BadSettingError: --color rgb: colour is for 2D images")
+
+
+def test_synthetic_contrast_reports_epe_per_pair_kind_and_a_changed_share_is_refused(tmp_path, png_dir):
+    """--synthetic_contrast: validation reports the same views as same-modality and as synthetic-contrast pairs; the
+    share is part of the run's settings (a rerun with another one stops in one line)."""
+    from tests.bundles.conftest import bundle_error
+
+    _train(tmp_path, png_dir, "--epochs", "1", "--crop_size", "32", "--synthetic_contrast", "0.5")
+    hist = json.loads((tmp_path / "outputs" / "2d" / "val_history.json").read_text())
+    assert [h["iteration"] for h in hist] == [0, 2]
+    for h in hist:
+        assert h["val_epe_same"] > 0 and h["val_epe_synthetic"] > 0 and "val_epe_cross" not in h
+        assert h["val_epe_same"] != h["val_epe_synthetic"]  # view b's intensities differ, so does the prediction
+    last = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path), "--dataset_dir", str(png_dir),
+                        *TINY_NET, "--batch_size", "2", "--num_val", "1", "--val_interval", "2", "--epochs", "2",
+                        "--crop_size", "32", "--synthetic_contrast", "0.2")
+    assert last.startswith(f"RunMismatchError: {tmp_path / 'outputs' / '2d'}: holds the outputs of a run with other")
+    assert "synthetic_contrast" in last
+    # a run without the option reports nothing per kind unless asked, and a share outside [0, 1] is one line
+    plain = tmp_path / "plain"
+    _train(plain, png_dir, "--epochs", "1", "--crop_size", "32", "--val_pair_kinds", "['same','synthetic']")
+    h = json.loads((plain / "outputs" / "2d" / "val_history.json").read_text())[-1]
+    assert h["val_epe"] == h["val_epe_same"] and h["val_epe_synthetic"] > 0
+    last = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "bad"), "--dataset_dir",
+                        str(png_dir), "--synthetic_contrast", "2")
+    assert last.startswith("BadSettingError: --synthetic_contrast 2: must be in [0, 1], got 2 (a share of the pairs)")
