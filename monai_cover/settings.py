@@ -17,8 +17,8 @@ from monai_cover.transforms.sampler import APPEARANCE_PRESETS, ROTATION_SAMPLING
 
 __all__ = [
     "BadSettingError", "CHOICES", "check_crops_per_image", "check_flags", "check_options", "check_slicewise",
-    "check_trained_settings", "check_shares", "fit_patch_size", "image_channels", "fast_bf16", "resolve_bf16",
-    "resolve_dicom_seg",
+    "check_trained_settings", "check_modalities", "check_shares", "fit_patch_size", "image_channels", "fast_bf16",
+    "resolve_bf16", "resolve_dicom_seg",
 ]
 
 logger = logging.getLogger(__name__)
@@ -130,6 +130,20 @@ def image_channels(color: str, spatial_dims: int) -> int:
         raise BadSettingError(f"--color rgb: colour is for 2D images (photos, dermatology, endoscopy, fundus); "
                               f"--spatial_dims is {spatial_dims} (leave --color out for volumes)")
     return 3 if color == "rgb" else 1
+
+
+def check_modalities(modalities: Any, color: str, intensity: str) -> int:
+    """``modalities`` (co-registered channels per case) if the other settings allow it, else one-line
+    :class:`BadSettingError`: modalities are gray channels, each scaled by its own percentiles."""
+    if isinstance(modalities, bool) or not isinstance(modalities, int) or modalities < 1:
+        raise BadSettingError(f"--modalities {modalities!r}: the number of co-registered images per case (1, 2, ...)")
+    if modalities > 1 and color != "gray":
+        raise BadSettingError(f"--modalities {modalities} with --color {color}: modalities are gray channels "
+                              "(leave --color out)")
+    if modalities > 1 and intensity != "percentile":
+        raise BadSettingError(f"--modalities {modalities} with --intensity {intensity}: each modality is scaled by its "
+                              "own percentiles (leave --intensity out; a CT window would flatten PET or MR)")
+    return modalities
 
 
 def check_slicewise(slicewise: bool, spatial_dims: int, label_transfer: bool = False) -> bool:

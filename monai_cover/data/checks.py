@@ -34,13 +34,16 @@ class CheckImage(Transform):
         rgb_to_gray: convert a 2D RGB/RGBA image (3 or 4 channels where 1 is expected) to gray by averaging the
             R, G, B channels (alpha is ignored); ``False`` makes it an error.
         check_constant: reject images of constant intensity (nothing to learn, the valid mask would be empty).
+        modalities: the channels are co-registered modalities: exactly ``channels`` of them, never converted (no
+            colour handling), and no one of them constant.
     """
 
     def __init__(
         self, spatial_dims: int, channels: int | None = 1, rgb_to_gray: bool = True, check_constant: bool = True,
+        modalities: bool = False,
     ) -> None:
         self.spatial_dims, self.channels = spatial_dims, channels
-        self.rgb_to_gray, self.check_constant = rgb_to_gray, check_constant
+        self.rgb_to_gray, self.check_constant, self.modalities = rgb_to_gray, check_constant, modalities
 
     def __call__(self, img, name: str | None = None):
         name = name or source_name(img)
@@ -49,12 +52,23 @@ class CheckImage(Transform):
         check_finite(img, name)
         if self.check_constant and img.numel() and bool(img.min() == img.max()):
             raise BadInputError(f"{name}: constant intensity: nothing to learn (empty valid mask).")
+        if self.modalities and self.check_constant:
+            flat = img.reshape(img.shape[0], -1)
+            constant = [i for i in range(img.shape[0]) if bool(flat[i].min() == flat[i].max())]
+            if constant:
+                raise BadInputError(f"{name}: modality {constant[0] + 1} of {img.shape[0]} has constant intensity.")
         return img
 
     def check_channels(self, img, name: str, label: bool = False):
         c = int(img.shape[0])
         # a label map has one channel, also beside colour images (None: channels are not checked)
         expected = 1 if label and self.channels is not None else self.channels
+        if self.modalities and not label:
+            if c != expected:
+                raise BadInputError(f"{name}: {c} channel(s), expected {expected} co-registered modalities (give each "
+                                    'case as a list of files in the datalist, "image": [t1, t2], or one file with '
+                                    f"{expected} channels).")
+            return img
         colour = expected == 3 and img.ndim - 1 == 2 == self.spatial_dims
         if colour and c in (1, 3, 4):
             # a colour run: gray images are repeated into 3 channels, RGBA loses its alpha; predictions written
@@ -138,9 +152,10 @@ class CheckImaged(MapTransform):
         check_constant: bool = True,
         affine_atol: float | None = 1e-3,
         allow_missing_keys: bool = False,
+        modalities: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.checker = CheckImage(spatial_dims, channels, rgb_to_gray, check_constant)
+        self.checker = CheckImage(spatial_dims, channels, rgb_to_gray, check_constant, modalities)
         self.label_keys: list[Hashable] = (
             [] if label_key is None else [label_key] if isinstance(label_key, str) else list(label_key)
         )

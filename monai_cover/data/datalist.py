@@ -165,9 +165,12 @@ def _read_datalist(path: Path, key: str, section: str, base_dir) -> list[dict[st
     out = []
     for i, item in enumerate(items):
         value = item.get(key) if isinstance(item, dict) else item
-        if not isinstance(value, str):
-            raise BadInputError(f"{path}: item {i} of '{section}' has no '{key}' path.")
-        full = value if os.path.isabs(value) else str(root / value)
+        # a list: co-registered files of one case, stacked as channels (modalities), as MONAI loads them
+        many = isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+        if not isinstance(value, str) and not many:
+            raise BadInputError(f"{path}: item {i} of '{section}' has no '{key}' path (or list of paths).")
+        full = [v if os.path.isabs(v) else str(root / v) for v in value] if many else (
+            value if os.path.isabs(value) else str(root / value))
         out.append({**(item if isinstance(item, dict) else {}), key: full})
     return out
 

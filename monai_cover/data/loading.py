@@ -40,12 +40,13 @@ def source_name(img: Any, default: str = "<array>") -> str:
 
 def _safe_load(loader: LoadImage, filename: Any, reader=None):
     name = display_path(filename)
-    if isinstance(filename, (str, os.PathLike)):
-        path = Path(filename).expanduser()
-        if not path.exists():
-            raise BadInputError(f"{name}: file not found.")
-        if path.is_dir():
-            check_dicom_folder(path)
+    for one in filename if isinstance(filename, (list, tuple)) else [filename]:
+        if isinstance(one, (str, os.PathLike)):
+            path = Path(one).expanduser()
+            if not path.exists():
+                raise BadInputError(f"{display_path(one)}: file not found.")
+            if path.is_dir():
+                check_dicom_folder(path)
     try:
         return loader(filename, reader)
     except BadInputError:

@@ -36,8 +36,10 @@ def pretrain_transforms(
     slicewise: bool = False,
     num_crops: int = 1,
     channels: int = 1,
+    modalities: int = 1,
 ) -> CheckedCompose:
-    """Files -> float images on a grid of ``load_size`` in ``[0, 1]``: one channel, or RGB with ``channels=3``.
+    """Files -> float images on a grid of ``load_size`` in ``[0, 1]``: one channel, RGB with ``channels=3``, or
+    ``modalities`` co-registered channels.
 
     2D: load, channel first, intensity scaling, resize to ``load_size`` (all deterministic, so it is cached).
     3D: load, channel first, RAS orientation, optional resampling to ``pixdim`` mm, intensity scaling, pad to at
@@ -63,16 +65,25 @@ def pretrain_transforms(
             training samples when volumes are read from disk.
         channels: 1 (RGB averaged, with ``rgb_to_gray``) or 3 (2D colour: RGB kept, its channels scaled together
             so colours keep their balance; gray images repeated, alpha dropped).
+        modalities: above 1, each case is that many co-registered modalities (a datalist item
+            ``"image": [t1, t2]`` or one file with that many channels), exactly that many channels are required and
+            each is scaled by its own percentiles (``intensity`` must be ``"percentile"``); ``channels`` is ignored.
     """
+    if modalities > 1 and intensity != "percentile":
+        raise ValueError(f"pretrain_transforms: modalities need intensity 'percentile' (each channel scaled on its "
+                         f"own), got {intensity!r}.")
     plane = 2 if slicewise else spatial_dims
     size = (load_size,) * plane if isinstance(load_size, int) else tuple(load_size)
     if intensity == "ct":
         scale = ScaleIntensityRanged(key, a_min=ct_window[0], a_max=ct_window[1], b_min=0.0, b_max=1.0, clip=True)
     elif intensity == "percentile":
-        scale = ScaleIntensityRangePercentilesd(key, lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True)
+        scale = ScaleIntensityRangePercentilesd(key, lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True,
+                                                channel_wise=modalities > 1)
     else:
         raise ValueError(f"pretrain_transforms: intensity must be 'percentile' or 'ct', got {intensity!r}.")
-    checks = [CheckImaged(key, spatial_dims, channels=channels, rgb_to_gray=rgb_to_gray)] if check else []
+    many = modalities > 1
+    checks = [CheckImaged(key, spatial_dims, channels=modalities if many else channels, rgb_to_gray=rgb_to_gray,
+                          modalities=many)] if check else []
     xs = [SafeLoadImaged(key, image_only=True), EnsureChannelFirstd(key)]
     if spatial_dims == 2:
         xs += [*checks, scale, Resized(key, spatial_size=size, mode="area")]

@@ -233,3 +233,59 @@ def test_synthetic_contrast_reports_epe_per_pair_kind_and_a_changed_share_is_ref
     last = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "bad"), "--dataset_dir",
                         str(png_dir), "--synthetic_contrast", "2")
     assert last.startswith("BadSettingError: --synthetic_contrast 2: must be in [0, 1], got 2 (a share of the pairs)")
+
+
+def _two_modality_datalist(root, shape, n: int, suffix: str):
+    """``n`` cases of two co-registered modalities (the second an inverted, squared contrast of the first), listed
+    per case as ``"image": [t1, t2]`` with relative paths."""
+    import nibabel as nib
+    import numpy as np
+    from PIL import Image
+
+    from tests.bundles.conftest import smooth_image
+
+    root.mkdir(parents=True)
+    items = []
+    for i in range(n):
+        t1 = smooth_image(shape, i).astype(np.float32)
+        t2 = (255 - t1) ** 2 / 255
+        files = [f"case{i}_t1{suffix}", f"case{i}_t2{suffix}"]
+        for f, img in zip(files, (t1, t2)):
+            if suffix == ".png":
+                Image.fromarray(img.astype(np.uint8)).save(root / f)
+            else:
+                nib.save(nib.Nifti1Image(img, np.diag([1.2, 1.2, 2.0, 1.0])), root / f)
+        items.append({"image": files})
+    (root / "datalist.json").write_text(json.dumps({"training": items}))
+    return root / "datalist.json"
+
+
+def test_two_modalities_train_a_single_channel_backbone_on_cross_modal_pairs(tmp_path):
+    """--modalities 2 with a datalist of file pairs: 2D and 3D runs exit 0, write a 1-channel backbone, and report the
+    validation endpoint error of same-modality and cross-modal pairs on the same draw; a case with one file, a
+    colour or CT setting, and another share on rerun each stop in one line."""
+    from tests.bundles.conftest import bundle_error
+
+    for dims, shape, suffix, crop in ((2, (64, 64), ".png", "32"), (3, (20, 22, 18), ".nii.gz", "16")):
+        data = _two_modality_datalist(tmp_path / f"data{dims}", shape, 5, suffix)
+        root = tmp_path / f"run{dims}"
+        _train(root, data, "--spatial_dims", str(dims), "--modalities", "2", "--epochs", "1", "--crop_size", crop)
+        state, cfg = torch.load(root / "models" / "model.pt", weights_only=True).values()
+        assert cfg.get("in_channels", 1) == 1 and state["encoders.0.0.conv.weight"].shape[1] == 1
+        hist = json.loads((root / "outputs" / f"{dims}d" / "val_history.json").read_text())
+        assert all(h["val_epe_same"] > 0 and h["val_epe_cross"] > 0 for h in hist)
+    last = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(root), "--dataset_dir", str(data),
+                        *TINY_NET, "--batch_size", "2", "--num_val", "1", "--val_interval", "2", "--epochs", "1",
+                        "--crop_size", "16", "--spatial_dims", "3", "--modalities", "2", "--cross_modal", "0.2")
+    assert last.startswith(f"RunMismatchError: {root / 'outputs' / '3d'}: holds the outputs of a run with other")
+    one = json.loads(data.read_text())
+    one["training"][0]["image"] = one["training"][0]["image"][:1]
+    (data.parent / "one.json").write_text(json.dumps(one))
+    last = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "one"), "--dataset_dir",
+                        str(data.parent / "one.json"), "--spatial_dims", "3", "--modalities", "2")
+    assert "case0_t1.nii.gz: 1 channel(s), expected 2 co-registered modalities" in last and "\n" not in last
+    for bad, message in ((["--intensity", "ct"], "--modalities 2 with --intensity ct"),
+                         (["--cross_modal", "1.5"], "--cross_modal 1.5: must be in [0, 1]")):
+        last = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "bad"), "--dataset_dir",
+                            str(data), "--spatial_dims", "3", "--modalities", "2", *bad)
+        assert last.startswith(f"BadSettingError: {message}"), last
