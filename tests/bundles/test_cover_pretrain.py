@@ -110,6 +110,34 @@ def test_inference_writes_feature_maps(tmp_path, png_dir):
     assert feats.shape[:2] == (64, 64) and feats.shape[-1] == 8  # finest level of the tiny backbone: 8 channels
 
 
+def test_feature_inference_keeps_same_name_inputs_apart_and_skips_existing_maps(tmp_path, png_dir):
+    """Two inputs named alike in different folders get their own feature maps (mirroring the folders), a rerun
+    skips maps that exist, and an input whose map would overwrite another's stops the run in one line."""
+    import shutil
+
+    from tests.bundles.conftest import bundle_error
+
+    _train(tmp_path, png_dir, "--epochs", "1", "--crop_size", "32")
+    data = tmp_path / "scans"
+    for patient, src in (("patA", "img_0.png"), ("patB", "img_1.png")):
+        (data / patient).mkdir(parents=True)
+        shutil.copy(png_dir / src, data / patient / "image.png")
+    args = ["run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(tmp_path), "--dataset_dir",
+            str(data), "--roi_size", "[32, 32]"]
+    proc = run_bundle(*args)
+    maps = sorted(p.relative_to(tmp_path / "features") for p in (tmp_path / "features").rglob("*.nii.gz"))
+    assert [str(m) for m in maps] == ["patA/image_features.nii.gz", "patB/image_features.nii.gz"]
+    assert "2 written, 0 skipped" in proc.stdout + proc.stderr
+    before = (tmp_path / "features" / maps[0]).stat().st_mtime_ns
+    proc = run_bundle(*args)
+    assert "0 written, 2 skipped" in proc.stdout + proc.stderr
+    assert (tmp_path / "features" / maps[0]).stat().st_mtime_ns == before
+    # image.png and image.jpg in one folder would both be image_features.nii.gz
+    shutil.copy(png_dir / "img_2.png", data / "patA" / "image.jpg")
+    last = bundle_error(*args)
+    assert "its prediction" in last and "would overwrite that of" in last
+
+
 def test_train_with_the_authors_view_and_init_options(tmp_path, png_dir):
     """``init=kaiming``, ``appearance=reference``, ``rotation_sampling=reference``, ``inpainting=False``: the options
     reach the network, the training sampler and the validation views, and a 2-iteration run writes its model."""
