@@ -132,11 +132,16 @@ def image_channels(color: str, spatial_dims: int) -> int:
     return 3 if color == "rgb" else 1
 
 
-def check_modalities(modalities: Any, color: str, intensity: str) -> int:
+def check_modalities(modalities: Any, color: str, intensity: str, cross_modal: Any = None) -> int:
     """``modalities`` (co-registered channels per case) if the other settings allow it, else one-line
-    :class:`BadSettingError`: modalities are gray channels, each scaled by its own percentiles."""
+    :class:`BadSettingError`: modalities are gray channels, each scaled by its own percentiles, and a cross-modal
+    share needs two or more of them (else it would be ignored)."""
     if isinstance(modalities, bool) or not isinstance(modalities, int) or modalities < 1:
         raise BadSettingError(f"--modalities {modalities!r}: the number of co-registered images per case (1, 2, ...)")
+    if modalities == 1 and cross_modal is not None:
+        raise BadSettingError(f"--cross_modal {cross_modal}: pairs across modalities need --modalities 2 or more "
+                              "(each case a list of co-registered files); for single-modality data see "
+                              "--synthetic_contrast")
     if modalities > 1 and color != "gray":
         raise BadSettingError(f"--modalities {modalities} with --color {color}: modalities are gray channels "
                               "(leave --color out)")

@@ -13,6 +13,7 @@ import torch
 from ignite.engine import Engine, Events
 from monai.utils import convert_to_tensor
 
+from monai_cover.settings import BadSettingError
 from monai_cover.transforms.sampler import CoverViewSampler
 from monai_cover.utils import is_main_process
 from monai_cover.visualize import save_curves, save_panel
@@ -67,6 +68,13 @@ class CoverValidation:
         self.output_dir, self.interval, self.num_images = Path(output_dir), interval, num_images
         self.log_dir, self.seed, self.image_key, self.plot = log_dir, seed, image_key, plot
         self.pair_kinds = None if pair_kinds is None else list(pair_kinds)
+        for kind in self.pair_kinds or []:
+            if kind not in ("same", "cross", "synthetic"):
+                raise BadSettingError(f"--val_pair_kinds {self.pair_kinds}: {kind!r} is not one of same, cross, "
+                                      "synthetic")
+            if kind == "cross" and sampler.cross_modal is None:
+                raise BadSettingError("--val_pair_kinds: 'cross' pairs need co-registered modalities (--modalities 2 "
+                                      "or more)")
         self.logger = logging.getLogger(self.__class__.__name__)
         self.views: dict[str, torch.Tensor] | None = None
         self.kind_views: dict[str, dict[str, torch.Tensor]] = {}

@@ -312,8 +312,9 @@ def test_two_modalities_train_a_single_channel_backbone_on_cross_modal_pairs(tmp
     last = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "one"), "--dataset_dir",
                         str(data.parent / "one.json"), "--spatial_dims", "3", "--modalities", "2")
     assert "case0_t1.nii.gz: 1 channel(s), expected 2 co-registered modalities" in last and "\n" not in last
-    for bad, message in ((["--intensity", "ct"], "--modalities 2 with --intensity ct"),
-                         (["--cross_modal", "1.5"], "--cross_modal 1.5: must be in [0, 1]")):
+    for bad, message in ((["--modalities", "2", "--intensity", "ct"], "--modalities 2 with --intensity ct"),
+                         (["--modalities", "2", "--cross_modal", "1.5"], "--cross_modal 1.5: must be in [0, 1]"),
+                         (["--cross_modal", "0.5"], "--cross_modal 0.5: pairs across modalities need --modalities 2")):
         last = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "bad"), "--dataset_dir",
-                            str(data), "--spatial_dims", "3", "--modalities", "2", *bad)
+                            str(data), "--spatial_dims", "3", *bad)
         assert last.startswith(f"BadSettingError: {message}"), last

@@ -122,3 +122,16 @@ def test_options_off_draw_and_record_nothing():
     assert a.params.modality is None and a.params.remap is None and oa["pair"].tolist() == [0, 0]
     on = CoverViewSampler(spatial_dims=2, crop_size=CROP[2], seed=3, synthetic_contrast=0.3, **IDENTITY)
     assert on.config["synthetic_contrast"] == 0.3
+
+
+def test_validation_refuses_pair_kinds_it_cannot_make(tmp_path):
+    from monai_cover.handlers import CoverValidation
+    from monai_cover.settings import BadSettingError
+
+    plain = CoverViewSampler(spatial_dims=2, crop_size=CROP[2], seed=0)
+    with pytest.raises(BadSettingError, match="'cross' pairs need co-registered modalities"):
+        CoverValidation([], plain, tmp_path, pair_kinds=["same", "cross"])
+    with pytest.raises(BadSettingError, match="'synth' is not one of same, cross, synthetic"):
+        CoverValidation([], plain, tmp_path, pair_kinds=["synth"])
+    # synthetic pairs can be asked of any run (how a model copes with contrasts it never saw)
+    CoverValidation([], plain, tmp_path, pair_kinds=["same", "synthetic"])
