@@ -18,7 +18,7 @@ from monai_cover.transforms.sampler import APPEARANCE_PRESETS, ROTATION_SAMPLING
 __all__ = [
     "BadSettingError", "CHOICES", "check_crops_per_image", "check_flags", "check_options", "check_slicewise",
     "check_trained_settings", "check_modalities", "check_shares", "fit_patch_size", "image_channels", "fast_bf16",
-    "resolve_bf16", "resolve_dicom_seg",
+    "resolve_bf16", "resolve_dicom_seg", "seg_input_channels",
 ]
 
 logger = logging.getLogger(__name__)
@@ -149,6 +149,13 @@ def check_modalities(modalities: Any, color: str, intensity: str, cross_modal: A
         raise BadSettingError(f"--modalities {modalities} with --intensity {intensity}: each modality is scaled by its "
                               "own percentiles (leave --intensity out; a CT window would flatten PET or MR)")
     return modalities
+
+
+def seg_input_channels(color: str, spatial_dims: int, modalities: Any = 1) -> int:
+    """Input channels of the segmentation network: the ``modalities`` (co-registered images per case) when there
+    are several, else the ``color`` setting's (:func:`image_channels`)."""
+    check_modalities(modalities, color, "percentile")
+    return modalities if modalities > 1 else image_channels(color, spatial_dims)
 
 
 def check_slicewise(slicewise: bool, spatial_dims: int, label_transfer: bool = False) -> bool:

@@ -158,13 +158,30 @@ def compare_keys(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tens
     return rep
 
 
+def _inflate_input_convs(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor],
+                         path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A single-channel backbone's input convolution, repeated over the ``C`` input channels of ``own`` and divided
+    by ``C`` (so ``C`` identical channels give the pretrained response): a backbone pretrained on one modality at a
+    time (``--modalities``) fine-tuned on all of them stacked. Other tensors are returned unchanged."""
+    out = dict(state)
+    for k, v in state.items():
+        target = own.get(k)
+        if (target is not None and v.ndim >= 3 and target.ndim == v.ndim and v.shape[1] == 1 and target.shape[1] > 1
+                and v.shape[0] == target.shape[0] and v.shape[2:] == target.shape[2:]):
+            c = target.shape[1]
+            out[k] = v.repeat(1, c, *([1] * (v.ndim - 2))) / c
+            logger.info(f"{path}: {k}: the single-channel input convolution spread over {c} input channels (/ {c})")
+    return out
+
+
 def load_backbone(module: nn.Module, path: str | os.PathLike, strict: bool = True) -> KeyReport:
     """Load pretrained backbone weights from ``path`` into ``module`` (a backbone, e.g. ``CoverSegNet.backbone``).
 
     Matching tensors are always loaded; the report lists missing, unexpected and shape-mismatched keys.
 
     Args:
-        module: target backbone.
+        module: target backbone (a multi-channel one takes a single-channel backbone's input convolution spread over
+            its channels).
         path: ``model.pt`` / ``model.safetensors`` written by :func:`save_backbone`, or a whole-model checkpoint.
         strict: raise :class:`~monai_cover.errors.WeightsError` (with the report) if any key is missing, unexpected or
             mismatched.
@@ -173,7 +190,9 @@ def load_backbone(module: nn.Module, path: str | os.PathLike, strict: bool = Tru
         WeightsError: unreadable file, nothing matched, or ``strict`` and the keys differ (one line).
     """
     state, _ = load_backbone_state(path)
-    rep = compare_keys(state, module.state_dict())
+    own = module.state_dict()
+    state = _inflate_input_convs(state, own, path)
+    rep = compare_keys(state, own)
     to_load = {k: state[k] for k in rep.loaded}
     if not rep.loaded:
         raise WeightsError(f"{path}: no tensor matches the network ({rep.summary()}) (is it a backbone of this "

@@ -21,7 +21,7 @@ from monai_cover.data.datalist import find_images
 from monai_cover.data.pipeline import filter_readable
 from monai_cover.errors import BadInputError, CoverError
 
-__all__ = ["PredictionError", "PredictionLayout", "PredictionPlan", "common_parent", "prediction_root"]
+__all__ = ["PredictionError", "PredictionLayout", "PredictionPlan", "common_parent", "prediction_root", "source_path"]
 
 logger = logging.getLogger("monai_cover.predictions")
 
@@ -41,6 +41,12 @@ class PredictionLayout(FolderLayout):
         return super().filename(subject, idx, **kwargs)
 
 
+def source_path(value: Any) -> str:
+    """The file a prediction is named after: the input's path, or the first file of a co-registered list (MONAI's
+    loader records that one as the stacked image's ``filename_or_obj``)."""
+    return str(value[0] if isinstance(value, (list, tuple)) and value else value)
+
+
 def common_parent(paths: Sequence[str | os.PathLike]) -> str:
     """The deepest folder containing every path (a file's or a DICOM series folder's parent)."""
     parents = [os.path.dirname(os.path.abspath(p)) for p in paths]
@@ -52,7 +58,7 @@ def prediction_root(source: str | os.PathLike | Sequence[str] | None, key: str =
     :func:`~monai_cover.data.find_images` lists them); ``""`` without a source (e.g. inside MONAI Label)."""
     if not source:
         return ""
-    return common_parent([str(item[key]) for item in find_images(source, key=key)])
+    return common_parent([source_path(item[key]) for item in find_images(source, key=key)])
 
 
 class PredictionPlan:
@@ -86,7 +92,7 @@ class PredictionPlan:
         self.failed: list[tuple[str, str]] = []
         claimed: dict[str, str] = {}
         for item in datalist:
-            src = str(item[key])
+            src = source_path(item[key])
             outputs = self.outputs(src)
             for out in outputs:
                 if out in claimed:
@@ -114,7 +120,7 @@ class PredictionPlan:
         Returns:
             the counts (``written`` counts inputs whose prediction files all exist now).
         """
-        written = sum(all(os.path.exists(o) for o in self.outputs(str(item[self.key]))) for item in self.todo)
+        written = sum(all(os.path.exists(o) for o in self.outputs(source_path(item[self.key]))) for item in self.todo)
         counts = {"written": written, "skipped": len(self.skipped), "failed": len(self.failed)}
         folders = sorted({str(Path(layout.output_dir)) for layout, _ in self.layouts})
         line = (f"predictions in {', '.join(folders)}: {written} written, {len(self.skipped)} skipped (already there; "

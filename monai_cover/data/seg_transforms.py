@@ -34,6 +34,7 @@ def seg_preprocessing(
     check: bool = True,
     rgb_to_gray: bool = True,
     channels: int = 1,
+    modalities: int = 1,
 ) -> CheckedCompose:
     """Deterministic loading: channel first, 3D RAS + optional spacing, intensity to [0, 1], optional 2D resize.
 
@@ -47,6 +48,8 @@ def seg_preprocessing(
     ``range(num_classes)`` (if given) or {0, 1, 255} (``multilabel``), on the image's grid (shape and affine).
     Unreadable files always raise a one-line :class:`~monai_cover.errors.BadInputError` naming the file.
     ``channels=3``: 2D colour images stay RGB (gray ones repeated, alpha dropped), scaled together.
+    ``modalities`` above 1: each image is that many co-registered modalities (a datalist ``"image": [t1, t2]`` or
+    one file with that many channels), exactly that many channels are required, each scaled on its own.
     """
     keys = list(keys)
     image, labels = keys[0], keys[1:]
@@ -56,10 +59,12 @@ def seg_preprocessing(
         xs.append(to_ras(keys))
     if check:
         xs.append(CheckImaged(image, spatial_dims, label_key=labels or None, num_classes=num_classes,
-                              multilabel=multilabel, rgb_to_gray=rgb_to_gray, channels=channels))
+                              multilabel=multilabel, rgb_to_gray=rgb_to_gray,
+                              channels=modalities if modalities > 1 else channels, modalities=modalities > 1))
     if spatial_dims == 3 and pixdim is not None:
         xs.append(Spacingd(keys, pixdim=pixdim, mode=modes))
-    xs.append(ScaleIntensityRangePercentilesd(image, lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True))
+    xs.append(ScaleIntensityRangePercentilesd(image, lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True,
+                                              channel_wise=modalities > 1))
     if labels and multilabel:
         xs.append(AsDiscreted(labels, threshold=0.5))
     if image_size is not None and spatial_dims == 2:

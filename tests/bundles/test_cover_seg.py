@@ -356,3 +356,44 @@ def test_colour_backbone_fine_tunes_and_infers_on_rgb_images(tmp_path, seg2d_dir
                str(rgb / "images" / "case_0.png"))
     pred = np.array(Image.open(tmp_path / "ft" / "predictions" / "case_0_seg.png"))
     assert pred.shape == (48, 40)  # rows x columns of the input
+
+
+def test_two_modalities_fine_tune_from_a_single_channel_backbone_and_infer_in_the_input_geometry(tmp_path, seg3d_dir):
+    """``--modalities 2`` with a datalist of ``"image": [t1, t2]``: a backbone pretrained on one modality at a time
+    starts the 2-channel network (its input convolution spread over both channels), the setting is recorded and
+    followed by evaluation and inference, and the prediction of a two-file case is written in the first file's
+    geometry, named after it; a case with one file is one line."""
+    from monai_cover.networks import CoverUNet
+    from monai_cover.weights import save_backbone
+
+    data = tmp_path / "mm"
+    data.mkdir()
+    items = []
+    for f in sorted((seg3d_dir / "images").iterdir()):
+        img = nib.load(f)
+        t2 = ((img.get_fdata().max() - img.get_fdata()) ** 2).astype(np.float32)
+        nib.save(nib.Nifti1Image(t2, img.affine), data / f.name.replace(".nii.gz", "_t2.nii.gz"))
+        items.append({"image": [str(f), str(data / f.name.replace(".nii.gz", "_t2.nii.gz"))],
+                      "label": str(seg3d_dir / "labels" / f.name)})
+    (data / "datalist.json").write_text(json.dumps({"training": items[:4], "test": items[4:]}))
+    bb = CoverUNet(3, 1, [4, 8, 8, 16, 16], [16, 8, 8, 8])
+    save_backbone(tmp_path / "pre", bb, bb.config)
+    ft = tmp_path / "ft"
+    common = ["--data_file", str(data / "datalist.json"), "--pretrained", str(tmp_path / "pre"), *ARGS_3D[:-4]]
+    proc = run_bundle("run", "--config_file", TRAIN, "--bundle_root", str(ft), *common, "--modalities", "2",
+                      "--epochs", "1", "--val_interval", "1", "--batch_size", "2")
+    assert "input convolution spread over 2 input channels" in proc.stdout + proc.stderr
+    assert json.loads((ft / "models" / "model.json").read_text())["settings"]["modalities"] == 2
+    assert torch.load(ft / "models" / "model.pt", weights_only=True)[
+        "backbone.encoders.0.0.conv.weight"].shape[1] == 2
+    run_bundle("run", "--config_file", f"['{TRAIN}','{EVALUATE}']", "--bundle_root", str(ft), *common)
+    assert len(list(csv.reader(open(ft / "outputs" / "eval" / "val_mean_dice_raw.csv")))) == 2  # header + 1 case
+    (data / "infer.json").write_text(json.dumps({"training": [{"image": items[1]["image"]}]}))
+    run_bundle("run", "--config_file", INFER, "--bundle_root", str(ft), "--dataset_dir", str(data / "infer.json"))
+    src = nib.load(seg3d_dir / "images" / "case_1.nii.gz")
+    out = nib.load(ft / "predictions" / "case_1_seg.nii.gz")
+    assert out.shape[:3] == src.shape and np.allclose(out.affine, src.affine, atol=1e-4)
+    (data / "one.json").write_text(json.dumps({"training": [{"image": items[2]["image"][:1]}]}))
+    last = bundle_error("run", "--config_file", INFER, "--bundle_root", str(ft), "--dataset_dir",
+                        str(data / "one.json"))
+    assert "case_2.nii.gz: 1 channel(s), expected 2 co-registered modalities" in last
