@@ -263,9 +263,9 @@ def test_synthetic_contrast_reports_epe_per_pair_kind_and_a_changed_share_is_ref
     assert last.startswith("BadSettingError: --synthetic_contrast 2: must be in [0, 1], got 2 (a share of the pairs)")
 
 
-def _two_modality_datalist(root, shape, n: int, suffix: str):
-    """``n`` cases of two co-registered modalities (the second an inverted, squared contrast of the first), listed
-    per case as ``"image": [t1, t2]`` with relative paths."""
+def _modality_datalist(root, shape, n: int, suffix: str, modalities: int = 2):
+    """``n`` cases of co-registered modalities (the first a blob image, the others inverted / squared / shifted
+    contrasts of it), listed per case as ``"image": [t1, t2, ...]`` with relative paths."""
     import nibabel as nib
     import numpy as np
     from PIL import Image
@@ -276,9 +276,9 @@ def _two_modality_datalist(root, shape, n: int, suffix: str):
     items = []
     for i in range(n):
         t1 = smooth_image(shape, i).astype(np.float32)
-        t2 = (255 - t1) ** 2 / 255
-        files = [f"case{i}_t1{suffix}", f"case{i}_t2{suffix}"]
-        for f, img in zip(files, (t1, t2)):
+        contrasts = [t1, (255 - t1) ** 2 / 255, np.abs(t1 - 128) * 2][:modalities]
+        files = [f"case{i}_t{m + 1}{suffix}" for m in range(modalities)]
+        for f, img in zip(files, contrasts):
             if suffix == ".png":
                 Image.fromarray(img.astype(np.uint8)).save(root / f)
             else:
@@ -288,23 +288,24 @@ def _two_modality_datalist(root, shape, n: int, suffix: str):
     return root / "datalist.json"
 
 
-def test_two_modalities_train_a_single_channel_backbone_on_cross_modal_pairs(tmp_path):
-    """--modalities 2 with a datalist of file pairs: 2D and 3D runs exit 0, write a 1-channel backbone, and report the
-    validation endpoint error of same-modality and cross-modal pairs on the same draw; a case with one file, a
-    colour or CT setting, and another share on rerun each stop in one line."""
+def test_modalities_train_a_single_channel_backbone_on_cross_modal_pairs(tmp_path):
+    """--modalities 2 (2D) and 3 (3D) with a datalist of co-registered files: the runs exit 0, write a 1-channel
+    backbone, and report the validation endpoint error of same-modality and cross-modal pairs on the same draw; a
+    case with another file count, a CT setting, a share outside [0, 1] or without modalities, and another share on
+    rerun each stop in one line."""
     from tests.bundles.conftest import bundle_error
 
-    for dims, shape, suffix, crop in ((2, (64, 64), ".png", "32"), (3, (20, 22, 18), ".nii.gz", "16")):
-        data = _two_modality_datalist(tmp_path / f"data{dims}", shape, 5, suffix)
+    for dims, shape, suffix, crop, n in ((2, (64, 64), ".png", "32", 2), (3, (20, 22, 18), ".nii.gz", "16", 3)):
+        data = _modality_datalist(tmp_path / f"data{dims}", shape, 5, suffix, n)
         root = tmp_path / f"run{dims}"
-        _train(root, data, "--spatial_dims", str(dims), "--modalities", "2", "--epochs", "1", "--crop_size", crop)
+        _train(root, data, "--spatial_dims", str(dims), "--modalities", str(n), "--epochs", "1", "--crop_size", crop)
         state, cfg = torch.load(root / "models" / "model.pt", weights_only=True).values()
         assert cfg.get("in_channels", 1) == 1 and state["encoders.0.0.conv.weight"].shape[1] == 1
         hist = json.loads((root / "outputs" / f"{dims}d" / "val_history.json").read_text())
         assert all(h["val_epe_same"] > 0 and h["val_epe_cross"] > 0 for h in hist)
     last = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(root), "--dataset_dir", str(data),
                         *TINY_NET, "--batch_size", "2", "--num_val", "1", "--val_interval", "2", "--epochs", "1",
-                        "--crop_size", "16", "--spatial_dims", "3", "--modalities", "2", "--cross_modal", "0.2")
+                        "--crop_size", "16", "--spatial_dims", "3", "--modalities", "3", "--cross_modal", "0.2")
     assert last.startswith(f"RunMismatchError: {root / 'outputs' / '3d'}: holds the outputs of a run with other")
     one = json.loads(data.read_text())
     one["training"][0]["image"] = one["training"][0]["image"][:1]
@@ -312,8 +313,8 @@ def test_two_modalities_train_a_single_channel_backbone_on_cross_modal_pairs(tmp
     last = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "one"), "--dataset_dir",
                         str(data.parent / "one.json"), "--spatial_dims", "3", "--modalities", "2")
     assert "case0_t1.nii.gz: 1 channel(s), expected 2 co-registered modalities" in last and "\n" not in last
-    for bad, message in ((["--modalities", "2", "--intensity", "ct"], "--modalities 2 with --intensity ct"),
-                         (["--modalities", "2", "--cross_modal", "1.5"], "--cross_modal 1.5: must be in [0, 1]"),
+    for bad, message in ((["--modalities", "3", "--intensity", "ct"], "--modalities 3 with --intensity ct"),
+                         (["--modalities", "3", "--cross_modal", "1.5"], "--cross_modal 1.5: must be in [0, 1]"),
                          (["--cross_modal", "0.5"], "--cross_modal 0.5: pairs across modalities need --modalities 2")):
         last = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "bad"), "--dataset_dir",
                             str(data), "--spatial_dims", "3", *bad)
