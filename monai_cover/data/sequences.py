@@ -1,0 +1,146 @@
+"""Sequences (cine MR, ultrasound loops, fluoroscopy and endoscopy video) as channel-first arrays ``(T, *S)``.
+
+Time is the channel axis, as co-registered modalities are (``--modalities``): frame ``t`` of a sequence is channel
+``t``, so the views of a pair can come from two frames of one case. Formats:
+
+* NIfTI with time as the last axis: 2D+t ``(X, Y, T)`` or ``(X, Y, 1, T)``, 3D+t ``(X, Y, Z, T)``;
+* multi-frame DICOM (one file, ``NumberOfFrames`` > 1; colour frames averaged to gray);
+* video files (``.mp4``, ``.avi``, ``.mov``, ``.mkv``, ``.gif``) through imageio with PyAV (``pip install
+  monai-cover[video]``); colour frames averaged to gray.
+
+Every expected failure is one :class:`~monai_cover.errors.BadInputError` line naming the file: unreadable, not a
+sequence of the expected dimensionality, or fewer than 2 frames.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.data import MetaTensor
+from monai.transforms import MapTransform
+
+from monai_cover.errors import BadInputError, first_line
+
+__all__ = ["VIDEO_SUFFIXES", "LoadSequence", "LoadSequenced", "load_sequence"]
+
+#: file name endings read as video
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".gif")
+_NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def _gray(frames: np.ndarray, rgb: bool) -> np.ndarray:
+    """``(T, *S, 3|4)`` colour frames -> ``(T, *S)`` by averaging R, G, B (alpha ignored)."""
+    return frames[..., :3].mean(-1) if rgb else frames
+
+
+def _nifti(path: Path, spatial_dims: int) -> tuple[np.ndarray, np.ndarray]:
+    import nibabel as nib
+
+    img = nib.load(str(path))
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    if spatial_dims == 2 and data.ndim == 4 and data.shape[2] == 1:
+        data = data[:, :, 0]  # (X, Y, 1, T): one slice through time
+    if data.ndim != spatial_dims + 1:
+        raise BadInputError(f"{path}: shape {data.shape} is not a {spatial_dims}D+t NIfTI (time as the last axis: "
+                            f"{'(X, Y, T) or (X, Y, 1, T)' if spatial_dims == 2 else '(X, Y, Z, T)'}).")
+    affine = np.asarray(img.affine, dtype=np.float64)
+    return np.moveaxis(data, -1, 0), affine
+
+
+def _dicom(path: Path, spatial_dims: int) -> tuple[np.ndarray, np.ndarray]:
+    import pydicom
+
+    ds = pydicom.dcmread(str(path))
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    if spatial_dims != 2:
+        raise BadInputError(f"{path}: a multi-frame DICOM is a 2D+t sequence (use --spatial_dims 2).")
+    pixels = np.asarray(ds.pixel_array, dtype=np.float32)
+    rgb = int(getattr(ds, "SamplesPerPixel", 1) or 1) > 1
+    if frames == 1:
+        pixels = pixels[None]
+    pixels = _gray(pixels, rgb)  # (T, rows, columns)
+    spacing = [float(s) for s in getattr(ds, "PixelSpacing", [1.0, 1.0])]
+    affine = np.diag([spacing[0], spacing[1], 1.0, 1.0])
+    return pixels, affine
+
+
+def _video(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        import av  # noqa: F401  (imageio's PyAV plugin)
+        import imageio.v3 as iio
+    except ImportError:
+        raise BadInputError(f"{path}: reading video needs PyAV and imageio: pip install monai-cover[video]") from None
+    frames = np.asarray(iio.imread(str(path), plugin="pyav"), dtype=np.float32)  # (T, rows, columns[, 3])
+    return _gray(frames, frames.ndim == 4), np.eye(4)
+
+
+def load_sequence(path: str | os.PathLike, spatial_dims: int = 2) -> MetaTensor:
+    """Read one sequence file as a channel-first ``(T, *S)`` float32 MetaTensor (frames along the first axis).
+
+    Args:
+        path: NIfTI (time last), multi-frame DICOM, or video file.
+        spatial_dims: 2 (2D+t: cine slice, ultrasound, video) or 3 (3D+t NIfTI).
+
+    Returns:
+        ``(T, *S)`` with the file's affine (NIfTI), pixel spacing (DICOM) or identity (video) and
+        ``filename_or_obj``; ``T >= 2``.
+
+    Raises:
+        BadInputError: missing or unreadable file, wrong dimensionality, fewer than 2 frames (one line each).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise BadInputError(f"{p}: file not found.")
+    suffix = _suffix(p)
+    try:
+        if suffix in _NIFTI_SUFFIXES:
+            frames, affine = _nifti(p, spatial_dims)
+        elif suffix in VIDEO_SUFFIXES:
+            if spatial_dims != 2:
+                raise BadInputError(f"{p}: a video is a 2D+t sequence (use --spatial_dims 2).")
+            frames, affine = _video(p)
+        else:
+            frames, affine = _dicom(p, spatial_dims)
+    except BadInputError:
+        raise
+    except Exception as e:
+        raise BadInputError(f"{p}: cannot read a sequence ({first_line(e)}).") from None
+    if frames.shape[0] < 2:
+        raise BadInputError(f"{p}: {frames.shape[0]} frame: a sequence needs at least 2 (pretrain single images "
+                            "without the temporal setting).")
+    if not np.isfinite(frames).all():
+        raise BadInputError(f"{p}: non-finite intensities.")
+    return MetaTensor(torch.as_tensor(np.ascontiguousarray(frames)), affine=torch.as_tensor(affine),
+                      meta={"filename_or_obj": str(p), "num_frames": int(frames.shape[0])})
+
+
+class LoadSequence:
+    """Array transform: a file path -> :func:`load_sequence` ``(T, *S)``."""
+
+    def __init__(self, spatial_dims: int = 2) -> None:
+        self.spatial_dims = spatial_dims
+
+    def __call__(self, path: str | os.PathLike) -> MetaTensor:
+        return load_sequence(path, self.spatial_dims)
+
+
+class LoadSequenced(MapTransform):
+    """Dictionary transform: each key's path -> :func:`load_sequence` ``(T, *S)`` (frames as channels)."""
+
+    def __init__(self, keys="image", spatial_dims: int = 2, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.loader = LoadSequence(spatial_dims)
+
+    def __call__(self, data):
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.loader(d[key])
+        return d
