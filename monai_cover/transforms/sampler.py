@@ -436,7 +436,7 @@ class CoverViewSampler(Randomizable):
             dict with ``view_a`` ``(B, C, *crop)`` (appearance-changed crop of ``x``), ``view_b`` ``(B, C, *crop)``
             (crop of ``warp(x, psi)``), ``dvf`` ``(B, d, *crop)`` ground truth in voxels with
             ``view_b(p) ~ clean view_a(p + dvf(p))``, ``mask`` ``(B, 1, *crop)`` valid mask, ``pair`` ``(B,)`` int64
-            pair kind (:meth:`ViewParams.pair_kinds`: 0 same modality, 1 cross-modal, 2 synthetic contrast). With
+            CPU pair kind (:meth:`ViewParams.pair_kinds`: 0 same modality, 1 cross-modal, 2 synthetic contrast). With
             ``cross_modal`` set the views have one channel (view a's modality, view b's), else ``C``; synthetic
             contrast remaps view b after the crop.
         """
@@ -461,7 +461,7 @@ class CoverViewSampler(Randomizable):
             "view_b": view_b,
             "dvf": dvf,
             "mask": Fn.valid_mask(dvf),
-            "pair": torch.as_tensor(p.pair_kinds(), device=x.device),
+            "pair": torch.as_tensor(p.pair_kinds()),  # on the CPU: bookkeeping, no copy to the device every step
         }
 
     @staticmethod
