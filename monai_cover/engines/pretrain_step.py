@@ -92,7 +92,8 @@ class CoverPretrainStep:
         dtype = torch.bfloat16 if self.bf16 else torch.float16
         with torch.autocast(device_type, dtype=dtype, enabled=amp or self.bf16):
             psi, fa, fb = model(x_a, x_b)
-        out = self.loss_function(psi.float(), fa.float(), fb.float(), views["dvf"], views["mask"])
+        extra = {"views": views} if getattr(self.loss_function, "needs_views", False) else {}  # temporal COVER
+        out = self.loss_function(psi.float(), fa.float(), fb.float(), views["dvf"], views["mask"], **extra)
         scaler = scaler if amp else None
         if scaler is not None:
             scaler.scale(out["loss"]).backward()

@@ -16,8 +16,8 @@ from monai_cover.networks.blocks.warp import warp
 from monai_cover.transforms import functional as Fn
 
 __all__ = [
-    "CoverViewSampler", "ViewParams", "default_ranges", "load_size_for", "slab_view_ranges", "APPEARANCE_PRESETS",
-    "ROTATION_SAMPLINGS",
+    "PAIR_KINDS", "CoverViewSampler", "ViewParams", "default_ranges", "load_size_for", "slab_view_ranges",
+    "APPEARANCE_PRESETS", "ROTATION_SAMPLINGS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,9 @@ _BLOCK_CONTINUE = 0.95  # reference in-painting: one more block while U(0, 1) < 
 _BLOCK_MARGIN = 3  # reference in-painting: block starts in [3, size - side - 3)
 _REMAP_KNOTS = 6  # synthetic contrast: curve values at 6 equally spaced normalised intensities
 #: sampler options added after runs were recorded, with the value that means "off" (left out of ``config``)
-_LATER_OPTIONS = {"color_jitter": 0.0, "cross_modal": None, "synthetic_contrast": 0.0}
+_LATER_OPTIONS = {"color_jitter": 0.0, "cross_modal": None, "synthetic_contrast": 0.0, "temporal_gap": 0}
+#: pair kinds of :meth:`ViewParams.pair_kinds`, by code
+PAIR_KINDS = ("same", "cross", "synthetic", "temporal")
 
 
 @dataclass
@@ -122,14 +124,19 @@ class ViewParams:
     cross: np.ndarray | None = None  # (B,) bool: view b from another channel (modality) than view a
     remap_knots: np.ndarray | None = None  # (B, K): synthetic-contrast curve of view b (None: option off)
     remap: np.ndarray | None = None  # (B,) bool: apply that curve
+    frames: np.ndarray | None = None  # (B, 2) U[0, 1): picks the gap and view a's frame (temporal option)
+    moving: np.ndarray | None = None  # (B,) bool: view b from another frame than view a (gap != 0)
 
     def pair_kinds(self) -> np.ndarray:
-        """``(B,)`` int: 0 same-modality pair, 1 cross-modal (two channels), 2 synthetic contrast."""
+        """``(B,)`` int, codes of :data:`PAIR_KINDS`: 0 same-modality pair, 1 cross-modal (two channels), 2 synthetic
+        contrast, 3 temporal (two frames, motion between them unknown)."""
         kinds = np.zeros(len(self.crop_starts), dtype=np.int64)
         if self.cross is not None:
             kinds[self.cross] = 1
         if self.remap is not None:
             kinds[self.remap] = 2
+        if self.moving is not None:
+            kinds[self.moving] = 3
         return kinds
 
 
@@ -196,6 +203,16 @@ class CoverViewSampler(Randomizable):
             random curve (:func:`~monai_cover.transforms.functional.intensity_remap`): half of the curves monotonic
             (increasing or decreasing, equally likely), half not, each through 6 random values, as contrast-agnostic
             registration trains on synthetic contrasts. Cross-modal learning for single-modality archives.
+        temporal_gap: 0 (default): off. A maximum frame gap ``G >= 1``: the image's channels are the frames of a
+            sequence (:func:`~monai_cover.data.load_sequence`) and the views are single-channel: view a from frame
+            ``t``, view b from frame ``t + gap`` (warped by the drawn field as always). ``gap`` is 0 (then ``dvf`` is
+            the exact target, as for images) or, for ``temporal_share`` of the pairs, uniform on ``+-1..+-G``
+            (capped by the sequence length); for those the true field also holds the unknown motion between the
+            frames, so ``dvf`` is only the synthetic part and the pair is of kind ``"temporal"``
+            (:class:`~monai_cover.losses.TemporalCoverLoss` trains them without it). ``t`` is uniform over the
+            frames that leave room for the gap. Not together with ``cross_modal``.
+        temporal_share: share of temporal pairs with a gap (the rest pair a frame with itself: frame-wise COVER
+            when 0).
         seed: seed of ``R`` for reproducible runs. Without it ``R`` is MONAI's shared class-level generator, which
             ``monai.utils.set_determinism`` does not reseed, so the bundles always pass their ``seed``.
     """
@@ -228,12 +245,15 @@ class CoverViewSampler(Randomizable):
         color_jitter: float = 0.0,
         cross_modal: float | None = None,
         synthetic_contrast: float = 0.0,
+        temporal_gap: int = 0,
+        temporal_share: float = 0.5,
     ) -> None:
         #: constructor arguments but the seed: ``CoverViewSampler(**config)`` draws the same kind of views (the seed
         #: is not part of the kind: DDP ranks draw with ``seed + rank``, and a run's settings must match across ranks;
         #: options added later only when used, so the settings recorded by runs from before them still match)
         self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__", "seed")
-                       and not (k in _LATER_OPTIONS and v == _LATER_OPTIONS[k])}
+                       and not (k in _LATER_OPTIONS and v == _LATER_OPTIONS[k])
+                       and not (k == "temporal_share" and not temporal_gap)}
         self.color_jitter = float(color_jitter)
         if cross_modal is not None and not 0.0 <= cross_modal <= 1.0:
             raise ValueError(f"CoverViewSampler: cross_modal must be None or in [0, 1], got {cross_modal}.")
@@ -241,6 +261,12 @@ class CoverViewSampler(Randomizable):
             raise ValueError(f"CoverViewSampler: synthetic_contrast must be in [0, 1], got {synthetic_contrast}.")
         self.cross_modal = None if cross_modal is None else float(cross_modal)
         self.synthetic_contrast = float(synthetic_contrast)
+        if int(temporal_gap) < 0 or not 0.0 <= temporal_share <= 1.0:
+            raise ValueError(f"CoverViewSampler: temporal_gap must be >= 0 and temporal_share in [0, 1], got "
+                             f"{temporal_gap}, {temporal_share}.")
+        if temporal_gap and cross_modal is not None:
+            raise ValueError("CoverViewSampler: temporal_gap and cross_modal both choose the views' channels; use one.")
+        self.temporal_gap, self.temporal_share = int(temporal_gap), float(temporal_share)
         if seed is not None:
             self.set_random_state(seed)
         if spatial_dims not in (2, 3):
@@ -328,7 +354,7 @@ class CoverViewSampler(Randomizable):
                                  **pairs)
 
     def _draw_pairs(self, b: int) -> dict[str, np.ndarray]:
-        """Cross-modal and synthetic-contrast draws (nothing when both options are off)."""
+        """Cross-modal, synthetic-contrast and temporal draws (nothing when the options are off)."""
         r, out = self.R, {}
         cross = np.zeros(b, dtype=bool)
         if self.cross_modal is not None:
@@ -341,23 +367,30 @@ class CoverViewSampler(Randomizable):
             knots[monotonic] = np.sort(knots[monotonic], axis=1)
             knots[monotonic & decreasing] = knots[monotonic & decreasing, ::-1]
             out.update(remap_knots=knots, remap=(r.uniform(size=b) < self.synthetic_contrast) & ~cross)
+        if self.temporal_gap:
+            moving = r.uniform(size=b) < self.temporal_share
+            out.update(frames=r.uniform(size=(b, 2)), moving=moving)
+            if "remap" in out:  # synthetic contrast only for a frame paired with itself (known field)
+                out["remap"] = out["remap"] & ~moving
         return out
 
     def forced(self, kind: str, params: ViewParams | None = None) -> ViewParams:
-        """The same draw with every item of one pair kind (``"same"``, ``"cross"`` or ``"synthetic"``): the
-        validation compares the kinds on identical geometry."""
+        """The same draw with every item of one pair kind (``"same"``, ``"cross"``, ``"synthetic"`` or
+        ``"temporal"``): the validation compares the kinds on identical geometry."""
         p = params or self.params
         if p is None:
             raise RuntimeError("CoverViewSampler.forced: call randomize() first.")
-        kind = look_up_option(kind, ("same", "cross", "synthetic"))
+        kind = look_up_option(kind, PAIR_KINDS)
         if kind == "cross" and p.cross is None:
             raise ValueError("CoverViewSampler: cross-modal pairs need cross_modal set (channels as modalities).")
         if kind == "synthetic" and p.remap_knots is None:
             raise ValueError("CoverViewSampler: synthetic-contrast pairs need synthetic_contrast > 0.")
+        if kind == "temporal" and p.moving is None:
+            raise ValueError("CoverViewSampler: temporal pairs need temporal_gap >= 1 (frames as channels).")
         b = len(p.crop_starts)
-        cross = None if p.cross is None else np.full(b, kind == "cross")
-        remap = None if p.remap is None else np.full(b, kind == "synthetic")
-        return replace(p, cross=cross, remap=remap)
+        full = lambda a, k: None if a is None else np.full(b, kind == k)  # noqa: E731
+        return replace(p, cross=full(p.cross, "cross"), remap=full(p.remap, "synthetic"),
+                       moving=full(p.moving, "temporal"))
 
     def _gate(self, p: float, values: np.ndarray, neutral: float) -> np.ndarray:
         """``values`` per item with probability ``p``, else ``neutral`` (one ``U(0, 1)`` draw per item)."""
@@ -436,9 +469,13 @@ class CoverViewSampler(Randomizable):
             dict with ``view_a`` ``(B, C, *crop)`` (appearance-changed crop of ``x``), ``view_b`` ``(B, C, *crop)``
             (crop of ``warp(x, psi)``), ``dvf`` ``(B, d, *crop)`` ground truth in voxels with
             ``view_b(p) ~ clean view_a(p + dvf(p))``, ``mask`` ``(B, 1, *crop)`` valid mask, ``pair`` ``(B,)`` int64
-            CPU pair kind (:meth:`ViewParams.pair_kinds`: 0 same modality, 1 cross-modal, 2 synthetic contrast). With
-            ``cross_modal`` set the views have one channel (view a's modality, view b's), else ``C``; synthetic
-            contrast remaps view b after the crop.
+            CPU pair kind (:meth:`ViewParams.pair_kinds`: 0 same modality, 1 cross-modal, 2 synthetic contrast, 3
+            temporal). With ``cross_modal`` or ``temporal_gap`` set the views have one channel (view a's modality or
+            frame, view b's), else ``C``; synthetic contrast remaps view b after the crop. With ``temporal_gap`` also
+            ``frame`` and ``gap`` ``(B,)`` int64 CPU (view a's frame; view b's frame minus it) and ``clean_a``
+            ``(B, 1, *crop)``
+            (view a before its appearance changes: what a predicted field should carry onto view b) and
+            ``content_b`` ``(B, 1, *crop)`` (1 where view b's source lies in the image, 0 where it is padding).
         """
         p = params or self.params
         if p is None:
@@ -448,7 +485,7 @@ class CoverViewSampler(Randomizable):
             raise ValueError(f"CoverViewSampler: drew {len(p.crop_starts)} items, got a batch of {images.shape[0]}.")
         x = convert_to_tensor(images, track_meta=False)
         x = x if x.is_floating_point() else x.float()
-        x_a, x_b = self._modalities(x, p)
+        x_a, x_b, frames = self._sources(x, p)
         psi = self.field(shape, x.device, p).to(x.dtype)
         view_b = Fn.crop(warp(x_b, psi), p.crop_starts, self.crop_size)
         if p.remap is not None and p.remap.any():
@@ -456,13 +493,40 @@ class CoverViewSampler(Randomizable):
             remapped = Fn.intensity_remap(view_b, torch.as_tensor(p.remap_knots, dtype=x.dtype))
             view_b = torch.where(on.view(-1, *([1] * (view_b.ndim - 1))), remapped, view_b)
         dvf = Fn.crop(psi, p.crop_starts, self.crop_size)
-        return {
-            "view_a": self.appearance(Fn.crop(x_a, p.crop_starts, self.crop_size), p),
+        clean_a = Fn.crop(x_a, p.crop_starts, self.crop_size)
+        out = {
+            "view_a": self.appearance(clean_a, p),
             "view_b": view_b,
             "dvf": dvf,
             "mask": Fn.valid_mask(dvf),
             "pair": torch.as_tensor(p.pair_kinds()),  # on the CPU: bookkeeping, no copy to the device every step
         }
+        if frames is not None:  # what image matching needs: the clean view a, where view b shows image content
+            out.update(frame=frames[0], gap=frames[1], clean_a=clean_a,
+                       content_b=Fn.crop(Fn.valid_mask(psi), p.crop_starts, self.crop_size))
+        return out
+
+    def _sources(self, x: torch.Tensor, p: ViewParams) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
+        """Sources of view a and view b: the whole image, or one channel each (a modality, or a frame: then also
+        view a's frames and the gaps, on the CPU)."""
+        if p.frames is not None:
+            return self._frames(x, p)
+        return (*self._modalities(x, p), None)
+
+    def _frames(self, x: torch.Tensor, p: ViewParams) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+        """View a's frame ``t`` and view b's ``t + gap`` of ``(B, T, *S)`` sequences (gap 0 unless ``moving``)."""
+        t_len = x.shape[1]
+        if t_len < 2 and p.moving.any():
+            raise ValueError(f"CoverViewSampler: temporal pairs need sequences of 2 or more frames as channels, got "
+                             f"{t_len}; load them with monai_cover.data.LoadSequenced or set temporal_gap to 0.")
+        g = max(1, min(self.temporal_gap, t_len - 1))
+        u = torch.as_tensor(p.frames, dtype=torch.float64)
+        k = (u[:, 0] * 2 * g).long().clamp(max=2 * g - 1)  # 0..2g-1 -> -g..-1, 1..g
+        gap = torch.where(torch.as_tensor(p.moving), torch.where(k < g, k - g, k - g + 1), torch.zeros_like(k))
+        lo, hi = (-gap).clamp(min=0), t_len - 1 - gap.clamp(min=0)
+        t = lo + (u[:, 1] * (hi - lo + 1)).long().clamp(max=(hi - lo))
+        rows = torch.arange(x.shape[0], device=x.device)
+        return x[rows, t.to(x.device)].unsqueeze(1), x[rows, (t + gap).to(x.device)].unsqueeze(1), (t, gap)
 
     @staticmethod
     def _modalities(x: torch.Tensor, p: ViewParams) -> tuple[torch.Tensor, torch.Tensor]:

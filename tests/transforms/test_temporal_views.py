@@ -1,0 +1,87 @@
+"""Temporal views (issue 17): frames of a sequence as channels, view a from frame t, view b from frame t + gap.
+
+A pair of one frame (gap 0) must be exactly today's pair of that frame, so its target is exact; a pair of two
+frames keeps the same drawn geometry and only changes view b's source frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from monai_cover.transforms import CoverViewSampler
+from tests.transforms.test_sampler import CROP, GRID, smooth_images
+
+
+def _sequence(batch: int, frames: int, shape, seed: int = 0) -> torch.Tensor:
+    """``(B, T, *S)``: independent smooth frames (so a view's source frame can be told from its content)."""
+    return torch.cat([smooth_images(batch, shape, seed=seed + 10 * t) for t in range(frames)], 1)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_one_frame_pairs_reproduce_todays_views_and_targets_exactly(dims):
+    seq = _sequence(3, 5, GRID[dims])
+    s = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims], seed=7, temporal_gap=2, temporal_share=0.0)
+    s.randomize(3, GRID[dims])
+    out = s.generate(seq)
+    assert out["gap"].tolist() == [0, 0, 0] and out["pair"].tolist() == [0, 0, 0]
+    assert out["view_a"].shape == (3, 1, *(CROP[dims],) * dims)
+    rows = torch.arange(3)
+    picked = seq[rows, out["frame"]].unsqueeze(1)  # each item's frame as a one-channel image
+    plain = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims])
+    ref = plain.generate(picked, replace(s.params, frames=None, moving=None))  # the same draw without the option
+    for key in ("view_a", "view_b", "dvf", "mask"):
+        torch.testing.assert_close(out[key], ref[key], rtol=0, atol=0)
+    # the same seed draws the same geometry and appearance with and without the option (it draws last)
+    s0 = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims], seed=7)
+    s0.randomize(3, GRID[dims])
+    np.testing.assert_array_equal(s0.params.rotate, s.params.rotate)
+    assert s0.params.seed == s.params.seed
+
+
+def test_two_frame_pairs_take_view_b_from_frame_t_plus_gap_within_the_sequence():
+    dims, frames, gap_max = 2, 4, 3
+    seq = _sequence(300, frames, GRID[dims], seed=1)
+    s = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims], seed=3, temporal_gap=gap_max, temporal_share=0.7)
+    s.randomize(300, GRID[dims])
+    out = s.generate(seq)
+    t, gap, kinds = out["frame"], out["gap"], out["pair"]
+    assert ((t >= 0) & (t + gap >= 0) & (t + gap < frames)).all()
+    assert set(gap[kinds == 3].abs().tolist()) == {1, 2, 3} and (gap[kinds == 0] == 0).all()
+    assert 0.6 < (kinds == 3).float().mean() < 0.8
+    assert set(t.tolist()) == set(range(frames))
+    # view b is frame t + gap under the same field as a one-frame pair of the same draw
+    same = s.generate(seq, s.forced("same"))
+    torch.testing.assert_close(same["dvf"], out["dvf"])
+    plain = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims])
+    rows = torch.arange(300)
+    ref = plain.generate(seq[rows, t + gap].unsqueeze(1), replace(s.params, frames=None, moving=None))
+    torch.testing.assert_close(out["view_b"], ref["view_b"])
+    torch.testing.assert_close(out["clean_a"], plain.generate(seq[rows, t].unsqueeze(1), replace(
+        s.params, frames=None, moving=None, noise_std=np.zeros(300), contrast=np.ones(300), brightness=np.zeros(300),
+        block_sizes=np.zeros_like(s.params.block_sizes)))["view_a"])
+    forced = s.generate(seq, s.forced("temporal"))
+    assert (forced["pair"] == 3).all() and (forced["gap"] != 0).all()
+
+
+def test_gap_is_capped_by_short_sequences_and_bad_settings_are_refused():
+    s = CoverViewSampler(spatial_dims=2, crop_size=CROP[2], seed=0, temporal_gap=5, temporal_share=1.0)
+    s.randomize(50, GRID[2])
+    out = s.generate(_sequence(50, 2, GRID[2]))
+    assert set(out["gap"].tolist()) == {-1, 1}
+    with pytest.raises(ValueError, match="2 or more frames"):
+        s.generate(smooth_images(50, GRID[2]))
+    with pytest.raises(ValueError, match="use one"):
+        CoverViewSampler(spatial_dims=2, temporal_gap=2, cross_modal=0.5)
+    with pytest.raises(ValueError, match="temporal_share"):
+        CoverViewSampler(spatial_dims=2, temporal_gap=2, temporal_share=1.5)
+    with pytest.raises(ValueError, match="temporal_gap >= 1"):
+        plain = CoverViewSampler(spatial_dims=2, crop_size=CROP[2], seed=0)
+        plain.randomize(2, GRID[2])
+        plain.forced("temporal")
+    # off by default: nothing recorded in the settings (earlier runs' settings still match)
+    assert not {"temporal_gap", "temporal_share"} & set(CoverViewSampler(spatial_dims=2).config)
+    assert {"temporal_gap", "temporal_share"} <= set(CoverViewSampler(spatial_dims=2, temporal_gap=1).config)
