@@ -38,7 +38,8 @@ class CoverValidation:
 
     When the sampler makes cross-modal or synthetic-contrast pairs (or ``pair_kinds`` asks for them), the same draw is
     also evaluated with every item of each pair kind, logged as ``val_epe_same``, ``val_epe_cross`` and
-    ``val_epe_synthetic``: the kinds compared on identical geometry and appearance.
+    ``val_epe_synthetic``: the kinds compared on identical geometry and appearance. A temporal sampler's validation
+    pairs each frame with itself (the field between two frames is not known).
 
     Its TensorBoard scalars are written here, at the validation's iteration: MONAI's ``TensorBoardStatsHandler``
     writes engine metrics at epoch ends only, and pretraining validates every ``interval`` iterations.
@@ -95,7 +96,11 @@ class CoverValidation:
         sampler = CoverViewSampler(**self.sampler_args)
         sampler.set_random_state(self.seed)
         with torch.random.fork_rng(devices=[]):
-            self.views = {k: v.to(device) for k, v in sampler(images.float()).items()}
+            sampler.randomize(images.shape[0], images.shape[2:])
+            # pairs of two frames (temporal option) have no known field: the endpoint error is measured on the
+            # one-frame pairs of the same draw
+            params = sampler.forced("same") if sampler.temporal_gap else sampler.params
+            self.views = {k: v.to(device) for k, v in sampler.generate(images.float(), params).items()}
             cross = sampler.cross_modal is not None and images.shape[1] > 1
             kinds = self.pair_kinds or ["same"] + ["cross"] * cross + ["synthetic"] * (sampler.synthetic_contrast > 0)
             if len(kinds) > 1 or self.pair_kinds:

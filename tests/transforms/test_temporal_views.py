@@ -85,3 +85,15 @@ def test_gap_is_capped_by_short_sequences_and_bad_settings_are_refused():
     # off by default: nothing recorded in the settings (earlier runs' settings still match)
     assert not {"temporal_gap", "temporal_share"} & set(CoverViewSampler(spatial_dims=2).config)
     assert {"temporal_gap", "temporal_share"} <= set(CoverViewSampler(spatial_dims=2, temporal_gap=1).config)
+
+
+def test_validation_measures_the_endpoint_error_on_one_frame_pairs(tmp_path):
+    """Two-frame pairs have no known field, so a temporal run's validation pairs every frame with itself."""
+    from monai_cover.handlers import CoverValidation
+
+    seq = _sequence(3, 4, GRID[2], seed=2)
+    s = CoverViewSampler(spatial_dims=2, crop_size=CROP[2], seed=0, temporal_gap=3, temporal_share=1.0)
+    val = CoverValidation([{"image": x} for x in seq], s, tmp_path, num_images=3, plot=False)
+    val._prepare(torch.device("cpu"))
+    assert val.views["pair"].tolist() == [0, 0, 0] and val.views["gap"].tolist() == [0, 0, 0]
+    assert val.views["view_a"].shape == (3, 1, CROP[2], CROP[2])
