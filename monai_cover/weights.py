@@ -22,10 +22,13 @@ from monai_cover.utils import atomic_write, read_json
 
 __all__ = [
     "save_backbone", "load_backbone_state", "backbone_config", "trained_settings", "load_backbone", "load_model_file",
-    "KeyReport", "compare_keys", "BACKBONE_FORMAT",
+    "KeyReport", "compare_keys", "BACKBONE_FORMAT", "FIELD_MODEL", "save_field_model", "load_field_model",
 ]
 
 BACKBONE_FORMAT = "monai_cover.backbone/1"
+FIELD_MODEL_FORMAT = "monai_cover.cover_net/1"
+#: file name of the whole pretrained network (backbone + vector heads) beside the exported backbone
+FIELD_MODEL = "cover_net.pt"
 logger = logging.getLogger(__name__)
 
 
@@ -51,6 +54,46 @@ def save_backbone(model_dir: str | os.PathLike, backbone: nn.Module, config: Map
     atomic_write(paths["safetensors"], lambda tmp: save_file(state, tmp, metadata={"format": BACKBONE_FORMAT}))
     atomic_write(paths["json"], lambda tmp: Path(tmp).write_text(json.dumps(cfg, indent=2)))
     return paths
+
+
+def save_field_model(model_dir: str | os.PathLike, network: nn.Module, config: Mapping[str, Any]) -> Path:
+    """Write the whole pretrained ``CoverNet`` (backbone and vector heads: what predicts fields, e.g. for label
+    propagation) as ``<model_dir>/cover_net.pt``: its state dict and the constructor arguments (``config``)."""
+    path = Path(model_dir) / FIELD_MODEL
+    state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    cfg = {"format": FIELD_MODEL_FORMAT, **json.loads(json.dumps(dict(config)))}
+    atomic_write(path, lambda tmp: torch.save({"state_dict": state, "config": cfg}, tmp))
+    return path
+
+
+def load_field_model(path: str | os.PathLike) -> nn.Module:
+    """Rebuild the ``CoverNet`` saved by :func:`save_field_model` (evaluation mode, on the CPU).
+
+    Raises:
+        MissingFileError / WeightsError: one line naming the file (missing; unreadable; a backbone-only file).
+    """
+    from monai_cover.networks import CoverNet
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{path}: no pretrained field model (cover_pretrain writes models/{FIELD_MODEL}; "
+                               "pretrain first or pass --model_path).")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise _unreadable(path, e) from None
+    cfg = dict(obj.get("config") or {}) if isinstance(obj, Mapping) else {}
+    if cfg.get("format") != FIELD_MODEL_FORMAT:
+        raise WeightsError(f"{path}: not a field model (a backbone-only model.pt predicts no fields; use the "
+                           f"{FIELD_MODEL} that cover_pretrain writes beside it).")
+    args = {k: cfg[k] for k in ("spatial_dims", "in_channels", "channels", "decoder_channels", "heads", "head_dim",
+                                "radius") if k in cfg}
+    net = CoverNet(**args)
+    try:
+        net.load_state_dict(obj["state_dict"])
+    except RuntimeError as e:
+        raise WeightsError(f"{path}: weights do not fit the network saved with them ({first_line(e)}).") from None
+    return net.eval()
 
 
 def _strip_prefix(state: Mapping[str, torch.Tensor], prefix: str = "backbone.") -> dict[str, torch.Tensor]:

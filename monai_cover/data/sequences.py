@@ -24,7 +24,7 @@ from monai.transforms import MapTransform
 
 from monai_cover.errors import BadInputError, first_line
 
-__all__ = ["VIDEO_SUFFIXES", "LoadSequence", "LoadSequenced", "load_sequence"]
+__all__ = ["VIDEO_SUFFIXES", "LoadSequence", "LoadSequenced", "load_sequence", "load_frame_label"]
 
 #: file name endings read as video
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".gif")
@@ -120,6 +120,45 @@ def load_sequence(path: str | os.PathLike, spatial_dims: int = 2) -> MetaTensor:
         raise BadInputError(f"{p}: non-finite intensities.")
     return MetaTensor(torch.as_tensor(np.ascontiguousarray(frames)), affine=torch.as_tensor(affine),
                       meta={"filename_or_obj": str(p), "num_frames": int(frames.shape[0])})
+
+
+def load_frame_label(path: str | os.PathLike, spatial_shape: tuple[int, ...]) -> torch.Tensor:
+    """Read the label of one frame in the axis order :func:`load_sequence` gives its frames: NIfTI ``(X, Y[, Z])``
+    (a trailing axis of 1 dropped), images (PNG, ...) and single-frame DICOM ``(rows, columns)``.
+
+    Returns:
+        ``(1, *spatial_shape)`` int64 labels (rounded).
+
+    Raises:
+        BadInputError: missing, unreadable, non-integer-valued or not of the frames' shape (one line).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise BadInputError(f"{p}: label file not found.")
+    try:
+        if _suffix(p) in _NIFTI_SUFFIXES:
+            import nibabel as nib
+
+            data = np.asarray(nib.load(str(p)).dataobj)
+            while data.ndim > len(spatial_shape) and data.shape[-1] == 1:
+                data = data[..., 0]
+        elif p.suffix.lower() in (".dcm", "") or _suffix(p) == ".dicom":
+            import pydicom
+
+            data = np.asarray(pydicom.dcmread(str(p)).pixel_array)
+        else:
+            from PIL import Image
+
+            with Image.open(p) as im:
+                data = np.asarray(im.convert("L") if im.mode not in ("L", "I", "I;16") else im)
+    except Exception as e:
+        raise BadInputError(f"{p}: cannot read a label ({first_line(e)}).") from None
+    if tuple(data.shape) != tuple(spatial_shape):
+        raise BadInputError(f"{p}: label of shape {tuple(data.shape)} does not match the frames' {tuple(spatial_shape)}"
+                            " (one frame's label, in the sequence's geometry).")
+    if not np.isfinite(data).all() or (data < 0).any():
+        raise BadInputError(f"{p}: a label must hold class numbers 0, 1, 2, ...")
+    return torch.as_tensor(np.rint(data).astype(np.int64))[None]
 
 
 class LoadSequence:

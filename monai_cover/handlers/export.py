@@ -1,4 +1,4 @@
-"""Export the pretrained backbone for downstream use (``cover_seg``)."""
+"""Export the pretrained backbone for downstream use (``cover_seg``) and the whole network for fields."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import os
 from ignite.engine import Engine, Events
 
 from monai_cover.utils import is_main_process
-from monai_cover.weights import save_backbone
+from monai_cover.weights import FIELD_MODEL, save_backbone, save_field_model
 
 __all__ = ["BackboneExport"]
 
 
 class BackboneExport:
-    """Write ``model.pt`` and ``model.safetensors`` + ``model.json`` of ``network.backbone`` into ``model_dir``.
+    """Write ``model.pt`` and ``model.safetensors`` + ``model.json`` of ``network.backbone`` into ``model_dir``, and
+    the whole network as ``cover_net.pt`` (:func:`~monai_cover.weights.save_field_model`: fields between frames for
+    label propagation).
 
     Runs at the end of training and every ``interval`` iterations (``<= 0``: only at the end), rank 0 only.
     The backbone's ``config`` attribute (constructor arguments) is stored beside the weights.
@@ -38,4 +40,7 @@ class BackboneExport:
         backbone = net.backbone
         config = dict(getattr(backbone, "config", {}), pretrain_iterations=engine.state.iteration)
         paths = save_backbone(self.model_dir, backbone, config)
-        self.logger.info(f"exported backbone to {paths['pt']} and {paths['safetensors']}")
+        if hasattr(net, "vpa"):  # a CoverNet (its vector heads learn fields only with the cover method)
+            save_field_model(self.model_dir, net, dict(getattr(net, "config", {}), **config))
+        self.logger.info(f"exported backbone to {paths['pt']} and {paths['safetensors']} (whole network: "
+                         f"{FIELD_MODEL})")

@@ -1,5 +1,8 @@
 from monai_cover.inferers.label_transfer import LabelTransferInferer, transfer_labels
-from monai_cover.inferers.propagation import propagate_labels
+from monai_cover.inferers.propagation import PROPAGATION_MODES, propagate_file, propagate_labels, propagate_sequence
 from monai_cover.inferers.seg_inferer import seg_inferer
 
-__all__ = ["LabelTransferInferer", "propagate_labels", "seg_inferer", "transfer_labels"]
+__all__ = [
+    "LabelTransferInferer", "PROPAGATION_MODES", "propagate_file", "propagate_labels", "propagate_sequence",
+    "seg_inferer", "transfer_labels",
+]

@@ -46,6 +46,12 @@ def test_train_2d_end_to_end(tmp_path, png_dir):
         report = load_backbone(seg.backbone, tmp_path / "models" / name)
         assert report.ok and len(report.loaded) == len(seg.backbone.state_dict())
         assert torch.equal(seg.backbone.state_dict()["encoders.0.0.conv.weight"], state["encoders.0.0.conv.weight"])
+    # the whole network (vector heads included) for fields: label propagation
+    from monai_cover.weights import load_field_model
+
+    net = load_field_model(tmp_path / "models" / "cover_net.pt")
+    assert net.config["heads"] == [4, 4, 4, 1, 1] and net.config["channels"] == [4, 8, 8, 16, 16]
+    assert torch.equal(net.backbone.state_dict()["encoders.0.0.conv.weight"], state["encoders.0.0.conv.weight"])
 
 
 def test_train_3d_end_to_end(tmp_path, nifti_dir):

@@ -49,3 +49,46 @@ def test_shapes_are_checked():
         propagate_labels(torch.zeros(8, 8, dtype=torch.long), [], num_classes=2)
     with pytest.raises(ValueError, match="does not fit label"):
         propagate_labels(torch.zeros(1, 8, 8, dtype=torch.long), [torch.zeros(2, 8, 9)], num_classes=2)
+
+
+class CentroidNet(torch.nn.Module):
+    """A field "network" for rigidly translated blobs: the constant field ``centroid(a) - centroid(b)`` is exact
+    (``b(p) = a(p + psi)``), whatever the frames' order, so propagation itself is what is tested."""
+
+    config = {"channels": [1, 2, 4, 8, 16]}  # 4 poolings: inputs padded to multiples of 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+        self.seen: list[tuple[int, ...]] = []
+
+    def forward(self, a, b):
+        self.seen.append(tuple(a.shape[2:]))
+        grid = torch.stack(torch.meshgrid(*[torch.arange(s, dtype=torch.float32) for s in a.shape[2:]],
+                                          indexing="ij"))[None]
+        cen = lambda x: (grid * x).flatten(2).sum(-1) / x.flatten(2).sum(-1)  # noqa: E731
+        psi = (cen(a) - cen(b)).view(*a.shape[:1], -1, *[1] * (a.ndim - 2))
+        return psi.expand(-1, -1, *a.shape[2:]), None, None
+
+
+@pytest.mark.parametrize("mode", ["direct", "chain"])
+def test_propagate_sequence_from_a_middle_frame_both_ways_on_unpadded_sizes(mode):
+    from monai_cover.inferers import propagate_sequence
+
+    shape, centres = (37, 45), [(12 + 2 * t, 14 + 3 * t) for t in range(6)]  # integer motion: exact labels
+    labels = torch.cat([(lab == 1).long() for lab in blob_labels(shape, centres, 5.0)])  # (T, *S): the moving blob
+    frames = labels.float()
+    net = CentroidNet()
+    done = []
+    out = propagate_sequence(net, frames, labels[2:3], reference=2, mode=mode, batch_size=2,
+                             progress=lambda d, n: done.append((d, n)))
+    assert out.shape == labels.shape and out.dtype == torch.int64
+    assert torch.equal(out[2], labels[2])
+    for t in range(6):
+        assert dice(out[t : t + 1], labels[t : t + 1], 1) == pytest.approx(1.0), t
+    assert set(net.seen) == {(48, 48)}  # padded to multiples of 16, cropped back
+    assert done[-1] == (5, 5)
+    zero_motion = propagate_sequence(net, frames[[2] * 6], labels[2:3], reference=2, mode=mode)
+    assert dice(zero_motion[5:], labels[5:], 1) < 0.5  # the frames decide the result
+    with pytest.raises(Exception, match="reference frame 6 is outside the sequence's frames 0..5"):
+        propagate_sequence(net, frames, labels[2:3], reference=6)

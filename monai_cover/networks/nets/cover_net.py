@@ -66,6 +66,10 @@ class CoverNet(nn.Module):
         self.vpa = VectorPyramidAggregation(
             spatial_dims, self.backbone.out_channels, heads, head_dim, radius, vector_fn
         )
+        #: constructor arguments that rebuild the whole network (the backbone's and the vector heads'), saved with the
+        #: exported field model (:func:`~monai_cover.weights.save_field_model`)
+        self.config = {**getattr(self.backbone, "config", {}), "heads": list(heads), "head_dim": head_dim,
+                       "radius": radius}
 
     def forward(self, x_a: torch.Tensor, x_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(B, C, *S), (B, C, *S) -> (B, d, *S) field, (B, F, *S) f_a, (B, F, *S) f_b``."""

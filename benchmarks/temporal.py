@@ -1,0 +1,230 @@
+"""Temporal COVER on synthetic sequences with known motion: field error and propagated Dice vs frame gap (issue 17).
+
+Data: ``--train`` and ``--test`` synthetic 2D sequences of ``--frames`` frames (``--size``² voxels): a smooth random
+texture with two ellipses (labels 1 and 2), moved by a smooth motion that drifts (translation and rotation growing
+with time) and breathes (a smooth random field scaled by ``sin(2 pi t / period)``). Frame ``t`` is
+``base(p + u_t(p))``; the exact field between frames ``i`` and ``j`` (``frame_j(p) = frame_i(p + phi(p))``, the
+views' convention) comes from a fixed-point inversion, and each frame's label is the base label moved with it.
+
+Models (one tiny ``CoverNet``; same iterations, batch, learning rate and seed for each):
+
+* ``no pretraining``: the randomly initialised network;
+* ``frame-wise COVER``: each view pair from one frame (``temporal_share 0``): today's COVER on the frames;
+* ``temporal COVER``: ``temporal_gap G``, ``temporal_share 0.5``, :class:`~monai_cover.losses.TemporalCoverLoss`;
+* ``temporal, no smoothness``: the same without the bending energy (ablation of the self-supervised term);
+
+and ``zero motion`` (the identity field) and ``exact field`` (the ground truth, the data's own upper bound).
+
+Reported on the test sequences for gaps 1, 5 and 10: EPE (voxels) of the predicted field between frames ``t`` and
+``t + gap`` (mean over ``t`` and sequences), the Dice (mean of the two structures) of frame 0's label carried to
+frame ``gap`` directly with one predicted field, and at the longest gap the Dice of the label carried frame by frame.
+Writes ``results.json``, ``results.md`` and ``epe_vs_gap.png`` / ``dice_vs_gap.png`` into ``--out``. Run from the
+repository root::
+
+    PYTHONPATH=. python benchmarks/temporal.py --out results/temporal --iterations 400
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from monai.metrics import compute_dice
+
+from monai_cover.engines import CoverPretrainStep
+from monai_cover.inferers import propagate_labels
+from monai_cover.losses import CoverLoss, TemporalCoverLoss
+from monai_cover.networks import CoverNet
+from monai_cover.networks.blocks import warp
+from monai_cover.transforms import CoverViewSampler
+from monai_cover.transforms.functional import valid_mask
+from monai_cover.visualize import save_curves
+
+GAPS = (1, 5, 10)
+NET = {"channels": (16, 32, 32, 64, 64), "decoder_channels": (64, 32, 32, 16)}
+
+
+def _smooth_field(gen: torch.Generator, size: int, amplitude: float, coarse: int = 4) -> torch.Tensor:
+    """``(2, S, S)`` smooth random field with max norm ``amplitude`` voxels."""
+    f = F.interpolate(torch.randn(1, 2, coarse, coarse, generator=gen), size=(size, size), mode="bicubic",
+                      align_corners=True)[0]
+    return f * amplitude / f.norm(dim=0).max().clamp_min(1e-6)
+
+
+def make_sequence(seed: int, frames: int, size: int, period: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One sequence: frames ``(T, S, S)`` in [0, 1], labels ``(T, S, S)`` int64 and motion ``u`` ``(T, 2, S, S)``
+    voxels (``frame_t(p) = base(p + u_t(p))``), cut from a grid 1.5x larger so nothing enters from outside."""
+    gen = torch.Generator().manual_seed(seed)
+    big = int(size * 1.5)
+    pos = torch.stack(torch.meshgrid(torch.arange(big, dtype=torch.float32), torch.arange(big, dtype=torch.float32),
+                                     indexing="ij"))
+    tex = sum(F.interpolate(torch.randn(1, 1, c, c, generator=gen), size=(big, big), mode="bicubic",
+                            align_corners=True)[0, 0] / k for k, c in ((1, 6), (2, 12), (4, 24)))
+    base, label = 0.3 * tex, torch.zeros(big, big, dtype=torch.long)
+    for cls, (r_lo, r_hi) in ((1, (0.18, 0.26)), (2, (0.07, 0.11))):  # a large and a small structure
+        centre = big / 2 + (torch.rand(2, generator=gen) - 0.5) * size * 0.35
+        radii = (r_lo + (r_hi - r_lo) * torch.rand(2, generator=gen)) * size
+        angle = float(torch.rand(1, generator=gen)) * math.pi
+        rot = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+        q = torch.einsum("ij,jxy->ixy", rot, pos - centre.view(2, 1, 1)) / radii.view(2, 1, 1)
+        inside = (q**2).sum(0) <= 1
+        base = torch.where(inside, base + (1.0 if cls == 1 else -0.8), base)
+        label[inside] = cls
+    drift = (torch.rand(2, generator=gen) - 0.5) * 2 * 0.15 * size  # up to 15% of the size over the sequence
+    theta = float((torch.rand(1, generator=gen) - 0.5) * 2 * math.radians(10))
+    breathing = _smooth_field(gen, big, 0.1 * size)
+    centre = (big - 1) / 2
+    us = []
+    for t in range(frames):
+        s = t / max(frames - 1, 1)
+        c, n = math.cos(s * theta), math.sin(s * theta)
+        rel = pos - centre
+        rot = torch.stack([c * rel[0] - n * rel[1], n * rel[0] + c * rel[1]]) - rel
+        us.append(rot + s * drift.view(2, 1, 1) + math.sin(2 * math.pi * t / period) * breathing)
+    u = torch.stack(us)
+    onehot = F.one_hot(label, 3).permute(2, 0, 1).float()[None].expand(frames, -1, -1, -1)
+    img = warp(base[None, None].expand(frames, 1, -1, -1), u)[:, 0]
+    lab = warp(onehot, u).argmax(1)
+    lo = (big - size) // 2
+    cut = (slice(lo, lo + size), slice(lo, lo + size))
+    img = img[(slice(None), *cut)]
+    img = (img - img.min()) / (img.max() - img.min())
+    return img, lab[(slice(None), *cut)], u[(slice(None), slice(None), *cut)]
+
+
+def exact_field(u_i: torch.Tensor, u_j: torch.Tensor, iterations: int = 40) -> torch.Tensor:
+    """``phi`` with ``frame_j(p) = frame_i(p + phi(p))`` for frames ``base(p + u(p))``: the fixed point of
+    ``phi = u_j - u_i(p + phi)`` (``(B, 2, S, S)`` voxels)."""
+    phi = u_j - u_i
+    for _ in range(iterations):
+        phi = u_j - warp(u_i, phi)
+    return phi
+
+
+def dice(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean Dice of labels 1 and 2 of ``(1, S, S)`` maps."""
+    oh = lambda x: F.one_hot(x.long()[0], 3).permute(2, 0, 1)[None]  # noqa: E731
+    return float(compute_dice(oh(pred), oh(target), include_background=False).nanmean())
+
+
+def train(method: str, seqs: torch.Tensor, a: argparse.Namespace) -> tuple[CoverNet, float]:
+    """Pretrain a fresh network on the training sequences ``(N, T, S, S)``; returns it and the seconds taken."""
+    torch.manual_seed(a.seed)
+    net = CoverNet(spatial_dims=2, **NET)
+    if method == "no pretraining":
+        return net, 0.0
+    share = 0.0 if method == "frame-wise COVER" else a.share
+    loss = CoverLoss() if share == 0 else TemporalCoverLoss(lambda_smooth=0.0 if "no smoothness" in method else 1.0)
+    sampler = CoverViewSampler(spatial_dims=2, crop_size=a.crop, seed=a.seed, temporal_gap=a.gap,
+                               temporal_share=share)
+    step = CoverPretrainStep(sampler, loss)
+    opt = torch.optim.Adam(net.parameters(), lr=a.lr)
+    pick = np.random.RandomState(a.seed)
+    start = time.perf_counter()
+    for it in range(1, a.iterations + 1):
+        batch = seqs[torch.as_tensor(pick.randint(0, len(seqs), a.batch))]
+        with torch.no_grad():
+            views = sampler(batch)
+        out = step.update(net, opt, views)
+        if it % max(1, a.iterations // 10) == 0 or it == a.iterations:
+            terms = " ".join(f"{k} {v:.4f}" for k, v in out.items() if k.startswith("loss"))
+            print(f"  {method}: iteration {it}/{a.iterations} {terms} ({time.perf_counter() - start:.0f} s)",
+                  flush=True)
+    return net, time.perf_counter() - start
+
+
+@torch.no_grad()
+def evaluate(predict, test: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> dict[str, float]:
+    """EPE and direct Dice per gap, chained Dice at the longest gap. ``predict(frames_i, frames_j, true)`` ->
+    ``(B, 2, S, S)`` fields (``true``: the exact ones, for the reference rows)."""
+    res: dict[str, list[float]] = {}
+    longest = max(GAPS)
+    for img, lab, u in test:
+        for g in GAPS:
+            n = img.shape[0] - g
+            a_, b_ = img[:n, None], img[g:, None]
+            true = exact_field(u[:n], u[g:])
+            pred = predict(a_, b_, true)
+            mask = valid_mask(true)
+            err = ((pred - true).norm(dim=1, keepdim=True) * mask).sum() / mask.sum()
+            res.setdefault(f"epe_gap{g}", []).append(float(err))
+            carried = propagate_labels(lab[:1], [pred[0]], 3)[-1]
+            res.setdefault(f"dice_gap{g}", []).append(dice(carried, lab[g : g + 1]))
+        steps = predict(img[:longest, None], img[1 : longest + 1, None], exact_field(u[:longest], u[1 : longest + 1]))
+        chained = propagate_labels(lab[:1], list(steps), 3)[-1]
+        res.setdefault(f"dice_chained_gap{longest}", []).append(dice(chained, lab[longest : longest + 1]))
+    return {k: float(np.mean(v)) for k, v in res.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=Path("results/temporal"))
+    ap.add_argument("--train", type=int, default=24, help="training sequences")
+    ap.add_argument("--test", type=int, default=8, help="test sequences")
+    ap.add_argument("--frames", type=int, default=16)
+    ap.add_argument("--size", type=int, default=48, help="frame side, voxels (a multiple of 16)")
+    ap.add_argument("--period", type=float, default=12.0, help="breathing period, frames")
+    ap.add_argument("--iterations", type=int, default=400)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--crop", type=int, default=32)
+    ap.add_argument("--gap", type=int, default=10, help="largest training frame gap")
+    ap.add_argument("--share", type=float, default=0.5, help="share of two-frame pairs in temporal training")
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--methods", nargs="+", default=["no pretraining", "frame-wise COVER", "temporal COVER",
+                                                      "temporal, no smoothness"])
+    a = ap.parse_args()
+    if a.frames <= max(GAPS) or a.size % 16:
+        raise SystemExit(f"temporal.py: needs --frames > {max(GAPS)} and --size a multiple of 16")
+    torch.set_num_threads(a.threads)
+    a.out.mkdir(parents=True, exist_ok=True)
+    data = [make_sequence(1000 + i, a.frames, a.size, a.period) for i in range(a.train + a.test)]
+    seqs = torch.stack([img for img, _, _ in data[: a.train]])
+    test = data[a.train :]
+    # the references: no motion, and the exact field (Dice below 1 only from carrying labels by resampling)
+    rows = {"zero motion": evaluate(lambda x, y, true: torch.zeros_like(true), test),
+            "exact field": evaluate(lambda x, y, true: true, test)}
+    seconds = {}
+    for method in a.methods:
+        net, seconds[method] = train(method, seqs, a)
+        net.eval()
+        rows[method] = evaluate(lambda x, y, true, net=net: net(x, y)[0], test)
+        print(f"{method}: {rows[method]}", flush=True)
+    _report(a, rows, seconds)
+
+
+def _report(a: argparse.Namespace, rows: dict[str, dict[str, float]], seconds: dict[str, float]) -> None:
+    longest = max(GAPS)
+    head = ("| model | pretraining s | " + " | ".join(f"EPE gap {g}" for g in GAPS) + " | "
+            + " | ".join(f"Dice gap {g}" for g in GAPS) + f" | Dice chained {longest} |")
+    lines = [f"Synthetic sequences: {a.train} train / {a.test} test, {a.frames} frames of {a.size}², "
+             f"{a.iterations} iterations of batch {a.batch} ({a.crop}² crops, gaps up to {a.gap}, temporal share "
+             f"{a.share}), lr {a.lr}, seed {a.seed}. EPE in voxels (lower is better), Dice of frame 0's label "
+             "carried to frame `gap` (mean of the two structures).", "", head,
+             "|---|---:|" + "---:|" * (2 * len(GAPS) + 1)]
+    for name, r in rows.items():
+        secs = f"{seconds[name]:.0f}" if name in seconds else "-"
+        lines.append(f"| {name} | {secs} | " + " | ".join(f"{r[f'epe_gap{g}']:.2f}" for g in GAPS) + " | "
+                     + " | ".join(f"{r[f'dice_gap{g}']:.3f}" for g in GAPS)
+                     + f" | {r[f'dice_chained_gap{longest}']:.3f} |")
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    (a.out / "results.md").write_text(text)
+    (a.out / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(a).items()},
+                                                    "rows": rows, "seconds": seconds}, indent=1))
+    models = {k: v for k, v in rows.items() if k != "exact field"}
+    save_curves(a.out / "epe_vs_gap.png", list(GAPS), {k: [v[f"epe_gap{g}"] for g in GAPS] for k, v in models.items()},
+                "frame gap", "EPE (voxels)", "field error between frames t and t + gap")
+    save_curves(a.out / "dice_vs_gap.png", list(GAPS), {k: [v[f"dice_gap{g}"] for g in GAPS] for k, v in rows.items()},
+                "frame gap", "Dice", "frame 0's label carried to frame gap")
+
+
+if __name__ == "__main__":
+    main()
