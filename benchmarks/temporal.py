@@ -47,6 +47,11 @@ from monai_cover.transforms.functional import valid_mask
 from monai_cover.visualize import save_curves
 
 GAPS = (1, 5, 10)
+#: synthetic view ranges of the sampler: the authors' 2D ones, or small ones (the sizes of motion in a sequence)
+RANGES = {
+    "authors": {},
+    "small": {"rotate_deg": 15.0, "scale_range": (0.8, 1.2), "shear_deg": 5.0, "translate_frac": 0.1},
+}
 NET = {"channels": (16, 32, 32, 64, 64), "decoder_channels": (64, 32, 32, 16)}
 
 
@@ -122,7 +127,7 @@ def train(method: str, seqs: torch.Tensor, a: argparse.Namespace) -> tuple[Cover
     share = 0.0 if method == "frame-wise COVER" else a.share
     loss = CoverLoss() if share == 0 else TemporalCoverLoss(lambda_smooth=0.0 if "no smoothness" in method else 1.0)
     sampler = CoverViewSampler(spatial_dims=2, crop_size=a.crop, seed=a.seed, temporal_gap=a.gap,
-                               temporal_share=share)
+                               temporal_share=share, **RANGES[a.ranges])
     step = CoverPretrainStep(sampler, loss)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     pick = np.random.RandomState(a.seed)
@@ -176,6 +181,7 @@ def main() -> None:
     ap.add_argument("--gap", type=int, default=10, help="largest training frame gap")
     ap.add_argument("--share", type=float, default=0.5, help="share of two-frame pairs in temporal training")
     ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--ranges", default="authors", choices=list(RANGES), help="synthetic view ranges")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--methods", nargs="+", default=["no pretraining", "frame-wise COVER", "temporal COVER",
@@ -205,9 +211,9 @@ def _report(a: argparse.Namespace, rows: dict[str, dict[str, float]], seconds: d
     head = ("| model | pretraining s | " + " | ".join(f"EPE gap {g}" for g in GAPS) + " | "
             + " | ".join(f"Dice gap {g}" for g in GAPS) + f" | Dice chained {longest} |")
     lines = [f"Synthetic sequences: {a.train} train / {a.test} test, {a.frames} frames of {a.size}², "
-             f"{a.iterations} iterations of batch {a.batch} ({a.crop}² crops, gaps up to {a.gap}, temporal share "
-             f"{a.share}), lr {a.lr}, seed {a.seed}. EPE in voxels (lower is better), Dice of frame 0's label "
-             "carried to frame `gap` (mean of the two structures).", "", head,
+             f"{a.iterations} iterations of batch {a.batch} ({a.crop}² crops, {a.ranges} view ranges, gaps up to "
+             f"{a.gap}, temporal share {a.share}), lr {a.lr}, seed {a.seed}. EPE in voxels (lower is better), Dice "
+             "of frame 0's label carried to frame `gap` (mean of the two structures).", "", head,
              "|---|---:|" + "---:|" * (2 * len(GAPS) + 1)]
     for name, r in rows.items():
         secs = f"{seconds[name]:.0f}" if name in seconds else "-"

@@ -132,6 +132,27 @@ def image_channels(color: str, spatial_dims: int) -> int:
     return 3 if color == "rgb" else 1
 
 
+def check_temporal(temporal_gap: Any, temporal_share: Any, method: str, modalities: Any = 1, color: str = "gray",
+                   slicewise: bool = False) -> int:
+    """The frames each training sequence contributes (``temporal_gap + 1``; 0 when ``temporal_gap`` is 0: images,
+    not sequences) if the other settings allow it, else one-line :class:`BadSettingError`."""
+    if isinstance(temporal_gap, bool) or not isinstance(temporal_gap, int) or temporal_gap < 0:
+        raise BadSettingError(f"--temporal_gap {temporal_gap!r}: the largest frame gap of a view pair (0: images, "
+                              "1, 2, ...: sequences)")
+    check_shares({"temporal_share": temporal_share})
+    if not temporal_gap:
+        return 0
+    clash = {"--modalities": modalities != 1, "--color": color != "gray", "--slicewise": bool(slicewise)}
+    for name, bad in clash.items():
+        if bad:
+            raise BadSettingError(f"--temporal_gap {temporal_gap} with {name}: a sequence's channels are its frames "
+                                  f"(gray, one file per case); leave {name} out")
+    if method != "cover" and temporal_share:
+        raise BadSettingError(f"--temporal_gap {temporal_gap} with --method {method}: pairs of two frames train the "
+                              "field, which only --method cover learns (or set --temporal_share 0)")
+    return temporal_gap + 1
+
+
 def check_modalities(modalities: Any, color: str, intensity: str, cross_modal: Any = None) -> int:
     """``modalities`` (co-registered channels per case) if the other settings allow it, else one-line
     :class:`BadSettingError`: modalities are gray channels, each scaled by its own percentiles, and a cross-modal

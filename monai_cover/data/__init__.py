@@ -16,7 +16,14 @@ from monai_cover.data.loading import SafeLoadImage, SafeLoadImaged
 from monai_cover.data.pipeline import CheckedCompose, filter_readable, usable_items
 from monai_cover.data.predictions import PredictionError, PredictionLayout, PredictionPlan, prediction_root
 from monai_cover.data.seg_transforms import seg_postprocessing, seg_preprocessing
-from monai_cover.data.sequences import LoadSequence, LoadSequenced, load_frame_label, load_sequence
+from monai_cover.data.sequences import (
+    LoadSequence,
+    LoadSequenced,
+    RandFrameWindowd,
+    find_sequences,
+    load_frame_label,
+    load_sequence,
+)
 from monai_cover.data.transforms import pretrain_transforms
 from monai_cover.errors import BadInputError
 
@@ -26,5 +33,6 @@ __all__ = [
     "check_dicom_folder", "SaveDicomSegd", "dicom_segmentation", "dicom_sources", "filter_readable", "usable_items",
     "IMAGE_SUFFIXES", "find_images", "find_pairs", "holdout", "is_dicom_file", "load_datalist", "pretrain_transforms",
     "seg_datalists", "seg_postprocessing", "seg_preprocessing", "PredictionError", "PredictionLayout", "PredictionPlan",
-    "prediction_root", "LoadSequence", "LoadSequenced", "load_frame_label", "load_sequence",
+    "prediction_root", "LoadSequence", "LoadSequenced", "RandFrameWindowd", "find_sequences", "load_frame_label",
+    "load_sequence",
 ]

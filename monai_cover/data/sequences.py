@@ -20,11 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from monai.data import MetaTensor
-from monai.transforms import MapTransform
+from monai.transforms import MapTransform, Randomizable
 
 from monai_cover.errors import BadInputError, first_line
 
-__all__ = ["VIDEO_SUFFIXES", "LoadSequence", "LoadSequenced", "load_sequence", "load_frame_label"]
+__all__ = [
+    "VIDEO_SUFFIXES", "LoadSequence", "LoadSequenced", "RandFrameWindowd", "find_sequences", "load_frame_label",
+    "load_sequence",
+]
 
 #: file name endings read as video
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".gif")
@@ -183,3 +186,43 @@ class LoadSequenced(MapTransform):
         for key in self.key_iterator(d):
             d[key] = self.loader(d[key])
         return d
+
+
+class RandFrameWindowd(Randomizable, MapTransform):
+    """Dictionary transform: a random window of ``frames`` consecutive frames of ``(T, *S)`` sequences (the first
+    axis), so sequences of any length batch together and each pair of frames in the window is at most
+    ``frames - 1`` apart. One :class:`~monai_cover.errors.BadInputError` line naming the file for shorter ones."""
+
+    def __init__(self, keys="image", frames: int = 2, allow_missing_keys: bool = False) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        self.frames = int(frames)
+
+    def __call__(self, data):
+        d = dict(data)
+        for key in self.key_iterator(d):
+            x = d[key]
+            t_len = x.shape[0]
+            if t_len < self.frames:
+                name = getattr(x, "meta", {}).get("filename_or_obj", key)
+                raise BadInputError(f"{name}: {t_len} frames, fewer than the {self.frames} that --temporal_gap "
+                                    f"{self.frames - 1} pairs across (lower --temporal_gap or leave the file out).")
+            start = int(self.R.randint(0, t_len - self.frames + 1))
+            d[key] = x[start : start + self.frames]
+        return d
+
+
+def find_sequences(source: str | os.PathLike, key: str = "image") -> list[dict[str, str]]:
+    """The sequence files of ``source`` as ``[{key: path}, ...]``: a folder (searched recursively for NIfTI, video
+    and DICOM ``.dcm`` files, each file one sequence), or whatever :func:`~monai_cover.data.find_images` takes
+    (a datalist JSON, a glob, a list of paths)."""
+    from monai_cover.data.datalist import find_images
+
+    root = Path(source) if isinstance(source, (str, os.PathLike)) else None
+    if root is None or not root.is_dir():
+        return find_images(source, key)
+    wanted = (*_NIFTI_SUFFIXES, *VIDEO_SUFFIXES, ".dcm")
+    paths = sorted(str(p) for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")
+                   and _suffix(p) in wanted)
+    if not paths:
+        raise BadInputError(f"{root}: no sequences found (looked for {', '.join(wanted)} files).")
+    return [{key: p} for p in paths]

@@ -20,6 +20,7 @@ from monai.transforms import (
 from monai_cover.data.checks import CheckImaged
 from monai_cover.data.loading import SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose
+from monai_cover.data.sequences import LoadSequenced, RandFrameWindowd
 
 __all__ = ["pretrain_transforms"]
 
@@ -37,6 +38,7 @@ def pretrain_transforms(
     num_crops: int = 1,
     channels: int = 1,
     modalities: int = 1,
+    frames: int = 0,
 ) -> CheckedCompose:
     """Files -> float images on a grid of ``load_size`` in ``[0, 1]``: one channel, RGB with ``channels=3``, or
     ``modalities`` co-registered channels.
@@ -68,6 +70,9 @@ def pretrain_transforms(
         modalities: above 1, each case is that many co-registered modalities (a datalist item
             ``"image": [t1, t2]`` or one file with that many channels), exactly that many channels are required and
             each is scaled by its own percentiles (``intensity`` must be ``"percentile"``); ``channels`` is ignored.
+        frames: above 0, each file is a sequence (:func:`~monai_cover.data.load_sequence`: NIfTI 2D+t / 3D+t,
+            multi-frame DICOM, video) with its frames as channels, scaled together, and a random window of that many
+            consecutive frames is taken after the cache (:class:`~monai_cover.data.RandFrameWindowd`).
     """
     if modalities > 1 and intensity != "percentile":
         raise ValueError(f"pretrain_transforms: modalities need intensity 'percentile' (each channel scaled on its "
@@ -84,7 +89,12 @@ def pretrain_transforms(
     many = modalities > 1
     checks = [CheckImaged(key, spatial_dims, channels=modalities if many else channels, rgb_to_gray=rgb_to_gray,
                           modalities=many)] if check else []
-    xs = [SafeLoadImaged(key, image_only=True), EnsureChannelFirstd(key)]
+    if frames:  # sequences: load_sequence checks them (2+ frames, finite); frames are scaled together
+        checks = []
+        scale = ScaleIntensityRangePercentilesd(key, lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True)
+        xs = [LoadSequenced(key, spatial_dims)]
+    else:
+        xs = [SafeLoadImaged(key, image_only=True), EnsureChannelFirstd(key)]
     if spatial_dims == 2:
         xs += [*checks, scale, Resized(key, spatial_size=size, mode="area")]
     else:
@@ -98,5 +108,7 @@ def pretrain_transforms(
         xs += [scale, SpatialPadd(key, spatial_size=size), crop]
         if slicewise:
             xs += [SqueezeDimd(key, dim=3)]
+    if frames:
+        xs += [RandFrameWindowd(key, frames)]
     xs += [EnsureTyped(key, track_meta=False)]
     return CheckedCompose(xs)

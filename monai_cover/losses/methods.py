@@ -7,6 +7,7 @@ from monai.utils import look_up_option
 
 from monai_cover.losses.cover import CoverLoss
 from monai_cover.losses.pixel_contrast import PixelContrastLoss
+from monai_cover.losses.temporal import TemporalCoverLoss
 
 __all__ = ["PRETRAIN_METHODS", "pretrain_loss"]
 
@@ -19,16 +20,22 @@ def pretrain_loss(
     lambda_con: float = 1.0,
     temperature: float = 0.3,
     num_samples: int = 1024,
+    temporal: bool = False,
 ) -> nn.Module:
     """The loss of a pretraining ``method``.
 
     - ``cover``: :class:`CoverLoss` ``(lambda_vec, lambda_con)``, the paper's objective.
     - ``consistency``: the paper's ablation without vector regression, :class:`CoverLoss` ``(0, lambda_con)``.
     - ``pixel_contrast``: the dense binary-contrast baseline, :class:`PixelContrastLoss`.
+
+    ``temporal``: the views include pairs of two frames of a sequence (``cover`` only):
+    :class:`TemporalCoverLoss` ``(lambda_vec, lambda_con)``.
     """
     method = look_up_option(method, PRETRAIN_METHODS)
+    if temporal and method != "cover":
+        raise ValueError(f"pretrain_loss: pairs of two frames need method 'cover', got {method!r}.")
     if method == "cover":
-        return CoverLoss(lambda_vec, lambda_con)
+        return TemporalCoverLoss(lambda_vec, lambda_con) if temporal else CoverLoss(lambda_vec, lambda_con)
     if method == "consistency":
         return CoverLoss(0.0, lambda_con)
     return PixelContrastLoss(temperature, num_samples)
