@@ -75,13 +75,8 @@ def load_field_model(path: str | os.PathLike) -> nn.Module:
     from monai_cover.networks import CoverNet
 
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"{path}: no pretrained field model (cover_pretrain writes models/{FIELD_MODEL}; "
-                               "pretrain first or pass --model_path).")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise _unreadable(path, e) from None
+    obj = _torch_load(path, f"no pretrained field model (cover_pretrain writes models/{FIELD_MODEL}; pretrain first "
+                            "or pass --model_path)")
     cfg = dict(obj.get("config") or {}) if isinstance(obj, Mapping) else {}
     if cfg.get("format") != FIELD_MODEL_FORMAT:
         raise WeightsError(f"{path}: not a field model (a backbone-only model.pt predicts no fields; use the "
@@ -101,6 +96,17 @@ def _strip_prefix(state: Mapping[str, torch.Tensor], prefix: str = "backbone.") 
     if any(k.startswith(prefix) for k in state):
         return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     return dict(state)
+
+
+def _torch_load(path: Path, missing: str) -> Any:
+    """``torch.load`` of tensors only, on the CPU; one-line errors: ``"<path>: <missing>."`` for a missing file,
+    :func:`_unreadable` for anything else."""
+    if not path.is_file():
+        raise MissingFileError(f"{path}: {missing}.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise _unreadable(path, e) from None
 
 
 def _unreadable(path: Path, e: BaseException) -> WeightsError:
@@ -257,13 +263,8 @@ def load_model_file(network: nn.Module, path: str | os.PathLike) -> nn.Module:
         WeightsError: unreadable, pickled, or not fitting ``network`` (other labels or widths); one line each.
     """
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"{path}: no trained model (train one with configs/train.json first, or pass "
-                               "--model_dir with the folder holding model.pt).")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise _unreadable(path, e) from None
+    state = _torch_load(path, "no trained model (train one with configs/train.json first, or pass --model_dir with "
+                              "the folder holding model.pt)")
     state = state.get("network", state) if isinstance(state, Mapping) else state  # a training checkpoint works too
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path}: not a model state dict (expected the models/model.pt written by training).")
