@@ -15,9 +15,10 @@ Models (one tiny ``CoverNet``; same iterations, batch, learning rate and seed fo
 
 and ``zero motion`` (the identity field) and ``exact field`` (the ground truth, the data's own upper bound).
 
-Reported on the test sequences for gaps 1, 5 and 10: EPE (voxels) of the predicted field between frames ``t`` and
-``t + gap`` (mean over ``t`` and sequences), the Dice (mean of the two structures) of frame 0's label carried to
-frame ``gap`` directly with one predicted field, and at the longest gap the Dice of the label carried frame by frame.
+Reported on the central ``--crop``² of the test sequences (the input size of training) for gaps 1, 5 and 10: EPE
+(voxels) of the predicted field between frames ``t`` and ``t + gap`` (mean over ``t`` and sequences), the Dice
+(mean of the two structures) of frame 0's label carried to frame ``gap`` directly with one predicted field, and at
+the longest gap the Dice of the label carried frame by frame.
 Writes ``results.json``, ``results.md`` and ``epe_vs_gap.png`` / ``dice_vs_gap.png`` into ``--out``. Run from the
 repository root::
 
@@ -144,24 +145,32 @@ def train(method: str, seqs: torch.Tensor, a: argparse.Namespace) -> tuple[Cover
     return net, time.perf_counter() - start
 
 
+def _window(x: torch.Tensor, crop: int) -> torch.Tensor:
+    """The central ``crop``² of ``(..., S, S)``."""
+    lo = (x.shape[-1] - crop) // 2
+    return x[..., lo : lo + crop, lo : lo + crop]
+
+
 @torch.no_grad()
-def evaluate(predict, test: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> dict[str, float]:
-    """EPE and direct Dice per gap, chained Dice at the longest gap. ``predict(frames_i, frames_j, true)`` ->
-    ``(B, 2, S, S)`` fields (``true``: the exact ones, for the reference rows)."""
+def evaluate(predict, test: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], crop: int) -> dict[str, float]:
+    """EPE and direct Dice per gap, chained Dice at the longest gap, on the central ``crop``² of the frames (the
+    size the networks were trained at). ``predict(frames_i, frames_j, true)`` -> ``(B, 2, crop, crop)`` fields
+    (``true``: the exact ones, for the reference rows). Exact fields are found on the whole frame, then cut."""
     res: dict[str, list[float]] = {}
     longest = max(GAPS)
     for img, lab, u in test:
+        img, lab = _window(img, crop), _window(lab, crop)
         for g in GAPS:
             n = img.shape[0] - g
-            a_, b_ = img[:n, None], img[g:, None]
-            true = exact_field(u[:n], u[g:])
-            pred = predict(a_, b_, true)
+            true = _window(exact_field(u[:n], u[g:]), crop)
+            pred = predict(img[:n, None], img[g:, None], true)
             mask = valid_mask(true)
             err = ((pred - true).norm(dim=1, keepdim=True) * mask).sum() / mask.sum()
             res.setdefault(f"epe_gap{g}", []).append(float(err))
             carried = propagate_labels(lab[:1], [pred[0]], 3)[-1]
             res.setdefault(f"dice_gap{g}", []).append(dice(carried, lab[g : g + 1]))
-        steps = predict(img[:longest, None], img[1 : longest + 1, None], exact_field(u[:longest], u[1 : longest + 1]))
+        true = _window(exact_field(u[:longest], u[1 : longest + 1]), crop)
+        steps = predict(img[:longest, None], img[1 : longest + 1, None], true)
         chained = propagate_labels(lab[:1], list(steps), 3)[-1]
         res.setdefault(f"dice_chained_gap{longest}", []).append(dice(chained, lab[longest : longest + 1]))
     return {k: float(np.mean(v)) for k, v in res.items()}
@@ -195,13 +204,13 @@ def main() -> None:
     seqs = torch.stack([img for img, _, _ in data[: a.train]])
     test = data[a.train :]
     # the references: no motion, and the exact field (Dice below 1 only from carrying labels by resampling)
-    rows = {"zero motion": evaluate(lambda x, y, true: torch.zeros_like(true), test),
-            "exact field": evaluate(lambda x, y, true: true, test)}
+    rows = {"zero motion": evaluate(lambda x, y, true: torch.zeros_like(true), test, a.crop),
+            "exact field": evaluate(lambda x, y, true: true, test, a.crop)}
     seconds = {}
     for method in a.methods:
         net, seconds[method] = train(method, seqs, a)
         net.eval()
-        rows[method] = evaluate(lambda x, y, true, net=net: net(x, y)[0], test)
+        rows[method] = evaluate(lambda x, y, true, net=net: net(x, y)[0], test, a.crop)
         print(f"{method}: {rows[method]}", flush=True)
     _report(a, rows, seconds)
 
