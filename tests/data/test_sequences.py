@@ -121,3 +121,25 @@ def test_real_ultrasound_cine_loop_that_pydicom_ships():
     assert out.shape == (30, 240, 320) and out.meta["num_frames"] == 30
     assert 0 <= float(out.min()) < float(out.max()) <= 255
     assert float((out[0] - out[10]).abs().mean()) > 1  # the loop moves
+
+
+def test_pretraining_pipeline_takes_consecutive_frame_windows_of_3d_sequences(tmp_path):
+    """3D+t through the pretraining transforms: RAS, scaling over the whole sequence, pad/crop, then a window of
+    consecutive frames; a sequence shorter than the window is named in one line."""
+    from monai_cover.data import find_sequences, pretrain_transforms
+
+    seq = moving_blob(6, (20, 18, 16))
+    nib.save(nib.Nifti1Image(np.moveaxis(seq, 0, -1), np.eye(4)), tmp_path / "heart.nii.gz")
+    nib.save(nib.Nifti1Image(np.moveaxis(seq[:2], 0, -1), np.eye(4)), tmp_path / "short.nii.gz")
+    (tmp_path / "readme.txt").write_text("not a sequence")
+    items = find_sequences(tmp_path)
+    assert [p["image"].split("/")[-1] for p in items] == ["heart.nii.gz", "short.nii.gz"]
+    xform = pretrain_transforms(spatial_dims=3, load_size=16, frames=3)
+    xform.set_random_state(0)
+    out = xform(items[0])["image"]
+    assert out.shape == (3, 16, 16, 16) and float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    # consecutive frames: the blob moves one voxel a frame along the first axis
+    peaks = [int(out[t].sum((1, 2)).argmax()) for t in range(3)]
+    assert peaks[1] - peaks[0] == 1 and peaks[2] - peaks[1] == 1
+    with pytest.raises(BadInputError, match="short.nii.gz: 2 frames, fewer than the 3"):
+        xform(items[1])
