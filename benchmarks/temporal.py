@@ -63,9 +63,12 @@ def _smooth_field(gen: torch.Generator, size: int, amplitude: float, coarse: int
     return f * amplitude / f.norm(dim=0).max().clamp_min(1e-6)
 
 
-def make_sequence(seed: int, frames: int, size: int, period: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def make_sequence(seed: int, frames: int, size: int, period: float, motion: str = "smooth"
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One sequence: frames ``(T, S, S)`` in [0, 1], labels ``(T, S, S)`` int64 and motion ``u`` ``(T, 2, S, S)``
-    voxels (``frame_t(p) = base(p + u_t(p))``), cut from a grid 1.5x larger so nothing enters from outside."""
+    voxels (``frame_t(p) = base(p + u_t(p))``), cut from a grid 1.5x larger so nothing enters from outside.
+    ``motion "beating"`` adds what global smooth deformations do not look like: the large structure contracts and
+    expands on its own (by up to 25% of its size, period ``period / 2``) and every frame gets its own noise."""
     gen = torch.Generator().manual_seed(seed)
     big = int(size * 1.5)
     pos = torch.stack(torch.meshgrid(torch.arange(big, dtype=torch.float32), torch.arange(big, dtype=torch.float32),
@@ -82,6 +85,8 @@ def make_sequence(seed: int, frames: int, size: int, period: float) -> tuple[tor
         inside = (q**2).sum(0) <= 1
         base = torch.where(inside, base + (1.0 if cls == 1 else -0.8), base)
         label[inside] = cls
+        if cls == 1:  # the beating structure: a contraction about its centre, fading out beyond its border
+            beat = 0.25 * (pos - centre.view(2, 1, 1)) * torch.exp(-0.5 * (q**2).sum(0))
     drift = (torch.rand(2, generator=gen) - 0.5) * 2 * 0.15 * size  # up to 15% of the size over the sequence
     theta = float((torch.rand(1, generator=gen) - 0.5) * 2 * math.radians(10))
     breathing = _smooth_field(gen, big, 0.1 * size)
@@ -92,7 +97,10 @@ def make_sequence(seed: int, frames: int, size: int, period: float) -> tuple[tor
         c, n = math.cos(s * theta), math.sin(s * theta)
         rel = pos - centre
         rot = torch.stack([c * rel[0] - n * rel[1], n * rel[0] + c * rel[1]]) - rel
-        us.append(rot + s * drift.view(2, 1, 1) + math.sin(2 * math.pi * t / period) * breathing)
+        u_t = rot + s * drift.view(2, 1, 1) + math.sin(2 * math.pi * t / period) * breathing
+        if motion == "beating":
+            u_t = u_t + math.sin(4 * math.pi * t / period) * beat
+        us.append(u_t)
     u = torch.stack(us)
     onehot = F.one_hot(label, 3).permute(2, 0, 1).float()[None].expand(frames, -1, -1, -1)
     img = warp(base[None, None].expand(frames, 1, -1, -1), u)[:, 0]
@@ -101,6 +109,8 @@ def make_sequence(seed: int, frames: int, size: int, period: float) -> tuple[tor
     cut = (slice(lo, lo + size), slice(lo, lo + size))
     img = img[(slice(None), *cut)]
     img = (img - img.min()) / (img.max() - img.min())
+    if motion == "beating":
+        img = img + 0.04 * torch.randn(img.shape, generator=gen)
     return img, lab[(slice(None), *cut)], u[(slice(None), slice(None), *cut)]
 
 
@@ -191,6 +201,9 @@ def main() -> None:
     ap.add_argument("--share", type=float, default=0.5, help="share of two-frame pairs in temporal training")
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--ranges", default="authors", choices=list(RANGES), help="synthetic view ranges")
+    ap.add_argument("--motion", default="smooth", choices=["smooth", "beating"],
+                    help="smooth: drift, rotation, breathing; beating: also a structure contracting on its own and "
+                         "noise per frame")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--methods", nargs="+", default=["no pretraining", "frame-wise COVER", "temporal COVER",
@@ -200,7 +213,7 @@ def main() -> None:
         raise SystemExit(f"temporal.py: needs --frames > {max(GAPS)} and --size a multiple of 16")
     torch.set_num_threads(a.threads)
     a.out.mkdir(parents=True, exist_ok=True)
-    data = [make_sequence(1000 + i, a.frames, a.size, a.period) for i in range(a.train + a.test)]
+    data = [make_sequence(1000 + i, a.frames, a.size, a.period, a.motion) for i in range(a.train + a.test)]
     seqs = torch.stack([img for img, _, _ in data[: a.train]])
     test = data[a.train :]
     # the references: no motion, and the exact field (Dice below 1 only from carrying labels by resampling)
@@ -220,7 +233,8 @@ def _report(a: argparse.Namespace, rows: dict[str, dict[str, float]], seconds: d
     head = ("| model | pretraining s | " + " | ".join(f"EPE gap {g}" for g in GAPS) + " | "
             + " | ".join(f"Dice gap {g}" for g in GAPS) + f" | Dice chained {longest} |")
     lines = [f"Synthetic sequences: {a.train} train / {a.test} test, {a.frames} frames of {a.size}², "
-             f"{a.iterations} iterations of batch {a.batch} ({a.crop}² crops, {a.ranges} view ranges, gaps up to "
+             f"{a.motion} motion, {a.iterations} iterations of batch {a.batch} ({a.crop}² crops, {a.ranges} view "
+             "ranges, gaps up to "
              f"{a.gap}, temporal share {a.share}), lr {a.lr}, seed {a.seed}. EPE in voxels (lower is better), Dice "
              "of frame 0's label carried to frame `gap` (mean of the two structures).", "", head,
              "|---|---:|" + "---:|" * (2 * len(GAPS) + 1)]
