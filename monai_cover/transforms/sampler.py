@@ -472,10 +472,9 @@ class CoverViewSampler(Randomizable):
             CPU pair kind (:meth:`ViewParams.pair_kinds`: 0 same modality, 1 cross-modal, 2 synthetic contrast, 3
             temporal). With ``cross_modal`` or ``temporal_gap`` set the views have one channel (view a's modality or
             frame, view b's), else ``C``; synthetic contrast remaps view b after the crop. With ``temporal_gap`` also
-            ``frame`` and ``gap`` ``(B,)`` int64 CPU (view a's frame; view b's frame minus it) and ``clean_a``
-            ``(B, 1, *crop)``
-            (view a before its appearance changes: what a predicted field should carry onto view b) and
-            ``content_b`` ``(B, 1, *crop)`` (1 where view b's source lies in the image, 0 where it is padding).
+            ``frame`` and ``gap`` ``(B,)`` int64 CPU (view a's frame; view b's frame minus it), ``clean_a``
+            ``(B, 1, *crop)`` (view a before its appearance changes: what a predicted field should carry onto view b)
+            and ``content_b`` ``(B, 1, *crop)`` (1 where view b's source lies in the image, 0 where it is padding).
         """
         p = params or self.params
         if p is None:
