@@ -164,6 +164,8 @@ def propagate_file(
 
     if not sequence or not label:
         raise BadSettingError("propagate needs --sequence <file> and --label <label of one frame>")
+    if mode not in PROPAGATION_MODES:
+        raise BadSettingError(f"--mode {mode!r}: one of {', '.join(PROPAGATION_MODES)}")
     sequence, out_dir = Path(sequence), Path(output_dir)
     out = out_dir / f"{_stem(sequence)}_labels.nii.gz"
     if out.exists() and not overwrite:

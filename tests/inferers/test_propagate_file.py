@@ -70,6 +70,8 @@ def test_propagate_file_writes_every_frame_in_the_input_geometry_and_never_repla
         propagate_file(model, seq, tmp_path / "small.nii.gz", tmp_path / "out2")
     with pytest.raises(CoverError, match="reference frame 7 is outside"):
         propagate_file(model, seq, lab, tmp_path / "out3", reference_frame=7)
+    with pytest.raises(CoverError, match="--mode 'forward': one of direct, chain"):
+        propagate_file(model, seq, lab, tmp_path / "out3", mode="forward")
 
 
 def test_bundle_config_propagates_pydicoms_real_ultrasound_loop(tmp_path, model):
