@@ -8,7 +8,8 @@ For each requested dimensionality (2D, 3D) this times, side by side in one run:
   features that require grad,
 
 once with the vectorised :func:`monai_cover.networks.blocks.mixture_of_vectors` and once with the naive loop
-``monai_cover.networks.blocks.mixture_of_vectors_loop``. Both networks are built from the same seed, so their weights
+``monai_cover.networks.blocks.mixture_of_vectors_loop``, which also warps the backbone features before projecting
+them, as the reference does (``warp_before_projection``). Both networks are built from the same seed, so their weights
 are identical; a numerical check at start prints how far the two ``psi`` (and the feature gradients) are apart.
 
 Every (dims, part, impl) measurement runs in a fresh process (multiprocessing ``spawn``) so that peak memory is
@@ -113,6 +114,9 @@ def build_net(cfg: BenchConfig, impl: str) -> CoverNet:
     torch.manual_seed(cfg.seed)
     net = CoverNet(cfg.dims, 1, channels, decoder_channels, vector_fn=vector_fn(impl),
                    checkpointing=cfg.uses("checkpointing"), separate_views=cfg.uses("separate_views"))
+    if impl == "loop":  # the reference's order: warp the backbone features, then project them
+        for level in net.vpa.levels:
+            level.warp_before_projection = True
     return net.to(cfg.device).train()
 
 

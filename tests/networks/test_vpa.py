@@ -167,6 +167,8 @@ def test_loop_reference_gives_the_same_field(dims):
     fast = VectorPyramidAggregation(dims, chans, heads=heads, head_dim=4)
     slow = VectorPyramidAggregation(dims, chans, heads=heads, head_dim=4, vector_fn=mixture_of_vectors_loop)
     slow.load_state_dict(fast.state_dict())
+    for level in slow.levels:  # the reference's order too
+        level.warp_before_projection = True
     size = 16 if dims == 2 else 8
     fa = [torch.randn(2, c, *[size // 2**k] * dims) for k, c in enumerate(chans)]
     fb = [torch.randn(2, c, *[size // 2**k] * dims) for k, c in enumerate(chans)]

@@ -69,13 +69,15 @@ class _LocalCorrelation(torch.autograd.Function):
         d = q.ndim - 2
         kp = _pad(k, radius, d)
         n = 2 * radius + 1
-        s = q.new_zeros((n_, *([n] * d), *q.shape[2:]))
+        # returned as allocated (not a view of it), so the caller may add its mask in place
+        out = q.new_zeros((n_, n**d, *q.shape[2:]))
+        s = out.view(n_, *([n] * d), *q.shape[2:])
         expand = (slice(None),) + (None,) * d
         for c in range(c_):
             s.addcmul_(q[:, c][expand], window_view(kp[:, c], radius))
         ctx.save_for_backward(q, k)
         ctx.radius = radius
-        return s.flatten(1, d)
+        return out
 
     @staticmethod
     def backward(ctx, grad_s: torch.Tensor):
@@ -86,11 +88,13 @@ class _LocalCorrelation(torch.autograd.Function):
         # dq(p) = sum_o g(p, o) k(p + o);  dk(p + o) += g(p, o) q(p), accumulated in a padded map, then cropped
         want_q, want_k = ctx.needs_input_grad[:2]
         kp = _pad(k, r, d) if want_q else None
-        grad_q = torch.zeros_like(q) if want_q else None
+        grad_q = torch.empty_like(q) if want_q else None
         grad_kp = q.new_zeros((*q.shape[:2], *(s + 2 * r for s in spatial))) if want_k else None
         for j, window in _windows(r, spatial):
             g = grad_s[:, j : j + 1]
-            if want_q:
+            if want_q and j == 0:
+                torch.mul(g, kp[window], out=grad_q)  # the first offset initialises the query gradient
+            elif want_q:
                 grad_q.addcmul_(g, kp[window])
             if want_k:
                 grad_kp[window].addcmul_(g, q)

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from monai_cover.networks.blocks.local_correlation import local_correlation, window_offsets
+from monai_cover.networks.blocks.warp import warp
 
 __all__ = ["mixture_of_vectors", "MixtureOfVectors", "window_bias"]
 
@@ -59,8 +60,10 @@ def mixture_of_vectors(query: torch.Tensor, key: torch.Tensor, heads: int, radiu
     h = ch // heads
     q = query.reshape(b * heads, h, *spatial)
     k = key.reshape(b * heads, h, *spatial)
-    sim = local_correlation(q, k, radius).float() / math.sqrt(h)  # (B*J, K, *S)
-    w = torch.softmax(sim + window_bias(spatial, radius, sim.device), dim=1)
+    # scale the h-channel queries rather than the K-channel similarities (K = 125 in 3D): same product, fewer ops
+    sim = local_correlation(q * (1.0 / math.sqrt(h)), k, radius).float()  # (B*J, K, *S)
+    # in place: the op returns a fresh tensor and its backward does not read it, so no K-channel copy is made
+    w = torch.softmax(sim.add_(window_bias(spatial, radius, sim.device)), dim=1)
     offsets = window_offsets(radius, d, device=w.device)  # (K, d)
     v = torch.matmul(offsets.t(), w.flatten(2))  # (B*J, d, |S|)
     return v.view(b, heads, d, *spatial).mean(1)
@@ -69,6 +72,14 @@ def mixture_of_vectors(query: torch.Tensor, key: torch.Tensor, heads: int, radiu
 class MixtureOfVectors(nn.Module):
     """One pyramid level of MoV: a siamese projection ``P_l`` then :func:`mixture_of_vectors`.
 
+    When the key features come with a field (every level below the coarsest, see
+    :class:`~monai_cover.networks.blocks.VectorPyramidAggregation`), the key map is warped *after* the 1x1
+    convolution and before its bias and the GroupNorm. Warping is linear in the channels, so this equals projecting
+    the warped backbone features, as the reference does, up to float rounding, while the warp and its backward
+    touch ``heads * head_dim`` channels (8-32) instead of the backbone's (32-512): the warp was the largest part of
+    the 3D MoV+VPA time on CPU (``benchmarks/step.py``). ``warp_before_projection = True`` restores the reference's
+    order (the benchmark's baseline).
+
     Args:
         spatial_dims: 2 or 3.
         in_channels: channels of this level's backbone features.
@@ -76,6 +87,7 @@ class MixtureOfVectors(nn.Module):
         head_dim: channels per head ``h`` (8 in the paper).
         radius: window radius ("amp"); output bounded in ``[-radius, radius]``.
         vector_fn: the similarity-to-vector function, swappable for reference implementations in tests.
+        warp_before_projection: warp the backbone features, then project (the reference's order, slower).
     """
 
     def __init__(
@@ -86,14 +98,37 @@ class MixtureOfVectors(nn.Module):
         head_dim: int = 8,
         radius: int = 2,
         vector_fn: Callable[..., torch.Tensor] = mixture_of_vectors,
+        warp_before_projection: bool = False,
     ) -> None:
         super().__init__()
         conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
         self.heads, self.radius, self.vector_fn = heads, radius, vector_fn
+        self.warp_before_projection = warp_before_projection
         self.projection = nn.Sequential(conv(in_channels, heads * head_dim, 1), nn.GroupNorm(1, heads * head_dim))
 
-    def forward(self, query_features: torch.Tensor, key_features: torch.Tensor) -> torch.Tensor:
-        """``(B, C, *S), (B, C, *S) -> (B, d, *S)`` displacement in voxels of this level."""
-        both = self.projection(torch.cat([query_features, key_features], 0))
-        q, k = both.chunk(2, 0)
+    def forward(
+        self, query_features: torch.Tensor, key_features: torch.Tensor, key_field: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``(B, C, *S), (B, C, *S) -> (B, d, *S)`` displacement in voxels of this level.
+
+        ``key_field``: optional ``(B, d, *S)`` field (voxels of this level); the keys are then read at
+        ``p + key_field(p)`` (:func:`~monai_cover.networks.blocks.warp`).
+        """
+        if key_field is None:
+            q, k = self.projection(torch.cat([query_features, key_features], 0)).chunk(2, 0)
+        elif self.warp_before_projection or not self._splittable():
+            q, k = self.projection(torch.cat([query_features, warp(key_features, key_field)], 0)).chunk(2, 0)
+        else:
+            conv, norm = self.projection
+            # GroupNorm normalises each item on its own, so the two views can go through it separately
+            z_q, z_k = conv._conv_forward(torch.cat([query_features, key_features], 0), conv.weight, None).chunk(2, 0)
+            # cast as the convolution itself casts it under autocast
+            bias = conv.bias.to(z_q.dtype).view(1, -1, *([1] * (z_q.ndim - 2)))
+            q, k = norm(z_q + bias), norm(warp(z_k, key_field) + bias)
         return self.vector_fn(q, k, self.heads, self.radius)
+
+    def _splittable(self) -> bool:
+        """Whether the projection is the (1x1 convolution with bias, GroupNorm) built here (tests may replace it)."""
+        p = self.projection
+        return (isinstance(p, nn.Sequential) and len(p) == 2 and isinstance(p[0], (nn.Conv2d, nn.Conv3d))
+                and p[0].bias is not None and isinstance(p[1], nn.GroupNorm))

@@ -54,7 +54,7 @@ class VectorPyramidAggregation(nn.Module):
         fa, fb = list(features_a)[::-1], list(features_b)[::-1]  # coarse first
         phi = None
         for level, (mov, a, b) in enumerate(zip(self.levels, fa, fb)):
-            w = mov(b, a if phi is None else warp(a, phi))
+            w = mov(b, a, phi)  # keys read at p + phi(p)
             if level + 1 < len(self.levels):  # move both fields to the next finer grid (vectors x2)
                 size = fb[level + 1].shape[2:]
                 w = upsample_field(w, size)
