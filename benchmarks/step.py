@@ -52,6 +52,7 @@ if str(_REPO_ROOT) not in sys.path:  # this checkout's monai_cover, also without
 from monai_cover.engines import CoverPretrainStep  # noqa: E402
 from monai_cover.networks import CoverNet  # noqa: E402
 from monai_cover.networks.blocks import mixture_of_vectors, mixture_of_vectors_loop  # noqa: E402
+from monai_cover.settings import fast_bf16  # noqa: E402
 from monai_cover.transforms import CoverViewSampler  # noqa: E402
 
 #: backbone widths ``(encoder channels, decoder channels)``; ``full`` is the authors' configuration
@@ -368,6 +369,17 @@ def _load_average() -> list[float] | None:
         return None
 
 
+def _cpu_name() -> str:
+    """The CPU's model name (timings differ by CPU generation and instruction set)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def environment(device: str) -> dict[str, Any]:
     """Versions and hardware, for the JSON record."""
     env: dict[str, Any] = {
@@ -377,6 +389,8 @@ def environment(device: str) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "load_average_start": _load_average(),
+        "cpu": _cpu_name(),
+        "cpu_fast_bf16": fast_bf16("cpu"),  # without AVX512-BF16/AMX, bf16 is emulated and many times slower
     }
     if torch.device(device).type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
@@ -448,6 +462,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ]
     env = environment(args.device)
     print(f"# COVER step benchmark: device={args.device}{' (' + env['gpu'] + ')' if 'gpu' in env else ''}, "
+          f"CPU {env['cpu']} (fast bf16: {env['cpu_fast_bf16']}), "
           f"torch {env['torch']}, threads={env['torch_threads']}, widths={args.widths} {WIDTHS[args.widths]}, "
           f"amp={args.amp}, iters={args.iters}, warmup={args.warmup}, load average={env['load_average_start']}",
           flush=True)
