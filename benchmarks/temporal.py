@@ -12,6 +12,8 @@ Models (one tiny ``CoverNet``; same iterations, batch, learning rate and seed fo
 * ``frame-wise COVER``: each view pair from one frame (``temporal_share 0``): today's COVER on the frames;
 * ``temporal COVER``: ``temporal_gap G``, ``temporal_share 0.5``, :class:`~monai_cover.losses.TemporalCoverLoss`;
 * ``temporal, no smoothness``: the same without the bending energy (ablation of the self-supervised term);
+* ``temporal, transitivity``: two-frame pairs trained by the transitivity constraint alone (no image matching);
+* ``temporal, matching + transitivity``: image matching, bending energy and transitivity together;
 
 and ``zero motion`` (the identity field) and ``exact field`` (the ground truth, the data's own upper bound).
 
@@ -19,8 +21,12 @@ Reported on the central ``--crop``² of the test sequences (the input size of tr
 (voxels) of the predicted field between frames ``t`` and ``t + gap`` (mean over ``t`` and sequences), the Dice
 (mean of the two structures) of frame 0's label carried to frame ``gap`` directly with one predicted field, and at
 the longest gap the Dice of the label carried frame by frame.
-Writes ``results.json``, ``results.md`` and ``epe_vs_gap.png`` / ``dice_vs_gap.png`` into ``--out``. Run from the
-repository root::
+With several ``--seeds`` (network initialisation and view draws; the sequences stay the same) the table shows the
+mean over seeds and a second table the paired difference of each method to frame-wise COVER with its 95% t interval.
+Each (seed, method) result is written to ``--out/seed<S>/<method>.json`` as soon as it is measured and reused by a
+later run with the same ``--out`` (so an interrupted run resumes, and two processes with different ``--seeds`` can
+share the machine's cores; a last run with all seeds writes the combined report). Writes ``results.json``,
+``results.md`` and ``epe_vs_gap.png`` / ``dice_vs_gap.png`` into ``--out``. Run from the repository root::
 
     PYTHONPATH=. python benchmarks/temporal.py --out results/temporal --iterations 400
 """
@@ -30,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import time
 from pathlib import Path
 
@@ -38,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from monai.metrics import compute_dice
 
+from monai_cover.benchmark.stats import paired_difference
 from monai_cover.engines import CoverPretrainStep
 from monai_cover.inferers import propagate_labels
 from monai_cover.losses import CoverLoss, TemporalCoverLoss
@@ -54,6 +62,14 @@ RANGES = {
     "small": {"rotate_deg": 15.0, "scale_range": (0.8, 1.2), "shear_deg": 5.0, "translate_frac": 0.1},
 }
 NET = {"channels": (16, 32, 32, 64, 64), "decoder_channels": (64, 32, 32, 16)}
+#: the temporal methods' TemporalCoverLoss weights (the rest of the arguments at their defaults)
+TEMPORAL_LOSSES = {
+    "temporal COVER": {},
+    "temporal, no smoothness": {"lambda_smooth": 0.0},
+    "temporal, transitivity": {"lambda_sim": 0.0, "lambda_smooth": 0.0, "lambda_trans": 1.0},
+    "temporal, matching + transitivity": {"lambda_trans": 1.0},
+}
+METHODS = ["no pretraining", "frame-wise COVER", *TEMPORAL_LOSSES]
 
 
 def _smooth_field(gen: torch.Generator, size: int, amplitude: float, coarse: int = 4) -> torch.Tensor:
@@ -129,19 +145,19 @@ def dice(pred: torch.Tensor, target: torch.Tensor) -> float:
     return float(compute_dice(oh(pred), oh(target), include_background=False).nanmean())
 
 
-def train(method: str, seqs: torch.Tensor, a: argparse.Namespace) -> tuple[CoverNet, float]:
+def train(method: str, seqs: torch.Tensor, a: argparse.Namespace, seed: int) -> tuple[CoverNet, float]:
     """Pretrain a fresh network on the training sequences ``(N, T, S, S)``; returns it and the seconds taken."""
-    torch.manual_seed(a.seed)
+    torch.manual_seed(seed)
     net = CoverNet(spatial_dims=2, **NET)
     if method == "no pretraining":
         return net, 0.0
     share = 0.0 if method == "frame-wise COVER" else a.share
-    loss = CoverLoss() if share == 0 else TemporalCoverLoss(lambda_smooth=0.0 if "no smoothness" in method else 1.0)
-    sampler = CoverViewSampler(spatial_dims=2, crop_size=a.crop, seed=a.seed, temporal_gap=a.gap,
+    loss = CoverLoss() if share == 0 else TemporalCoverLoss(**TEMPORAL_LOSSES[method])
+    sampler = CoverViewSampler(spatial_dims=2, crop_size=a.crop, seed=seed, temporal_gap=a.gap,
                                temporal_share=share, **RANGES[a.ranges])
     step = CoverPretrainStep(sampler, loss)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
-    pick = np.random.RandomState(a.seed)
+    pick = np.random.RandomState(seed)
     start = time.perf_counter()
     for it in range(1, a.iterations + 1):
         batch = seqs[torch.as_tensor(pick.randint(0, len(seqs), a.batch))]
@@ -150,8 +166,8 @@ def train(method: str, seqs: torch.Tensor, a: argparse.Namespace) -> tuple[Cover
         out = step.update(net, opt, views)
         if it % max(1, a.iterations // 10) == 0 or it == a.iterations:
             terms = " ".join(f"{k} {v:.4f}" for k, v in out.items() if k.startswith("loss"))
-            print(f"  {method}: iteration {it}/{a.iterations} {terms} ({time.perf_counter() - start:.0f} s)",
-                  flush=True)
+            took = time.perf_counter() - start
+            print(f"  seed {seed} {method}: iteration {it}/{a.iterations} {terms} ({took:.0f} s)", flush=True)
     return net, time.perf_counter() - start
 
 
@@ -186,6 +202,10 @@ def evaluate(predict, test: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     return {k: float(np.mean(v)) for k, v in res.items()}
 
 
+def _slug(method: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", method.lower()).strip("_")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=Path("results/temporal"))
@@ -204,10 +224,9 @@ def main() -> None:
     ap.add_argument("--motion", default="smooth", choices=["smooth", "beating"],
                     help="smooth: drift, rotation, breathing; beating: also a structure contracting on its own and "
                          "noise per frame")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="network and view seeds (paired over methods)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--methods", nargs="+", default=["no pretraining", "frame-wise COVER", "temporal COVER",
-                                                      "temporal, no smoothness"])
+    ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     a = ap.parse_args()
     if a.frames <= max(GAPS) or a.size % 16:
         raise SystemExit(f"temporal.py: needs --frames > {max(GAPS)} and --size a multiple of 16")
@@ -217,41 +236,77 @@ def main() -> None:
     seqs = torch.stack([img for img, _, _ in data[: a.train]])
     test = data[a.train :]
     # the references: no motion, and the exact field (Dice below 1 only from carrying labels by resampling)
-    rows = {"zero motion": evaluate(lambda x, y, true: torch.zeros_like(true), test, a.crop),
+    refs = {"zero motion": evaluate(lambda x, y, true: torch.zeros_like(true), test, a.crop),
             "exact field": evaluate(lambda x, y, true: true, test, a.crop)}
-    seconds = {}
-    for method in a.methods:
-        net, seconds[method] = train(method, seqs, a)
-        net.eval()
-        rows[method] = evaluate(lambda x, y, true, net=net: net(x, y)[0], test, a.crop)
-        print(f"{method}: {rows[method]}", flush=True)
-    _report(a, rows, seconds)
+    runs: dict[str, dict[int, dict]] = {}
+    for seed in a.seeds:
+        for method in a.methods:
+            path = a.out / f"seed{seed}" / f"{_slug(method)}.json"
+            if path.exists():  # measured by an earlier or a parallel run with the same --out
+                print(f"seed {seed} {method}: reusing {path}", flush=True)
+            else:
+                net, secs = train(method, seqs, a, seed)
+                net.eval()
+                metrics = evaluate(lambda x, y, true, net=net: net(x, y)[0], test, a.crop)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps({"metrics": metrics, "seconds": secs}, indent=1))
+                print(f"seed {seed} {method}: {metrics}", flush=True)
+            runs.setdefault(method, {})[seed] = json.loads(path.read_text())
+    _report(a, refs, runs)
 
 
-def _report(a: argparse.Namespace, rows: dict[str, dict[str, float]], seconds: dict[str, float]) -> None:
-    longest = max(GAPS)
+def _columns() -> list[str]:
+    return [f"epe_gap{g}" for g in GAPS] + [f"dice_gap{g}" for g in GAPS] + [f"dice_chained_gap{max(GAPS)}"]
+
+
+def _report(a: argparse.Namespace, refs: dict[str, dict[str, float]], runs: dict[str, dict[int, dict]]) -> None:
+    longest, cols = max(GAPS), _columns()
+    fmt = lambda k, v: f"{v:.2f}" if k.startswith("epe") else f"{v:.3f}"  # noqa: E731
     head = ("| model | pretraining s | " + " | ".join(f"EPE gap {g}" for g in GAPS) + " | "
             + " | ".join(f"Dice gap {g}" for g in GAPS) + f" | Dice chained {longest} |")
+    seeds = ", ".join(map(str, a.seeds))
     lines = [f"Synthetic sequences: {a.train} train / {a.test} test, {a.frames} frames of {a.size}², "
              f"{a.motion} motion, {a.iterations} iterations of batch {a.batch} ({a.crop}² crops, {a.ranges} view "
              "ranges, gaps up to "
-             f"{a.gap}, temporal share {a.share}), lr {a.lr}, seed {a.seed}. EPE in voxels (lower is better), Dice "
-             "of frame 0's label carried to frame `gap` (mean of the two structures).", "", head,
-             "|---|---:|" + "---:|" * (2 * len(GAPS) + 1)]
-    for name, r in rows.items():
-        secs = f"{seconds[name]:.0f}" if name in seconds else "-"
-        lines.append(f"| {name} | {secs} | " + " | ".join(f"{r[f'epe_gap{g}']:.2f}" for g in GAPS) + " | "
-                     + " | ".join(f"{r[f'dice_gap{g}']:.3f}" for g in GAPS)
-                     + f" | {r[f'dice_chained_gap{longest}']:.3f} |")
+             f"{a.gap}, temporal share {a.share}), lr {a.lr}, seeds {seeds} (models: mean over seeds). EPE in voxels "
+             "(lower is better), Dice of frame 0's label carried to frame `gap` (mean of the two structures).", "",
+             head, "|---|---:|" + "---:|" * (2 * len(GAPS) + 1)]
+    mean = {name: {k: float(np.mean([r["metrics"][k] for r in by_seed.values()])) for k in cols}
+            for name, by_seed in runs.items()}
+    for name, r in {**refs, **mean}.items():
+        secs = f"{np.mean([v['seconds'] for v in runs[name].values()]):.0f}" if name in runs else "-"
+        lines.append(f"| {name} | {secs} | " + " | ".join(fmt(k, r[k]) for k in cols) + " |")
+    base = "frame-wise COVER"
+    if len(a.seeds) > 1 and base in runs:
+        lines += ["", f"Paired difference to {base} over seeds (mean [95% t interval]; EPE: negative is better, Dice: "
+                  "positive is better; **bold** where the interval excludes 0):", "",
+                  "| model | seeds | " + " | ".join(f"Δ EPE gap {g}" for g in GAPS) + " | "
+                  + " | ".join(f"Δ Dice gap {g}" for g in GAPS) + f" | Δ Dice chained {longest} |",
+                  "|---|---:|" + "---:|" * (2 * len(GAPS) + 1)]
+        for name, by_seed in runs.items():
+            common = sorted(set(by_seed) & set(runs[base]))
+            if name == base or len(common) < 2:
+                continue
+            cells = []
+            for k in cols:
+                d = paired_difference([by_seed[s]["metrics"][k] for s in common],
+                                      [runs[base][s]["metrics"][k] for s in common])
+                scale = 1.0 if k.startswith("epe") else 100.0  # Dice in points
+                text = f"{d['mean'] * scale:+.2f} [{d['low'] * scale:+.2f}, {d['high'] * scale:+.2f}]"
+                cells.append(f"**{text}**" if d["low"] > 0 or d["high"] < 0 else text)
+            lines.append(f"| {name} | {len(common)} | " + " | ".join(cells) + " |")
+        lines.append("")
+        lines.append("Dice differences in points (x100).")
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     (a.out / "results.md").write_text(text)
     (a.out / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(a).items()},
-                                                    "rows": rows, "seconds": seconds}, indent=1))
-    models = {k: v for k, v in rows.items() if k != "exact field"}
+                                                    "references": refs, "runs": runs}, indent=1))
+    models = {k: v for k, v in {**refs, **mean}.items() if k != "exact field"}
     save_curves(a.out / "epe_vs_gap.png", list(GAPS), {k: [v[f"epe_gap{g}"] for g in GAPS] for k, v in models.items()},
                 "frame gap", "EPE (voxels)", "field error between frames t and t + gap")
-    save_curves(a.out / "dice_vs_gap.png", list(GAPS), {k: [v[f"dice_gap{g}"] for g in GAPS] for k, v in rows.items()},
+    save_curves(a.out / "dice_vs_gap.png", list(GAPS),
+                {k: [v[f"dice_gap{g}"] for g in GAPS] for k, v in {**refs, **mean}.items()},
                 "frame gap", "Dice", "frame 0's label carried to frame gap")
 
 

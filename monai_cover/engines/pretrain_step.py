@@ -10,6 +10,7 @@ from monai.utils import convert_to_tensor
 
 from monai_cover.errors import TrainingDivergedError
 from monai_cover.losses import CoverLoss
+from monai_cover.losses.temporal import TEMPORAL
 from monai_cover.transforms.sampler import CoverViewSampler
 
 __all__ = ["CoverPretrainStep"]
@@ -81,7 +82,10 @@ class CoverPretrainStep:
         """One optimisation step of ``net`` on ``views`` (``view_a``, ``view_b``, ``dvf``, ``mask``). ``amp``:
         float16 autocast on CUDA with ``scaler``; ``bf16`` overrides it on any device."""
         x_a, x_b = views["view_a"], views["view_b"]
-        dims = x_a.ndim - 2
+        dims, batch = x_a.ndim - 2, x_a.shape[0]
+        if getattr(self.loss_function, "needs_clean_pairs", False):  # temporal transitivity: one call for both
+            rows = torch.nonzero(views["pair"] == TEMPORAL)[:, 0].to(x_a.device)
+            x_a, x_b = torch.cat([x_a, x_a[rows]]), torch.cat([x_b, views["clean_b"][rows]])
         if self.channels_last:
             x_a, x_b = (x.contiguous(memory_format=_channels_last(dims)) for x in (x_a, x_b))
         model = self._model(net, dims)
@@ -92,6 +96,9 @@ class CoverPretrainStep:
         dtype = torch.bfloat16 if self.bf16 else torch.float16
         with torch.autocast(device_type, dtype=dtype, enabled=amp or self.bf16):
             psi, fa, fb = model(x_a, x_b)
+        if psi.shape[0] > batch:  # the appended (view_a, clean_b) pairs
+            views = {**views, "psi_clean": psi[batch:].float()}
+            psi, fa, fb = psi[:batch], fa[:batch], fb[:batch]
         extra = {"views": views} if getattr(self.loss_function, "needs_views", False) else {}  # temporal COVER
         out = self.loss_function(psi.float(), fa.float(), fb.float(), views["dvf"], views["mask"], **extra)
         scaler = scaler if amp else None

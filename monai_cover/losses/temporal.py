@@ -9,6 +9,7 @@ import torch.nn as nn
 from monai.losses import BendingEnergyLoss, LocalNormalizedCrossCorrelationLoss
 
 from monai_cover.losses.cover import CoverLoss
+from monai_cover.losses.vector import VectorLoss
 from monai_cover.networks.blocks.warp import warp
 from monai_cover.transforms import functional as Fn
 
@@ -32,33 +33,51 @@ class TemporalCoverLoss(nn.Module):
     positive otherwise. Pairs from one frame (gap 0) get
     ``CoverLoss`` with the exact drawn field, as for images.
 
-    Why image matching rather than transitivity (prediction(a, deformed b) = prediction(a, b) composed with the
-    drawn field): transitivity needs a second forward pass per pair and only constrains the prediction relative
-    to itself (a field that is wrong by the same motion everywhere satisfies it), while image matching ties the
-    field to the frames' content.
+    Optionally (``lambda_trans > 0``) the transitivity constraint that the drawn field gives: with ``psi_0`` the
+    prediction for view a and view b's frame undeformed (``clean_b``), view b is ``clean_b`` moved by ``dvf``, so
+    the prediction for the pair must be ``dvf + psi_0(p + dvf(p))``; ``L_trans`` is that masked L1 difference
+    (voxels, as :class:`~monai_cover.losses.VectorLoss`). It costs a second prediction per two-frame pair (the
+    pretraining step appends those pairs to the batch, ``views["psi_clean"]``) and only constrains the prediction
+    relative to itself: any motion estimate, right or wrong, satisfies it as long as the drawn part is added on
+    top, while image matching ties the field to the frames' content. ``benchmarks/temporal.py`` ablates the two.
 
     ``forward(psi_pred, feat_a, feat_b, dvf, mask, views)``: the first five as :class:`CoverLoss` (``(B, d, *S)``
     fields in voxels, ``(B, F, *S)`` features, ``(B, 1, *S)`` mask), ``views`` the sampler's dict (``pair``,
-    ``clean_a``, ``view_b``, ``content_b``). Returns ``loss`` and the detached terms ``loss_vec``, ``loss_con``
-    (one-frame pairs), ``loss_sim``, ``loss_smooth`` (two-frame pairs), each 0 when the batch has no pair of its
-    kind. The two groups are averaged over their own pairs and weighted by their share of the batch.
+    ``clean_a``, ``view_b``, ``content_b``; with ``lambda_trans`` also ``psi_clean`` ``(n, d, *S)``, the predictions
+    for ``(view_a, clean_b)`` of the ``n`` two-frame pairs in batch order). Returns ``loss`` and the detached terms
+    ``loss_vec``, ``loss_con`` (one-frame pairs), ``loss_sim``, ``loss_smooth`` and, with ``lambda_trans``,
+    ``loss_trans`` (two-frame pairs), each 0 when the batch has no pair of its kind. The two groups are averaged
+    over their own pairs and weighted by their share of the batch.
 
     Args:
         lambda_vec, lambda_con: the one-frame pairs' :class:`CoverLoss` weights.
         lambda_sim: weight of the image-matching term.
         lambda_smooth: weight of the bending energy (voxel units).
         kernel_size: LNCC window, voxels per axis.
+        lambda_trans: weight of the transitivity term (0: off, no second prediction).
     """
 
     #: the pretraining step passes the view dict (``views=``) to losses with this flag
     needs_views = True
 
     def __init__(self, lambda_vec: float = 1.0, lambda_con: float = 1.0, lambda_sim: float = 1.0,
-                 lambda_smooth: float = 1.0, kernel_size: int = 9) -> None:
+                 lambda_smooth: float = 1.0, kernel_size: int = 9, lambda_trans: float = 0.0) -> None:
         super().__init__()
         self.cover = CoverLoss(lambda_vec, lambda_con)
         self.lambda_sim, self.lambda_smooth, self.kernel_size = lambda_sim, lambda_smooth, kernel_size
+        self.lambda_trans = lambda_trans
         self.bending = BendingEnergyLoss()
+        self.vector = VectorLoss()
+
+    @property
+    def needs_clean_pairs(self) -> bool:
+        """Whether the pretraining step must also predict ``(view_a, clean_b)`` for the two-frame pairs."""
+        return self.lambda_trans > 0
+
+    def transitivity(self, psi: torch.Tensor, psi_clean: torch.Tensor, dvf: torch.Tensor,
+                     mask: torch.Tensor) -> torch.Tensor:
+        """Masked L1 (voxels) between ``psi`` and ``dvf + psi_clean(p + dvf(p))``, all ``(n, d, *S)``."""
+        return self.vector(psi, dvf + warp(psi_clean, dvf), mask)
 
     def similarity(self, moved: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """``1 - masked mean LNCC`` of ``(B, 1, *S)`` images (0 when they match up to a local linear intensity
@@ -82,6 +101,8 @@ class TemporalCoverLoss(nn.Module):
         n, b = int(moving.sum()), moving.numel()
         zero = psi_pred.new_zeros((), dtype=torch.float32)
         out = {"loss": zero, "loss_vec": zero, "loss_con": zero, "loss_sim": zero, "loss_smooth": zero}
+        if self.lambda_trans > 0:
+            out["loss_trans"] = zero
         if n < b:
             keep = ~moving
             known = self.cover(psi_pred[keep], feat_a[keep], feat_b[keep], dvf[keep], mask[keep])
@@ -92,6 +113,14 @@ class TemporalCoverLoss(nn.Module):
             valid = Fn.valid_mask(psi.detach()) * views["content_b"][moving]
             sim = self.similarity(moved, views["view_b"][moving].float(), valid)
             smooth = self.smoothness(psi)
-            out["loss"] = out["loss"] + (self.lambda_sim * sim + self.lambda_smooth * smooth) * (n / b)
+            total = self.lambda_sim * sim + self.lambda_smooth * smooth
             out.update(loss_sim=sim.detach(), loss_smooth=smooth.detach())
+            if self.lambda_trans > 0:
+                if "psi_clean" not in views or len(views["psi_clean"]) != n:
+                    raise ValueError("TemporalCoverLoss: lambda_trans > 0 needs views['psi_clean'], the predictions "
+                                     f"for (view_a, clean_b) of the {n} two-frame pairs (CoverPretrainStep adds them).")
+                trans = self.transitivity(psi, views["psi_clean"].float(), dvf[moving].float(), mask[moving])
+                total = total + self.lambda_trans * trans
+                out["loss_trans"] = trans.detach()
+            out["loss"] = out["loss"] + total * (n / b)
         return out

@@ -473,8 +473,10 @@ class CoverViewSampler(Randomizable):
             temporal). With ``cross_modal`` or ``temporal_gap`` set the views have one channel (view a's modality or
             frame, view b's), else ``C``; synthetic contrast remaps view b after the crop. With ``temporal_gap`` also
             ``frame`` and ``gap`` ``(B,)`` int64 CPU (view a's frame; view b's frame minus it), ``clean_a``
-            ``(B, 1, *crop)`` (view a before its appearance changes: what a predicted field should carry onto view b)
-            and ``content_b`` ``(B, 1, *crop)`` (1 where view b's source lies in the image, 0 where it is padding).
+            ``(B, 1, *crop)`` (view a before its appearance changes: what a predicted field should carry onto view b),
+            ``clean_b`` ``(B, 1, *crop)`` (view b's frame cropped where view a is, not deformed: ``view_b(p) =
+            clean_b(p + dvf(p))``, what the transitivity constraint compares against) and ``content_b``
+            ``(B, 1, *crop)`` (1 where view b's source lies in the image, 0 where it is padding).
         """
         p = params or self.params
         if p is None:
@@ -502,6 +504,7 @@ class CoverViewSampler(Randomizable):
         }
         if frames is not None:  # what image matching needs: the clean view a, where view b shows image content
             out.update(frame=frames[0], gap=frames[1], clean_a=clean_a,
+                       clean_b=Fn.crop(x_b, p.crop_starts, self.crop_size),
                        content_b=Fn.crop(Fn.valid_mask(psi), p.crop_starts, self.crop_size))
         return out
 

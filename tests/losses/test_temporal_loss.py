@@ -15,6 +15,7 @@ import torch
 from monai_cover.engines import CoverPretrainStep
 from monai_cover.losses import CoverLoss, TemporalCoverLoss
 from monai_cover.networks import CoverNet
+from monai_cover.networks.blocks import warp
 from monai_cover.transforms import CoverViewSampler
 from tests.losses.test_losses import TINY
 from tests.transforms.test_sampler import CROP, GRID
@@ -95,3 +96,58 @@ def test_the_pretraining_step_hands_the_views_to_the_temporal_loss():
     assert {"loss_vec", "loss_con", "loss_sim", "loss_smooth", "grad_norm"} <= set(out)
     assert out["loss_sim"] > 0 and math.isfinite(out["loss"])
     assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_transitivity_is_zero_for_consistent_fields_and_measures_the_missing_motion(dims):
+    views, perfect = _views(dims, share=1.0)
+    gap = views["gap"].view(-1, *([1] * (dims + 1))).float()
+    motion = torch.tensor(MOTION[dims], dtype=torch.float32).view(1, dims, *([1] * dims))
+    true_clean = (gap * motion).expand_as(perfect)  # clean_b(q) = view a's frame at q + gap * motion
+    out = _loss({**views, "psi_clean": true_clean}, perfect, lambda_trans=1.0)
+    assert out["loss_trans"].item() < 1e-5
+    # the limitation the docstring names: a motion estimate that is wrong but consistent is not penalised
+    wrong = torch.full_like(perfect, 2.5)
+    assert _loss({**views, "psi_clean": wrong}, views["dvf"] + 2.5, lambda_trans=1.0)["loss_trans"].item() < 1e-5
+    # a varying clean-pair field is read where view b's positions come from (p + dvf), not at p
+    varying = torch.randn(perfect.shape[0], dims, *([3] * dims))
+    varying = torch.nn.functional.interpolate(varying, size=perfect.shape[2:], mode="bilinear" if dims == 2 else
+                                              "trilinear", align_corners=True) * 3
+    composed = views["dvf"] + warp(varying, views["dvf"])
+    assert _loss({**views, "psi_clean": varying}, composed, lambda_trans=1.0)["loss_trans"].item() < 1e-5
+    assert _loss({**views, "psi_clean": varying}, views["dvf"] + varying, lambda_trans=1.0)["loss_trans"].item() > 0.1
+    # a clean-pair prediction that misses the motion costs |gap * motion|_1 per valid voxel
+    out = _loss({**views, "psi_clean": torch.zeros_like(perfect)}, perfect, lambda_trans=1.0)
+    per_item = views["mask"].flatten(1).sum(1)
+    expected = (per_item * views["gap"].abs().float() * motion.abs().sum()).sum() / per_item.sum()
+    assert out["loss_trans"].item() == pytest.approx(expected.item(), rel=1e-4) and expected.item() > 1.0
+    assert out["loss"].item() == pytest.approx((out["loss_sim"] + out["loss_smooth"] + out["loss_trans"]).item(),
+                                               rel=1e-5)
+
+
+def test_transitivity_without_the_clean_predictions_says_what_is_missing():
+    views, perfect = _views(2, share=1.0)
+    with pytest.raises(ValueError, match="psi_clean"):
+        _loss(views, perfect, lambda_trans=1.0)
+
+
+def test_the_pretraining_step_predicts_the_clean_pairs_for_transitivity():
+    torch.manual_seed(0)
+    net = CoverNet(spatial_dims=2, in_channels=1, **TINY)
+    seen = {}
+
+    class Spy(TemporalCoverLoss):
+        def forward(self, psi_pred, *args, views):
+            seen.update(psi=psi_pred.detach().clone(), psi_clean=views["psi_clean"].detach().clone())
+            return super().forward(psi_pred, *args, views=views)
+
+    views, _ = _views(2, share=0.5, batch=8, seed=1)
+    rows = views["pair"] == 3
+    assert 0 < int(rows.sum()) < 8
+    with torch.no_grad():  # GroupNorm is per sample: the appended pairs do not change the others' predictions
+        psi_full = net(views["view_a"], views["view_b"])[0]
+        psi_clean = net(views["view_a"][rows], views["clean_b"][rows])[0]
+    out = CoverPretrainStep(None, Spy(lambda_trans=1.0)).update(net, torch.optim.SGD(net.parameters(), lr=0.1), views)
+    torch.testing.assert_close(seen["psi"], psi_full, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(seen["psi_clean"], psi_clean, atol=1e-5, rtol=1e-4)
+    assert out["loss_trans"] > 0 and math.isfinite(out["loss"])

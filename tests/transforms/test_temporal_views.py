@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from monai_cover.networks.blocks import warp
 from monai_cover.transforms import CoverViewSampler
 from tests.transforms.test_sampler import CROP, GRID, smooth_images
 
@@ -65,6 +66,17 @@ def test_two_frame_pairs_take_view_b_from_frame_t_plus_gap_within_the_sequence()
         block_sizes=np.zeros_like(s.params.block_sizes)))["view_a"])
     forced = s.generate(seq, s.forced("temporal"))
     assert (forced["pair"] == 3).all() and (forced["gap"] != 0).all()
+    # clean_b is view b's frame, undeformed, where view a is: view b = clean_b moved by dvf wherever the source
+    # and its interpolation neighbours lie inside the crop
+    no_appearance = replace(s.params, frames=None, moving=None, noise_std=np.zeros(300), contrast=np.ones(300),
+                            brightness=np.zeros(300), block_sizes=np.zeros_like(s.params.block_sizes))
+    torch.testing.assert_close(out["clean_b"], plain.generate(seq[rows, t + gap].unsqueeze(1), no_appearance)["view_a"])
+    src = out["dvf"] + torch.stack(torch.meshgrid(*[torch.arange(c, dtype=torch.float32) for c in out["dvf"].shape[2:]],
+                                                  indexing="ij"))
+    inside = ((src >= 1) & (src <= torch.tensor(out["dvf"].shape[2:]).view(1, -1, 1, 1) - 2)).all(1, keepdim=True)
+    assert inside.float().mean() > 0.3
+    moved = warp(out["clean_b"], out["dvf"])
+    assert (moved - out["view_b"]).abs()[inside].max() < 1e-4
 
 
 def test_gap_is_capped_by_short_sequences_and_bad_settings_are_refused():
