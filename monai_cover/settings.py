@@ -133,9 +133,13 @@ def image_channels(color: str, spatial_dims: int) -> int:
 
 
 def check_temporal(temporal_gap: Any, temporal_share: Any, method: str, modalities: Any = 1, color: str = "gray",
-                   slicewise: bool = False) -> int:
+                   slicewise: bool = False, temporal_smoothness: Any = 1.0, temporal_transitivity: Any = 0.0) -> int:
     """The frames each training sequence contributes (``temporal_gap + 1``; 0 when ``temporal_gap`` is 0: images,
-    not sequences) if the other settings allow it, else one-line :class:`BadSettingError`."""
+    not sequences) if the other settings allow it, else one-line :class:`BadSettingError`. ``temporal_smoothness``
+    and ``temporal_transitivity`` are the two-frame pairs' loss weights (numbers >= 0)."""
+    for name, value in (("temporal_smoothness", temporal_smoothness), ("temporal_transitivity", temporal_transitivity)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise BadSettingError(f"--{name} {value!r}: a loss weight, a number >= 0 (0 turns the term off)")
     if isinstance(temporal_gap, bool) or not isinstance(temporal_gap, int) or temporal_gap < 0:
         raise BadSettingError(f"--temporal_gap {temporal_gap!r}: the largest frame gap of a view pair (0: images, "
                               "1, 2, ...: sequences)")

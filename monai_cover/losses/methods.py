@@ -21,6 +21,8 @@ def pretrain_loss(
     temperature: float = 0.3,
     num_samples: int = 1024,
     temporal: bool = False,
+    lambda_smooth: float = 1.0,
+    lambda_trans: float = 0.0,
 ) -> nn.Module:
     """The loss of a pretraining ``method``.
 
@@ -29,13 +31,16 @@ def pretrain_loss(
     - ``pixel_contrast``: the dense binary-contrast baseline, :class:`PixelContrastLoss`.
 
     ``temporal``: the views include pairs of two frames of a sequence (``cover`` only):
-    :class:`TemporalCoverLoss` ``(lambda_vec, lambda_con)``.
+    :class:`TemporalCoverLoss` ``(lambda_vec, lambda_con, lambda_smooth=..., lambda_trans=...)`` (bending-energy and
+    transitivity weights of the two-frame pairs; ignored otherwise).
     """
     method = look_up_option(method, PRETRAIN_METHODS)
     if temporal and method != "cover":
         raise ValueError(f"pretrain_loss: pairs of two frames need method 'cover', got {method!r}.")
     if method == "cover":
-        return TemporalCoverLoss(lambda_vec, lambda_con) if temporal else CoverLoss(lambda_vec, lambda_con)
+        if temporal:
+            return TemporalCoverLoss(lambda_vec, lambda_con, lambda_smooth=lambda_smooth, lambda_trans=lambda_trans)
+        return CoverLoss(lambda_vec, lambda_con)
     if method == "consistency":
         return CoverLoss(0.0, lambda_con)
     return PixelContrastLoss(temperature, num_samples)

@@ -30,8 +30,10 @@ def _write_sequences(folder, frames=(5, 5, 6), size=64):
 
 def test_temporal_pretraining_then_propagation(tmp_path):
     label = _write_sequences(tmp_path / "cines")
-    proc = _train(tmp_path / "run", tmp_path / "cines", "--temporal_gap", "2", "--epochs", "2", "--crop_size", "32")
-    assert "loss_sim" in proc.stdout + proc.stderr  # the two-frame pairs' term is logged
+    proc = _train(tmp_path / "run", tmp_path / "cines", "--temporal_gap", "2", "--epochs", "2", "--crop_size", "32",
+                  "--temporal_transitivity", "0.5")
+    # the two-frame pairs' terms are logged, transitivity included (its second prediction ran through the engine)
+    assert "loss_sim" in proc.stdout + proc.stderr and "loss_trans" in proc.stdout + proc.stderr
     hist = json.loads((tmp_path / "run" / "outputs" / "2d" / "val_history.json").read_text())
     assert hist and all(h["val_epe"] >= 0 for h in hist)
     from monai_cover.inferers import propagate_file
@@ -44,13 +46,15 @@ def test_temporal_pretraining_then_propagation(tmp_path):
     line = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "run"), "--dataset_dir",
                         str(tmp_path / "cines"), "--temporal_gap", "1", "--epochs", "2", "--crop_size", "32",
                         "--channels", "[4,8,8,16,16]", "--decoder_channels", "[16,8,8,8]", "--batch_size", "2",
-                        "--num_val", "1")
+                        "--num_val", "1", "--temporal_transitivity", "0.5")
     assert line.startswith("RunMismatchError:") and "other settings (views " in line
 
 
 @pytest.mark.parametrize("extra,expected", [
     (["--modalities", "2"], "--temporal_gap 2 with --modalities: a sequence's channels are its frames"),
     (["--method", "consistency"], "--temporal_gap 2 with --method consistency: pairs of two frames train the field"),
+    (["--temporal_transitivity", "-1"], "--temporal_transitivity -1: a loss weight, a number >= 0"),
+    (["--temporal_smoothness", "'none'"], "--temporal_smoothness 'none': a loss weight, a number >= 0"),
 ])
 def test_settings_that_cannot_go_with_sequences_stop_in_one_line(tmp_path, extra, expected):
     _write_sequences(tmp_path / "cines", frames=(3, 3))
@@ -65,3 +69,17 @@ def test_a_sequence_shorter_than_the_gap_is_named(tmp_path):
                         str(tmp_path / "cines"), "--temporal_gap", "3", "--num_val", "1", "--crop_size", "32",
                         "--channels", "[4,8,8,16,16]", "--decoder_channels", "[16,8,8,8]", "--batch_size", "3")
     assert "cine_2.nii.gz: 2 frames, fewer than the 4 that --temporal_gap 3 pairs across" in line
+
+
+def test_the_loss_weights_of_two_frame_pairs_reach_the_loss():
+    from monai.bundle import ConfigParser
+
+    from monai_cover.losses import CoverLoss, TemporalCoverLoss
+
+    parser = ConfigParser()
+    parser.read_config(TRAIN)
+    assert isinstance(parser.get_parsed_content("loss"), CoverLoss)  # images: no two-frame pairs
+    parser.update({"temporal_gap": 2, "temporal_smoothness": 0.0, "temporal_transitivity": 0.5})
+    loss = parser.get_parsed_content("loss")
+    assert isinstance(loss, TemporalCoverLoss) and loss.lambda_smooth == 0.0 and loss.lambda_trans == 0.5
+    assert loss.needs_clean_pairs
