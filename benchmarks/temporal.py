@@ -227,6 +227,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="network and view seeds (paired over methods)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    ap.add_argument("--report_only", action="store_true",
+                    help="train nothing: report the (seed, method) results already in --out")
     a = ap.parse_args()
     if a.frames <= max(GAPS) or a.size % 16:
         raise SystemExit(f"temporal.py: needs --frames > {max(GAPS)} and --size a multiple of 16")
@@ -244,6 +246,9 @@ def main() -> None:
             path = a.out / f"seed{seed}" / f"{_slug(method)}.json"
             if path.exists():  # measured by an earlier or a parallel run with the same --out
                 print(f"seed {seed} {method}: reusing {path}", flush=True)
+            elif a.report_only:
+                print(f"seed {seed} {method}: not measured, left out of the report", flush=True)
+                continue
             else:
                 net, secs = train(method, seqs, a, seed)
                 net.eval()
@@ -252,6 +257,8 @@ def main() -> None:
                 path.write_text(json.dumps({"metrics": metrics, "seconds": secs}, indent=1))
                 print(f"seed {seed} {method}: {metrics}", flush=True)
             runs.setdefault(method, {})[seed] = json.loads(path.read_text())
+    if not runs:
+        raise SystemExit(f"temporal.py: no results in {a.out} for seeds {a.seeds} (run without --report_only first)")
     _report(a, refs, runs)
 
 
@@ -262,7 +269,7 @@ def _columns() -> list[str]:
 def _report(a: argparse.Namespace, refs: dict[str, dict[str, float]], runs: dict[str, dict[int, dict]]) -> None:
     longest, cols = max(GAPS), _columns()
     fmt = lambda k, v: f"{v:.2f}" if k.startswith("epe") else f"{v:.3f}"  # noqa: E731
-    head = ("| model | pretraining s | " + " | ".join(f"EPE gap {g}" for g in GAPS) + " | "
+    head = ("| model | seeds | pretraining s | " + " | ".join(f"EPE gap {g}" for g in GAPS) + " | "
             + " | ".join(f"Dice gap {g}" for g in GAPS) + f" | Dice chained {longest} |")
     seeds = ", ".join(map(str, a.seeds))
     lines = [f"Synthetic sequences: {a.train} train / {a.test} test, {a.frames} frames of {a.size}², "
@@ -270,12 +277,13 @@ def _report(a: argparse.Namespace, refs: dict[str, dict[str, float]], runs: dict
              "ranges, gaps up to "
              f"{a.gap}, temporal share {a.share}), lr {a.lr}, seeds {seeds} (models: mean over seeds). EPE in voxels "
              "(lower is better), Dice of frame 0's label carried to frame `gap` (mean of the two structures).", "",
-             head, "|---|---:|" + "---:|" * (2 * len(GAPS) + 1)]
+             head, "|---|---|---:|" + "---:|" * (2 * len(GAPS) + 1)]
     mean = {name: {k: float(np.mean([r["metrics"][k] for r in by_seed.values()])) for k in cols}
             for name, by_seed in runs.items()}
     for name, r in {**refs, **mean}.items():
         secs = f"{np.mean([v['seconds'] for v in runs[name].values()]):.0f}" if name in runs else "-"
-        lines.append(f"| {name} | {secs} | " + " | ".join(fmt(k, r[k]) for k in cols) + " |")
+        used = ", ".join(map(str, sorted(runs[name]))) if name in runs else "-"
+        lines.append(f"| {name} | {used} | {secs} | " + " | ".join(fmt(k, r[k]) for k in cols) + " |")
     base = "frame-wise COVER"
     if len(a.seeds) > 1 and base in runs:
         lines += ["", f"Paired difference to {base} over seeds (mean [95% t interval]; EPE: negative is better, Dice: "

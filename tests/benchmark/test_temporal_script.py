@@ -34,3 +34,8 @@ def test_two_seeds_give_a_paired_table_and_a_rerun_reuses_the_measured_seeds(tmp
     row = next(line for line in report.splitlines() if line.startswith("| temporal, transitivity | 2 |"))
     assert row.count("[") == 7  # an interval for each EPE and Dice column
     assert (tmp_path / "dice_vs_gap.png").stat().st_size > 0
+    # --report_only trains nothing: a seed without results is named and left out
+    log = _run(tmp_path, "--seeds", "0", "1", "2", "--report_only", *methods)
+    assert "seed 2 temporal, transitivity: not measured, left out of the report" in log and "iteration 2/2" not in log
+    assert not (tmp_path / "seed2").exists()
+    assert "| temporal, transitivity | 0, 1 |" in (tmp_path / "results.md").read_text()
