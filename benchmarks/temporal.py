@@ -234,6 +234,7 @@ def main() -> None:
         raise SystemExit(f"temporal.py: needs --frames > {max(GAPS)} and --size a multiple of 16")
     torch.set_num_threads(a.threads)
     a.out.mkdir(parents=True, exist_ok=True)
+    _check_settings(a)
     data = [make_sequence(1000 + i, a.frames, a.size, a.period, a.motion) for i in range(a.train + a.test)]
     seqs = torch.stack([img for img, _, _ in data[: a.train]])
     test = data[a.train :]
@@ -260,6 +261,25 @@ def main() -> None:
     if not runs:
         raise SystemExit(f"temporal.py: no results in {a.out} for seeds {a.seeds} (run without --report_only first)")
     _report(a, refs, runs)
+
+
+#: arguments that do not change a (seed, method) result: they may differ between runs sharing --out
+_FREE = {"out", "seeds", "methods", "threads", "report_only"}
+
+
+def _check_settings(a: argparse.Namespace) -> None:
+    """Kept results are reused only by runs with the same data and training settings (``--out/settings.json``);
+    another setting stops in one line instead of mixing results of different settings in one table."""
+    path = a.out / "settings.json"
+    mine = {k: str(v) for k, v in vars(a).items() if k not in _FREE}
+    if path.exists():
+        kept = json.loads(path.read_text())
+        changed = sorted(k for k in mine.keys() | kept.keys() if mine.get(k) != kept.get(k))
+        if changed:
+            raise SystemExit(f"temporal.py: {a.out} holds results of other settings ({', '.join(changed)}: "
+                             f"{', '.join(str(kept.get(k)) for k in changed)}); use another --out or the same settings")
+    else:
+        path.write_text(json.dumps(mine, indent=1))
 
 
 def _columns() -> list[str]:
