@@ -109,7 +109,36 @@ def _torch_load(path: Path, missing: str) -> Any:
         raise _unreadable(path, e) from None
 
 
+#: what a Git LFS pointer file starts with (a repository cloned without its large files)
+_LFS_POINTER = b"version https://git-lfs"
+_TEXT_BYTES = frozenset(range(32, 127)) | {9, 10, 13}
+
+
+def _not_weights(path: Path) -> str | None:
+    """Why ``path`` holds no weights at all, judged from its first bytes (``None`` when they could be weights).
+
+    A Git LFS pointer or any other text would otherwise reach PyTorch's unpickler, which reports it as refused
+    pickled objects (or as ``KeyError: 101``); ``torch.save`` zips, legacy pickles and safetensors headers all start
+    with bytes that are not text."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError:
+        return None
+    if not head:
+        return "an empty file (0 bytes); copy or export it again"
+    if head.startswith(_LFS_POINTER):
+        return "a Git LFS pointer, not the weights; fetch them with `git lfs pull` in its repository"
+    if all(b in _TEXT_BYTES for b in head):
+        text = head.decode("ascii").strip().splitlines()[0][:40] if head.strip() else ""
+        return f"a text file beginning {text!r}, not torch.save or safetensors weights; give the weights file"
+    return None
+
+
 def _unreadable(path: Path, e: BaseException) -> WeightsError:
+    reason = _not_weights(path)
+    if reason is not None:
+        return WeightsError(f"{path}: not a readable weights file ({reason}).")
     if "weights only load failed" in str(e).lower():
         # never repeat PyTorch's advice to retry with weights_only=False: for an untrusted file that runs its code
         return WeightsError(f"{path}: not a readable weights file (it holds pickled Python objects, which are never "
