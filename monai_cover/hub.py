@@ -30,16 +30,17 @@ import torch.nn as nn
 
 from monai_cover.errors import CoverError, MissingFileError, first_line
 from monai_cover.utils import atomic_write, read_json
-from monai_cover.weights import backbone_config, load_backbone
+from monai_cover.weights import FIELD_MODEL, backbone_config, load_backbone
 
 __all__ = [
-    "export_hub_folder", "from_pretrained", "large_files", "model_card", "push_to_hub", "resolve_model_dir",
-    "resolve_pretrained", "seg_model_card",
+    "export_hub_folder", "from_pretrained", "large_files", "model_card", "push_to_hub", "resolve_field_model",
+    "resolve_model_dir", "resolve_pretrained", "seg_model_card",
 ]
 
 #: what a hub folder holds (the weights, our config sidecar, the Hub's config, the card; a segmentation model also
-#: its model.pt, which cover_seg inference loads)
-HUB_FILES = ("model.safetensors", "model.pt", "model.json", "config.json", "README.md")
+#: its model.pt, which cover_seg inference loads; a pretraining run also its whole network, cover_net.pt, which
+#: label propagation loads)
+HUB_FILES = ("model.safetensors", "model.pt", "model.json", "config.json", "README.md", FIELD_MODEL)
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth", ".json")
 
@@ -76,6 +77,27 @@ def resolve_model_dir(source: str | Path) -> str:
     if path.exists() or not _is_repo_id(str(source)):
         return str(path)  # a folder, or a missing one that loading the model reports in one line
     return _download(str(source))
+
+
+def resolve_field_model(source: str | Path) -> str:
+    """The field model (``cover_net.pt``, backbone and vector heads) behind propagation's ``--model_path``: a file
+    as given, ``cover_net.pt`` of a folder (a cover_pretrain ``models/`` folder or a hub folder), or of a Hugging
+    Face Hub id ``owner/name`` downloaded into the Hub cache.
+
+    Raises:
+        MissingFileError: one line, for a folder or Hub model without ``cover_net.pt`` or an id that cannot be
+            fetched.
+    """
+    path = Path(str(source)).expanduser()
+    if not path.exists() and _is_repo_id(str(source)):
+        path = Path(_download(str(source)))
+    if path.is_dir():
+        if (path / FIELD_MODEL).is_file():
+            return str(path / FIELD_MODEL)
+        raise MissingFileError(f"{path}: no {FIELD_MODEL} in this folder (propagation needs the whole pretrained "
+                               "network: give the models/ folder of a cover_pretrain run, or export the hub folder "
+                               "again from one)")
+    return str(path)  # a file, or a missing path the loader reports in one line
 
 
 def _download(repo_id: str) -> str:
@@ -128,9 +150,10 @@ def from_pretrained(source: str | Path) -> nn.Module:
 
 
 def model_card(config: Mapping[str, Any], history: Sequence[Mapping[str, Any]] = (), data: str = "",
-               license: str = "other", name: str = "COVER backbone") -> str:
+               license: str = "other", name: str = "COVER backbone", field_model: bool = False) -> str:
     """A Hugging Face model card (YAML front matter + Markdown) for a backbone saved with ``config`` and, when
-    given, the run's validation history (``val_history.json``: held-out endpoint error by iteration)."""
+    given, the run's validation history (``val_history.json``: held-out endpoint error by iteration);
+    ``field_model``: the folder also holds ``cover_net.pt`` (label propagation)."""
     dims = config.get("spatial_dims", "?")
     lines = ["---", f"license: {license}", "library_name: monai-cover",
              "tags: [medical-imaging, self-supervised-learning, monai, cover, " + f"{dims}d]", "---", "",
@@ -149,6 +172,11 @@ def model_card(config: Mapping[str, Any], history: Sequence[Mapping[str, Any]] =
                      f"(predicting no motion: {last['val_epe_zero']:.2f}) |")
     lines += ["", "Load it: `monai_cover.hub.from_pretrained(\"<id or folder>\")` (a `CoverUNet`), or pass it to "
               "`cover_seg` as `--pretrained`.", ""]
+    if field_model:
+        lines += [f"`{FIELD_MODEL}` is the whole pretrained network (backbone and vector heads): it propagates a "
+                  "label through a sequence, `python -m monai.bundle run --config_file "
+                  "bundles/cover_pretrain/configs/propagate.json --model_path <id or folder> --sequence <file> "
+                  "--label <label of frame 0>`.", ""]
     return "\n".join(lines)
 
 
@@ -169,15 +197,17 @@ def export_hub_folder(model_dir: str | Path, out_dir: str | Path, run_dir: str |
     history = json.loads(history_file.read_text()) if history_file and history_file.is_file() else []
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(out_dir / "model.safetensors", lambda tmp: shutil.copyfile(weights, tmp))
+    if (model_dir / FIELD_MODEL).is_file():  # the whole network, for label propagation from the hub
+        atomic_write(out_dir / FIELD_MODEL, lambda tmp: shutil.copyfile(model_dir / FIELD_MODEL, tmp))
     for name in ("model.json", "config.json"):
         atomic_write(out_dir / name, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2)))
-    card = model_card(config, history, data, license)
+    card = model_card(config, history, data, license, field_model=(out_dir / FIELD_MODEL).is_file())
     atomic_write(out_dir / "README.md", lambda tmp: Path(tmp).write_text(card))
     return out_dir
 
 
 #: the files of a bundle's models/ folder that large_files.yml lists (those present)
-LARGE_FILES = ("model.safetensors", "model.pt", "model.json")
+LARGE_FILES = ("model.safetensors", "model.pt", "model.json", FIELD_MODEL)
 
 
 def large_files(bundle_dir: str | Path, url_base: str) -> Path:

@@ -30,7 +30,7 @@ def hub_folder(tmp_path):
 
 def test_export_writes_the_weights_configs_and_a_card_from_the_run(hub_folder):
     folder, net = hub_folder
-    assert sorted(p.name for p in folder.iterdir()) == sorted(set(HUB_FILES) - {"model.pt"})
+    assert sorted(p.name for p in folder.iterdir()) == sorted(set(HUB_FILES) - {"model.pt", "cover_net.pt"})
     assert json.loads((folder / "config.json").read_text())["channels"] == TINY["channels"]
     card = (folder / "README.md").read_text()
     assert card.startswith("---\nlicense: apache-2.0\nlibrary_name: monai-cover")
@@ -149,7 +149,7 @@ def test_segmentation_model_export_loads_back_and_serves_inference_from_a_hub_id
     (tmp_path / "models" / "model.json").write_text(json.dumps(record))
     main(["export", "--model_dir", str(tmp_path / "models"), "--out", str(tmp_path / "hub"), "--data", "JSRT 10%"])
     folder = tmp_path / "hub"
-    assert sorted(p.name for p in folder.iterdir()) == sorted(HUB_FILES)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(set(HUB_FILES) - {"cover_net.pt"})
     card = (folder / "README.md").read_text()
     assert "lung, heart" in card and "best validation val_mean_dice | 0.8123 (epoch 7)" in card and "JSRT 10%" in card
     loaded = from_pretrained(folder)
@@ -189,3 +189,37 @@ def test_colour_segmentation_model_loads_back_with_three_input_channels(tmp_path
     assert loaded.backbone.config["in_channels"] == 3
     assert torch.equal(loaded.state_dict()["backbone.encoders.0.0.conv.weight"],
                        net.state_dict()["backbone.encoders.0.0.conv.weight"])
+
+
+def test_field_model_travels_with_the_hub_folder_and_propagation_finds_it(tmp_path, monkeypatch):
+    """A pretraining run's cover_net.pt is exported with the backbone, and propagation's ``--model_path`` takes the
+    models/ folder, the hub folder or the (cached) Hub id; a folder without it is one line."""
+    from monai_cover.hub import resolve_field_model
+    from monai_cover.networks import CoverNet
+    from monai_cover.weights import load_field_model, save_field_model
+
+    torch.manual_seed(0)
+    args = {k: TINY[k] for k in ("spatial_dims", "in_channels", "channels", "decoder_channels")}
+    net = CoverNet(**args)
+    save_backbone(tmp_path / "models", net.backbone, {**TINY, "pretrain_iterations": 300})
+    save_field_model(tmp_path / "models", net, args)
+    folder = export_hub_folder(tmp_path / "models", tmp_path / "hub", data="demo")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(set(HUB_FILES) - {"model.pt"})
+    assert "`cover_net.pt` is the whole pretrained network" in (folder / "README.md").read_text()
+    for source in (tmp_path / "models", folder, folder / "cover_net.pt"):
+        loaded = load_field_model(resolve_field_model(source))
+        assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), loaded.state_dict().values()))
+    (tmp_path / "backbone_only").mkdir()
+    with pytest.raises(MissingFileError, match=r"backbone_only: no cover_net.pt in this folder \(propagation needs"):
+        resolve_field_model(tmp_path / "backbone_only")
+
+    pytest.importorskip("huggingface_hub")
+    snap = tmp_path / "hf" / "models--acme--cover-fields" / "snapshots" / ("ab" * 20)
+    snap.mkdir(parents=True)
+    (snap.parent.parent / "refs").mkdir()
+    (snap.parent.parent / "refs" / "main").write_text("ab" * 20)
+    for p in folder.iterdir():
+        (snap / p.name).write_bytes(p.read_bytes())
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))
+    assert resolve_field_model("acme/cover-fields") == str(snap / "cover_net.pt")

@@ -147,7 +147,9 @@ def propagate_file(
     geometry), and ``<name>_labels.png`` (a few frames with the labels' outlines).
 
     Args:
-        model_path: ``cover_net.pt`` written by cover_pretrain (:func:`~monai_cover.weights.save_field_model`).
+        model_path: ``cover_net.pt`` written by cover_pretrain (:func:`~monai_cover.weights.save_field_model`), a
+            folder holding it (``models/``, a hub folder) or a Hugging Face Hub id
+            (:func:`~monai_cover.hub.resolve_field_model`).
         sequence, label: the sequence file and the label file of frame ``reference_frame``.
         output_dir: output folder (created).
         reference_frame: the labelled frame's index (0-based).
@@ -160,6 +162,7 @@ def propagate_file(
         the written label file.
     """
     from monai_cover.data.sequences import load_frame_label, load_sequence
+    from monai_cover.hub import resolve_field_model
     from monai_cover.weights import load_field_model
 
     if not sequence or not label:
@@ -172,7 +175,7 @@ def propagate_file(
         raise CoverError(f"{out}: exists (an earlier propagation); nothing was replaced (pass --overwrite True or "
                          "another --output_dir)")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    net = load_field_model(model_path).to(device)
+    net = load_field_model(resolve_field_model(model_path)).to(device)
     seq = load_sequence(sequence, net.config.get("spatial_dims", 2))
     lab = load_frame_label(label, tuple(seq.shape[1:]))
     frames = ScaleIntensityRangePercentiles(0.5, 99.5, 0.0, 1.0, clip=True)(seq).as_tensor()
