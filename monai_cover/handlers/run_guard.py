@@ -78,6 +78,12 @@ class RunGuard:
         resume: bool | str = True, introduced: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = {str(k): describe_setting(v) for k, v in settings.items()}
+        # a long mapping (e.g. the view ranges) is recorded as a digest; its entries are kept beside it so that a
+        # change can name the entry that changed
+        self.details = {f"{k}.{sub}": describe_setting(v) for k, value in settings.items()
+                        if isinstance(value, Mapping) and self.settings[str(k)] != json.dumps(value, sort_keys=True,
+                                                                                                default=str)
+                        for sub, v in value.items()}
         self.introduced = {str(k): describe_setting(v) for k, v in (introduced or {}).items()}
         self.output_dir = Path(output_dir)
         self.model_files = [Path(f) for f in model_files]
@@ -111,13 +117,20 @@ class RunGuard:
                                 "run's")
             return None
         try:
-            old = json.loads(record.read_text()).get("settings", {})
+            content = json.loads(record.read_text())
+            old, old_details = content.get("settings", {}), content.get("details", {})
         except (OSError, ValueError, AttributeError):
-            old = {}
+            old, old_details = {}, {}
         keys = sorted(set(old) | set(self.settings), key=lambda k: (k not in self.settings, k))
         old = {**self.introduced, **old}
-        diffs = [f"{k} {old.get(k, 'unset')} -> {self.settings.get(k, 'unset')}" for k in keys
-                 if old.get(k) != self.settings.get(k)]
+        diffs = []
+        for k in (k for k in keys if old.get(k) != self.settings.get(k)):
+            entries = sorted({d for d in (*old_details, *self.details) if d.startswith(f"{k}.")})
+            named = [f"{d} {old_details.get(d, 'unset')} -> {self.details.get(d, 'unset')}" for d in entries
+                     if old_details.get(d) != self.details.get(d)]
+            # records of older versions have no details: the digests are all there is to show
+            diffs += named if named and any(d in old_details for d in entries) else [
+                f"{k} {old.get(k, 'unset')} -> {self.settings.get(k, 'unset')}"]
         return "; ".join(diffs) or None
 
     def check(self, engine: Engine | None = None) -> None:
@@ -132,7 +145,8 @@ class RunGuard:
                         f"{folder / (REPLACED_PREFIX + '<time>')})")
         if is_main_process():
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            record = json.dumps({"settings": self.settings, "output_dir": str(self.output_dir)}, indent=1)
+            record = json.dumps({"settings": self.settings, "details": self.details,
+                                 "output_dir": str(self.output_dir)}, indent=1)
             for folder in {self.output_dir, *(f.parent for f in self.model_files)}:
                 if not self.resume and folder in outputs:
                     self._move_aside(folder, outputs[folder][0] + [folder / RECORD], stamp)
