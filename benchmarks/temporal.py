@@ -1,10 +1,11 @@
 """Temporal COVER on synthetic sequences with known motion: field error and propagated Dice vs frame gap (issue 17).
 
-Data: ``--train`` and ``--test`` synthetic 2D sequences of ``--frames`` frames (``--size``² voxels): a smooth random
-texture with two ellipses (labels 1 and 2), moved by a smooth motion that drifts (translation and rotation growing
-with time) and breathes (a smooth random field scaled by ``sin(2 pi t / period)``). Frame ``t`` is
-``base(p + u_t(p))``; the exact field between frames ``i`` and ``j`` (``frame_j(p) = frame_i(p + phi(p))``, the
-views' convention) comes from a fixed-point inversion, and each frame's label is the base label moved with it.
+Data: ``--train`` and ``--test`` synthetic 2D (``--dims 3``: 3D) sequences of ``--frames`` frames (``--size``² or
+``--size``³ voxels): a smooth random texture with two ellipses or ellipsoids (labels 1 and 2), moved by a smooth
+motion that drifts (translation and rotation growing with time) and breathes (a smooth random field scaled by
+``sin(2 pi t / period)``). Frame ``t`` is ``base(p + u_t(p))``; the exact field between frames ``i`` and ``j``
+(``frame_j(p) = frame_i(p + phi(p))``, the views' convention) comes from a fixed-point inversion, and each frame's
+label is the base label moved with it.
 
 Models (one tiny ``CoverNet``; same iterations, batch, learning rate and seed for each):
 
@@ -17,7 +18,7 @@ Models (one tiny ``CoverNet``; same iterations, batch, learning rate and seed fo
 
 and ``zero motion`` (the identity field) and ``exact field`` (the ground truth, the data's own upper bound).
 
-Reported on the central ``--crop``² of the test sequences (the input size of training) for gaps 1, 5 and 10: EPE
+Reported on the central ``--crop``² (³) of the test sequences (the input size of training) for gaps 1, 5 and 10: EPE
 (voxels) of the predicted field between frames ``t`` and ``t + gap`` (mean over ``t`` and sequences), the Dice
 (mean of the two structures) of frame 0's label carried to frame ``gap`` directly with one predicted field, and at
 the longest gap the Dice of the label carried frame by frame.
@@ -72,57 +73,68 @@ TEMPORAL_LOSSES = {
 METHODS = ["no pretraining", "frame-wise COVER", *TEMPORAL_LOSSES]
 
 
-def _smooth_field(gen: torch.Generator, size: int, amplitude: float, coarse: int = 4) -> torch.Tensor:
-    """``(2, S, S)`` smooth random field with max norm ``amplitude`` voxels."""
-    f = F.interpolate(torch.randn(1, 2, coarse, coarse, generator=gen), size=(size, size), mode="bicubic",
-                      align_corners=True)[0]
+def _upsample(x: torch.Tensor, size: int) -> torch.Tensor:
+    """``(1, C, c, c[, c])`` -> ``(1, C, size, size[, size])``: bicubic in 2D, trilinear in 3D."""
+    dims = x.ndim - 2
+    return F.interpolate(x, size=(size,) * dims, mode="bicubic" if dims == 2 else "trilinear", align_corners=True)
+
+
+def _smooth_field(gen: torch.Generator, size: int, amplitude: float, coarse: int = 4, dims: int = 2) -> torch.Tensor:
+    """``(d, S, S[, S])`` smooth random field with max norm ``amplitude`` voxels."""
+    f = _upsample(torch.randn(1, dims, *([coarse] * dims), generator=gen), size)[0]
     return f * amplitude / f.norm(dim=0).max().clamp_min(1e-6)
 
 
-def make_sequence(seed: int, frames: int, size: int, period: float, motion: str = "smooth"
+def _rotation(angle: float, dims: int) -> torch.Tensor:
+    """``(d, d)`` rotation by ``angle`` radians in the plane of the first two axes."""
+    rot = torch.eye(dims)
+    rot[:2, :2] = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    return rot
+
+
+def make_sequence(seed: int, frames: int, size: int, period: float, motion: str = "smooth", dims: int = 2
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One sequence: frames ``(T, S, S)`` in [0, 1], labels ``(T, S, S)`` int64 and motion ``u`` ``(T, 2, S, S)``
-    voxels (``frame_t(p) = base(p + u_t(p))``), cut from a grid 1.5x larger so nothing enters from outside.
+    """One sequence: frames ``(T, *S)`` in [0, 1], labels ``(T, *S)`` int64 and motion ``u`` ``(T, d, *S)``
+    voxels (``frame_t(p) = base(p + u_t(p))``), ``S = (size,) * dims``, cut from a grid 1.5x larger so nothing
+    enters from outside. In 3D the structures are ellipsoids and the rotation turns about the last axis.
     ``motion "beating"`` adds what global smooth deformations do not look like: the large structure contracts and
     expands on its own (by up to 25% of its size, period ``period / 2``) and every frame gets its own noise."""
     gen = torch.Generator().manual_seed(seed)
     big = int(size * 1.5)
-    pos = torch.stack(torch.meshgrid(torch.arange(big, dtype=torch.float32), torch.arange(big, dtype=torch.float32),
-                                     indexing="ij"))
-    tex = sum(F.interpolate(torch.randn(1, 1, c, c, generator=gen), size=(big, big), mode="bicubic",
-                            align_corners=True)[0, 0] / k for k, c in ((1, 6), (2, 12), (4, 24)))
-    base, label = 0.3 * tex, torch.zeros(big, big, dtype=torch.long)
+    pos = torch.stack(torch.meshgrid(*[torch.arange(big, dtype=torch.float32)] * dims, indexing="ij"))
+    col = (dims, *[1] * dims)  # a (d,) vector as a field
+    tex = sum(_upsample(torch.randn(1, 1, *[c] * dims, generator=gen), big)[0, 0] / k
+              for k, c in ((1, 6), (2, 12), (4, 24)))
+    base, label = 0.3 * tex, torch.zeros([big] * dims, dtype=torch.long)
     for cls, (r_lo, r_hi) in ((1, (0.18, 0.26)), (2, (0.07, 0.11))):  # a large and a small structure
-        centre = big / 2 + (torch.rand(2, generator=gen) - 0.5) * size * 0.35
-        radii = (r_lo + (r_hi - r_lo) * torch.rand(2, generator=gen)) * size
-        angle = float(torch.rand(1, generator=gen)) * math.pi
-        rot = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-        q = torch.einsum("ij,jxy->ixy", rot, pos - centre.view(2, 1, 1)) / radii.view(2, 1, 1)
+        centre = big / 2 + (torch.rand(dims, generator=gen) - 0.5) * size * 0.35
+        radii = (r_lo + (r_hi - r_lo) * torch.rand(dims, generator=gen)) * size
+        rot = _rotation(float(torch.rand(1, generator=gen)) * math.pi, dims)
+        q = torch.einsum("ij,j...->i...", rot, pos - centre.view(col)) / radii.view(col)
         inside = (q**2).sum(0) <= 1
         base = torch.where(inside, base + (1.0 if cls == 1 else -0.8), base)
         label[inside] = cls
         if cls == 1:  # the beating structure: a contraction about its centre, fading out beyond its border
-            beat = 0.25 * (pos - centre.view(2, 1, 1)) * torch.exp(-0.5 * (q**2).sum(0))
-    drift = (torch.rand(2, generator=gen) - 0.5) * 2 * 0.15 * size  # up to 15% of the size over the sequence
+            beat = 0.25 * (pos - centre.view(col)) * torch.exp(-0.5 * (q**2).sum(0))
+    drift = (torch.rand(dims, generator=gen) - 0.5) * 2 * 0.15 * size  # up to 15% of the size over the sequence
     theta = float((torch.rand(1, generator=gen) - 0.5) * 2 * math.radians(10))
-    breathing = _smooth_field(gen, big, 0.1 * size)
+    breathing = _smooth_field(gen, big, 0.1 * size, dims=dims)
     centre = (big - 1) / 2
     us = []
     for t in range(frames):
         s = t / max(frames - 1, 1)
-        c, n = math.cos(s * theta), math.sin(s * theta)
         rel = pos - centre
-        rot = torch.stack([c * rel[0] - n * rel[1], n * rel[0] + c * rel[1]]) - rel
-        u_t = rot + s * drift.view(2, 1, 1) + math.sin(2 * math.pi * t / period) * breathing
+        rot = torch.einsum("ij,j...->i...", _rotation(s * theta, dims), rel) - rel
+        u_t = rot + s * drift.view(col) + math.sin(2 * math.pi * t / period) * breathing
         if motion == "beating":
             u_t = u_t + math.sin(4 * math.pi * t / period) * beat
         us.append(u_t)
     u = torch.stack(us)
-    onehot = F.one_hot(label, 3).permute(2, 0, 1).float()[None].expand(frames, -1, -1, -1)
-    img = warp(base[None, None].expand(frames, 1, -1, -1), u)[:, 0]
+    onehot = F.one_hot(label, 3).movedim(-1, 0).float()[None].expand(frames, *[-1] * (dims + 1))
+    img = warp(base[None, None].expand(frames, 1, *[-1] * dims), u)[:, 0]
     lab = warp(onehot, u).argmax(1)
     lo = (big - size) // 2
-    cut = (slice(lo, lo + size), slice(lo, lo + size))
+    cut = (slice(lo, lo + size),) * dims
     img = img[(slice(None), *cut)]
     img = (img - img.min()) / (img.max() - img.min())
     if motion == "beating":
@@ -132,7 +144,7 @@ def make_sequence(seed: int, frames: int, size: int, period: float, motion: str 
 
 def exact_field(u_i: torch.Tensor, u_j: torch.Tensor, iterations: int = 40) -> torch.Tensor:
     """``phi`` with ``frame_j(p) = frame_i(p + phi(p))`` for frames ``base(p + u(p))``: the fixed point of
-    ``phi = u_j - u_i(p + phi)`` (``(B, 2, S, S)`` voxels)."""
+    ``phi = u_j - u_i(p + phi)`` (``(B, d, *S)`` voxels)."""
     phi = u_j - u_i
     for _ in range(iterations):
         phi = u_j - warp(u_i, phi)
@@ -140,20 +152,20 @@ def exact_field(u_i: torch.Tensor, u_j: torch.Tensor, iterations: int = 40) -> t
 
 
 def dice(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """Mean Dice of labels 1 and 2 of ``(1, S, S)`` maps."""
-    oh = lambda x: F.one_hot(x.long()[0], 3).permute(2, 0, 1)[None]  # noqa: E731
+    """Mean Dice of labels 1 and 2 of ``(1, *S)`` maps."""
+    oh = lambda x: F.one_hot(x.long()[0], 3).movedim(-1, 0)[None]  # noqa: E731
     return float(compute_dice(oh(pred), oh(target), include_background=False).nanmean())
 
 
 def train(method: str, seqs: torch.Tensor, a: argparse.Namespace, seed: int) -> tuple[CoverNet, float]:
-    """Pretrain a fresh network on the training sequences ``(N, T, S, S)``; returns it and the seconds taken."""
+    """Pretrain a fresh network on the training sequences ``(N, T, *S)``; returns it and the seconds taken."""
     torch.manual_seed(seed)
-    net = CoverNet(spatial_dims=2, **NET)
+    net = CoverNet(spatial_dims=a.dims, **NET)
     if method == "no pretraining":
         return net, 0.0
     share = 0.0 if method == "frame-wise COVER" else a.share
     loss = CoverLoss() if share == 0 else TemporalCoverLoss(**TEMPORAL_LOSSES[method])
-    sampler = CoverViewSampler(spatial_dims=2, crop_size=a.crop, seed=seed, temporal_gap=a.gap,
+    sampler = CoverViewSampler(spatial_dims=a.dims, crop_size=a.crop, seed=seed, temporal_gap=a.gap,
                                temporal_share=share, **RANGES[a.ranges])
     step = CoverPretrainStep(sampler, loss)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
@@ -171,31 +183,32 @@ def train(method: str, seqs: torch.Tensor, a: argparse.Namespace, seed: int) -> 
     return net, time.perf_counter() - start
 
 
-def _window(x: torch.Tensor, crop: int) -> torch.Tensor:
-    """The central ``crop``² of ``(..., S, S)``."""
+def _window(x: torch.Tensor, crop: int, dims: int) -> torch.Tensor:
+    """The central ``crop``^d of ``(..., *S)`` (the last ``dims`` axes)."""
     lo = (x.shape[-1] - crop) // 2
-    return x[..., lo : lo + crop, lo : lo + crop]
+    return x[(..., *[slice(lo, lo + crop)] * dims)]
 
 
 @torch.no_grad()
 def evaluate(predict, test: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], crop: int) -> dict[str, float]:
-    """EPE and direct Dice per gap, chained Dice at the longest gap, on the central ``crop``² of the frames (the
-    size the networks were trained at). ``predict(frames_i, frames_j, true)`` -> ``(B, 2, crop, crop)`` fields
+    """EPE and direct Dice per gap, chained Dice at the longest gap, on the central ``crop``^d of the frames (the
+    size the networks were trained at). ``predict(frames_i, frames_j, true)`` -> ``(B, d, *crop)`` fields
     (``true``: the exact ones, for the reference rows). Exact fields are found on the whole frame, then cut."""
     res: dict[str, list[float]] = {}
     longest = max(GAPS)
     for img, lab, u in test:
-        img, lab = _window(img, crop), _window(lab, crop)
+        dims = u.shape[1]
+        img, lab = _window(img, crop, dims), _window(lab, crop, dims)
         for g in GAPS:
             n = img.shape[0] - g
-            true = _window(exact_field(u[:n], u[g:]), crop)
+            true = _window(exact_field(u[:n], u[g:]), crop, dims)
             pred = predict(img[:n, None], img[g:, None], true)
             mask = valid_mask(true)
             err = ((pred - true).norm(dim=1, keepdim=True) * mask).sum() / mask.sum()
             res.setdefault(f"epe_gap{g}", []).append(float(err))
             carried = propagate_labels(lab[:1], [pred[0]], 3)[-1]
             res.setdefault(f"dice_gap{g}", []).append(dice(carried, lab[g : g + 1]))
-        true = _window(exact_field(u[:longest], u[1 : longest + 1]), crop)
+        true = _window(exact_field(u[:longest], u[1 : longest + 1]), crop, dims)
         steps = predict(img[:longest, None], img[1 : longest + 1, None], true)
         chained = propagate_labels(lab[:1], list(steps), 3)[-1]
         res.setdefault(f"dice_chained_gap{longest}", []).append(dice(chained, lab[longest : longest + 1]))
@@ -212,6 +225,7 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=24, help="training sequences")
     ap.add_argument("--test", type=int, default=8, help="test sequences")
     ap.add_argument("--frames", type=int, default=16)
+    ap.add_argument("--dims", type=int, default=2, choices=[2, 3], help="2D+t or 3D+t sequences")
     ap.add_argument("--size", type=int, default=48, help="frame side, voxels (a multiple of 16)")
     ap.add_argument("--period", type=float, default=12.0, help="breathing period, frames")
     ap.add_argument("--iterations", type=int, default=400)
@@ -235,7 +249,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     a.out.mkdir(parents=True, exist_ok=True)
     _check_settings(a)
-    data = [make_sequence(1000 + i, a.frames, a.size, a.period, a.motion) for i in range(a.train + a.test)]
+    data = [make_sequence(1000 + i, a.frames, a.size, a.period, a.motion, a.dims) for i in range(a.train + a.test)]
     seqs = torch.stack([img for img, _, _ in data[: a.train]])
     test = data[a.train :]
     # the references: no motion, and the exact field (Dice below 1 only from carrying labels by resampling)
@@ -265,6 +279,8 @@ def main() -> None:
 
 #: arguments that do not change a (seed, method) result: they may differ between runs sharing --out
 _FREE = {"out", "seeds", "methods", "threads", "report_only"}
+#: settings added later, with the value every earlier --out folder was measured with
+_INTRODUCED = {"dims": "2"}
 
 
 def _check_settings(a: argparse.Namespace) -> None:
@@ -273,7 +289,7 @@ def _check_settings(a: argparse.Namespace) -> None:
     path = a.out / "settings.json"
     mine = {k: str(v) for k, v in vars(a).items() if k not in _FREE}
     if path.exists():
-        kept = json.loads(path.read_text())
+        kept = {**_INTRODUCED, **json.loads(path.read_text())}
         changed = sorted(k for k in mine.keys() | kept.keys() if mine.get(k) != kept.get(k))
         if changed:
             raise SystemExit(f"temporal.py: {a.out} holds results of other settings ({', '.join(changed)}: "
@@ -292,8 +308,9 @@ def _report(a: argparse.Namespace, refs: dict[str, dict[str, float]], runs: dict
     head = ("| model | seeds | pretraining s | " + " | ".join(f"EPE gap {g}" for g in GAPS) + " | "
             + " | ".join(f"Dice gap {g}" for g in GAPS) + f" | Dice chained {longest} |")
     seeds = ", ".join(map(str, a.seeds))
-    lines = [f"Synthetic sequences: {a.train} train / {a.test} test, {a.frames} frames of {a.size}², "
-             f"{a.motion} motion, {a.iterations} iterations of batch {a.batch} ({a.crop}² crops, {a.ranges} view "
+    power = "²" if a.dims == 2 else "³"
+    lines = [f"Synthetic sequences: {a.train} train / {a.test} test, {a.frames} frames of {a.size}{power}, "
+             f"{a.motion} motion, {a.iterations} iterations of batch {a.batch} ({a.crop}{power} crops, {a.ranges} view "
              "ranges, gaps up to "
              f"{a.gap}, temporal share {a.share}), lr {a.lr}, seeds {seeds} (models: mean over seeds). EPE in voxels "
              "(lower is better), Dice of frame 0's label carried to frame `gap` (mean of the two structures).", "",
