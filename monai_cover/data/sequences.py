@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -164,22 +165,34 @@ def load_frame_label(path: str | os.PathLike, spatial_shape: tuple[int, ...]) ->
     return torch.as_tensor(np.rint(data).astype(np.int64))[None]
 
 
-class LoadSequence:
-    """Array transform: a file path -> :func:`load_sequence` ``(T, *S)``."""
+def _too_short(name: Any, t_len: int, frames: int) -> BadInputError:
+    return BadInputError(f"{name}: {t_len} frames, fewer than the {frames} that --temporal_gap {frames - 1} pairs "
+                         "across (lower --temporal_gap or leave the file out).")
 
-    def __init__(self, spatial_dims: int = 2) -> None:
-        self.spatial_dims = spatial_dims
+
+class LoadSequence:
+    """Array transform: a file path -> :func:`load_sequence` ``(T, *S)``; with ``min_frames``, a shorter
+    sequence is a one-line :class:`~monai_cover.errors.BadInputError` here, when it is decoded (before training
+    when images are cached, and in the ``--skip_bad_files`` pre-check), not when a batch first draws it."""
+
+    def __init__(self, spatial_dims: int = 2, min_frames: int = 2) -> None:
+        self.spatial_dims, self.min_frames = spatial_dims, int(min_frames)
 
     def __call__(self, path: str | os.PathLike) -> MetaTensor:
-        return load_sequence(path, self.spatial_dims)
+        seq = load_sequence(path, self.spatial_dims)
+        if seq.shape[0] < self.min_frames:
+            raise _too_short(path, seq.shape[0], self.min_frames)
+        return seq
 
 
 class LoadSequenced(MapTransform):
-    """Dictionary transform: each key's path -> :func:`load_sequence` ``(T, *S)`` (frames as channels)."""
+    """Dictionary transform: each key's path -> :func:`load_sequence` ``(T, *S)`` (frames as channels), at least
+    ``min_frames`` of them (:class:`LoadSequence`)."""
 
-    def __init__(self, keys="image", spatial_dims: int = 2, allow_missing_keys: bool = False) -> None:
+    def __init__(self, keys="image", spatial_dims: int = 2, min_frames: int = 2,
+                 allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.loader = LoadSequence(spatial_dims)
+        self.loader = LoadSequence(spatial_dims, min_frames)
 
     def __call__(self, data):
         d = dict(data)
@@ -203,9 +216,7 @@ class RandFrameWindowd(Randomizable, MapTransform):
             x = d[key]
             t_len = x.shape[0]
             if t_len < self.frames:
-                name = getattr(x, "meta", {}).get("filename_or_obj", key)
-                raise BadInputError(f"{name}: {t_len} frames, fewer than the {self.frames} that --temporal_gap "
-                                    f"{self.frames - 1} pairs across (lower --temporal_gap or leave the file out).")
+                raise _too_short(getattr(x, "meta", {}).get("filename_or_obj", key), t_len, self.frames)
             start = int(self.R.randint(0, t_len - self.frames + 1))
             d[key] = x[start : start + self.frames]
         return d

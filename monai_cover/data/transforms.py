@@ -92,7 +92,7 @@ def pretrain_transforms(
     if frames:  # sequences: load_sequence checks them (2+ frames, finite); frames are scaled together
         checks = []
         scale = ScaleIntensityRangePercentilesd(key, lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True)
-        xs = [LoadSequenced(key, spatial_dims)]
+        xs = [LoadSequenced(key, spatial_dims, min_frames=frames)]  # a short one fails when cached, not at a batch
     else:
         xs = [SafeLoadImaged(key, image_only=True), EnsureChannelFirstd(key)]
     if spatial_dims == 2:

@@ -143,3 +143,8 @@ def test_pretraining_pipeline_takes_consecutive_frame_windows_of_3d_sequences(tm
     assert peaks[1] - peaks[0] == 1 and peaks[2] - peaks[1] == 1
     with pytest.raises(BadInputError, match="short.nii.gz: 2 frames, fewer than the 3"):
         xform(items[1])
+    # the check is in the decoding, so a cache made before training finds it, not the batch that first draws it
+    from monai.data import CacheDataset
+
+    with pytest.raises(BadInputError, match="short.nii.gz: 2 frames, fewer than the 3"):
+        CacheDataset(items, xform, progress=False, num_workers=0)
