@@ -11,12 +11,12 @@ from monai.transforms import (
     EnsureChannelFirstd,
     EnsureTyped,
     Resized,
-    ScaleIntensityRangePercentilesd,
     Spacingd,
     SpatialPadd,
 )
 
 from monai_cover.data.checks import CheckImaged
+from monai_cover.data.intensity import percentile_scalingd
 from monai_cover.data.loading import SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose
 
@@ -63,8 +63,7 @@ def seg_preprocessing(
                               channels=modalities if modalities > 1 else channels, modalities=modalities > 1))
     if spatial_dims == 3 and pixdim is not None:
         xs.append(Spacingd(keys, pixdim=pixdim, mode=modes))
-    xs.append(ScaleIntensityRangePercentilesd(image, lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True,
-                                              channel_wise=modalities > 1))
+    xs.append(percentile_scalingd(image, channel_wise=modalities > 1))
     if labels and multilabel:
         xs.append(AsDiscreted(labels, threshold=0.5))
     if image_size is not None and spatial_dims == 2:

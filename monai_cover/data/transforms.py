@@ -11,13 +11,13 @@ from monai.transforms import (
     RandSpatialCropSamplesd,
     Resized,
     ScaleIntensityRanged,
-    ScaleIntensityRangePercentilesd,
     Spacingd,
     SpatialPadd,
     SqueezeDimd,
 )
 
 from monai_cover.data.checks import CheckImaged
+from monai_cover.data.intensity import percentile_scalingd
 from monai_cover.data.loading import SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose
 from monai_cover.data.sequences import LoadSequenced, RandFrameWindowd
@@ -82,8 +82,7 @@ def pretrain_transforms(
     if intensity == "ct":
         scale = ScaleIntensityRanged(key, a_min=ct_window[0], a_max=ct_window[1], b_min=0.0, b_max=1.0, clip=True)
     elif intensity == "percentile":
-        scale = ScaleIntensityRangePercentilesd(key, lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True,
-                                                channel_wise=modalities > 1)
+        scale = percentile_scalingd(key, channel_wise=modalities > 1)
     else:
         raise ValueError(f"pretrain_transforms: intensity must be 'percentile' or 'ct', got {intensity!r}.")
     many = modalities > 1
@@ -91,7 +90,7 @@ def pretrain_transforms(
                           modalities=many)] if check else []
     if frames:  # sequences: load_sequence checks them (2+ frames, finite); frames are scaled together
         checks = []
-        scale = ScaleIntensityRangePercentilesd(key, lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True)
+        scale = percentile_scalingd(key)
         xs = [LoadSequenced(key, spatial_dims, min_frames=frames)]  # a short one fails when cached, not at a batch
     else:
         xs = [SafeLoadImaged(key, image_only=True), EnsureChannelFirstd(key)]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from monai.transforms import DivisiblePad, ScaleIntensityRangePercentiles
+from monai.transforms import DivisiblePad
 from monai.utils import look_up_option
 
 from monai_cover.errors import CoverError
@@ -161,6 +161,7 @@ def propagate_file(
     Returns:
         the written label file.
     """
+    from monai_cover.data.intensity import percentile_scaling
     from monai_cover.data.sequences import load_frame_label, load_sequence
     from monai_cover.hub import resolve_field_model
     from monai_cover.weights import load_field_model
@@ -178,7 +179,7 @@ def propagate_file(
     net = load_field_model(resolve_field_model(model_path)).to(device)
     seq = load_sequence(sequence, net.config.get("spatial_dims", 2))
     lab = load_frame_label(label, tuple(seq.shape[1:]))
-    frames = ScaleIntensityRangePercentiles(0.5, 99.5, 0.0, 1.0, clip=True)(seq).as_tensor()
+    frames = percentile_scaling()(seq).as_tensor()
     logger.info(f"propagate: {sequence} ({seq.shape[0]} frames of {tuple(seq.shape[1:])}), label of frame "
                 f"{reference_frame} from {label}, {mode} fields")
     step = max(1, (seq.shape[0] - 1) // 10)

@@ -1,0 +1,29 @@
+"""One intensity scaling for every path that feeds a network: pretraining, fine-tuning and propagation agree."""
+
+import numpy as np
+import torch
+
+from monai_cover.data import percentile_scaling, percentile_scalingd, pretrain_transforms, seg_preprocessing
+
+
+def test_percentiles_map_to_0_and_1_and_modalities_scale_on_their_own():
+    x = torch.stack([torch.linspace(0, 1000, 4096), torch.linspace(-5, 5, 4096)]).reshape(2, 64, 64)
+    together, apart = percentile_scaling()(x), percentile_scaling(channel_wise=True)(x)
+    assert float(together.min()) == 0 and float(together.max()) == 1
+    for c in range(2):  # each modality spans [0, 1] on its own, 0.5% of its voxels clipped at each end
+        assert float(apart[c].min()) == 0 and float(apart[c].max()) == 1
+        assert abs(float((apart[c] == 0).float().mean()) - 0.005) < 0.001
+    assert float(together[1].max()) < 0.05  # scaled together, the small-range channel stays near 0
+    assert torch.equal(percentile_scalingd("image", channel_wise=True)({"image": x})["image"], apart)
+
+
+def test_pretraining_and_fine_tuning_scale_a_file_the_same_way(tmp_path):
+    from PIL import Image
+
+    img = (np.random.default_rng(0).gamma(2.0, 30.0, (40, 40))).clip(0, 255).astype(np.uint8)
+    Image.fromarray(img).save(tmp_path / "x.png")
+    Image.fromarray((img > 60).astype(np.uint8)).save(tmp_path / "y.png")
+    pre = pretrain_transforms(spatial_dims=2, load_size=40)({"image": str(tmp_path / "x.png")})["image"]
+    seg = seg_preprocessing(2, image_size=(40, 40))({"image": str(tmp_path / "x.png"),
+                                                     "label": str(tmp_path / "y.png")})["image"]
+    assert torch.allclose(torch.as_tensor(pre), torch.as_tensor(seg), atol=1e-6)
