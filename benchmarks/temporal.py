@@ -92,16 +92,11 @@ def _rotation(angle: float, dims: int) -> torch.Tensor:
     return rot
 
 
-def make_sequence(seed: int, frames: int, size: int, period: float, motion: str = "smooth", dims: int = 2
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One sequence: frames ``(T, *S)`` in [0, 1], labels ``(T, *S)`` int64 and motion ``u`` ``(T, d, *S)``
-    voxels (``frame_t(p) = base(p + u_t(p))``), ``S = (size,) * dims``, cut from a grid 1.5x larger so nothing
-    enters from outside. In 3D the structures are ellipsoids and the rotation turns about the last axis.
-    ``motion "beating"`` adds what global smooth deformations do not look like: the large structure contracts and
-    expands on its own (by up to 25% of its size, period ``period / 2``) and every frame gets its own noise."""
-    gen = torch.Generator().manual_seed(seed)
-    big = int(size * 1.5)
-    pos = torch.stack(torch.meshgrid(*[torch.arange(big, dtype=torch.float32)] * dims, indexing="ij"))
+def _synthetic_scene(gen: torch.Generator, pos: torch.Tensor, size: int
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A smooth random texture with a large (label 1) and a small (label 2) ellipse or ellipsoid on the ``big``
+    grid of positions ``pos`` ``(d, *B)``: ``(base, label, beat)``, ``beat`` the large one's contraction field."""
+    dims, big = pos.shape[0], pos.shape[1]
     col = (dims, *[1] * dims)  # a (d,) vector as a field
     tex = sum(_upsample(torch.randn(1, 1, *[c] * dims, generator=gen), big)[0, 0] / k
               for k, c in ((1, 6), (2, 12), (4, 24)))
@@ -116,6 +111,53 @@ def make_sequence(seed: int, frames: int, size: int, period: float, motion: str 
         label[inside] = cls
         if cls == 1:  # the beating structure: a contraction about its centre, fading out beyond its border
             beat = 0.25 * (pos - centre.view(col)) * torch.exp(-0.5 * (q**2).sum(0))
+    return base, label, beat
+
+
+def _beat(pos: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """The contraction field of ``region`` (a boolean map): about its centroid, fading out beyond the radius of the
+    disc of its area."""
+    dims = pos.shape[0]
+    centre = pos[:, region].mean(1).view(dims, *[1] * dims)
+    radius = (region.sum().float() / math.pi) ** 0.5
+    return 0.25 * (pos - centre) * torch.exp(-0.5 * ((pos - centre) ** 2).sum(0) / radius**2)
+
+
+def load_scene(image: Path, masks: dict[int, list[Path]], big: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A real radiograph as a sequence's scene: the image (PNG, scaled to [0, 1]) and its label map (each class the
+    union of its mask files; later classes drawn over earlier ones), both resized to ``big``²."""
+    from PIL import Image
+
+    def read(path: Path, mode: str) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(Image.open(path).convert("L"), dtype=np.float32))[None, None]
+        return F.interpolate(x, size=(big, big), mode=mode)[0, 0]
+
+    base = read(image, "area")
+    label = torch.zeros(big, big, dtype=torch.long)
+    for cls, paths in sorted(masks.items()):
+        label[sum(read(p, "nearest") for p in paths) > 0] = cls
+    return (base - base.min()) / (base.max() - base.min()).clamp_min(1e-6), label
+
+
+def make_sequence(seed: int, frames: int, size: int, period: float, motion: str = "smooth", dims: int = 2,
+                  scene: tuple[torch.Tensor, torch.Tensor] | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One sequence: frames ``(T, *S)`` in [0, 1], labels ``(T, *S)`` int64 and motion ``u`` ``(T, d, *S)``
+    voxels (``frame_t(p) = base(p + u_t(p))``), ``S = (size,) * dims``, cut from a grid 1.5x larger so nothing
+    enters from outside. In 3D the structures are ellipsoids and the rotation turns about the last axis.
+    ``motion "beating"`` adds what global smooth deformations do not look like: the large structure contracts and
+    expands on its own (by up to 25% of its size, period ``period / 2``) and every frame gets its own noise.
+    ``scene``: a real image and its labels on the 1.5x grid (:func:`load_scene`) instead of the synthetic one; the
+    structure labelled 2 (the heart) is then the one that beats."""
+    gen = torch.Generator().manual_seed(seed)
+    big = int(size * 1.5)
+    pos = torch.stack(torch.meshgrid(*[torch.arange(big, dtype=torch.float32)] * dims, indexing="ij"))
+    col = (dims, *[1] * dims)  # a (d,) vector as a field
+    if scene is None:
+        base, label, beat = _synthetic_scene(gen, pos, size)
+    else:
+        base, label = scene
+        beat = _beat(pos, label == 2)
     drift = (torch.rand(dims, generator=gen) - 0.5) * 2 * 0.15 * size  # up to 15% of the size over the sequence
     theta = float((torch.rand(1, generator=gen) - 0.5) * 2 * math.radians(10))
     breathing = _smooth_field(gen, big, 0.1 * size, dims=dims)
@@ -215,6 +257,20 @@ def evaluate(predict, test: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     return {k: float(np.mean(v)) for k, v in res.items()}
 
 
+def _jsrt_scenes(root: Path, n: int, big: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``n`` cases of the train split of a JSRT/SCR folder as scenes (:func:`load_scene`)."""
+    split = root / "split.json"
+    if not split.is_file():
+        raise SystemExit(f"temporal.py: {split}: not found (--images takes a JSRT/SCR folder with images/, masks/ "
+                         "and split.json)")
+    cases = json.loads(split.read_text())["train"]
+    if len(cases) < n:
+        raise SystemExit(f"temporal.py: {split}: {len(cases)} train cases, fewer than --train + --test = {n}")
+    masks = {1: ["left_lung", "right_lung"], 2: ["heart"]}
+    return [load_scene(root / "images" / f"{c}.png", {k: [root / "masks" / m / f"{c}.png" for m in v]
+                                                      for k, v in masks.items()}, big) for c in cases[:n]]
+
+
 def _slug(method: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", method.lower()).strip("_")
 
@@ -226,6 +282,11 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=8, help="test sequences")
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--dims", type=int, default=2, choices=[2, 3], help="2D+t or 3D+t sequences")
+    ap.add_argument("--images", type=Path, default=None,
+                    help="a JSRT/SCR folder (images/, masks/<structure>/, split.json): each sequence moves one real "
+                         "radiograph of its train split (labels: lungs 1, heart 2) instead of a synthetic scene; "
+                         "the held-out sequences are other train-split cases (for choosing settings), the test "
+                         "split is never read")
     ap.add_argument("--size", type=int, default=48, help="frame side, voxels (a multiple of 16)")
     ap.add_argument("--period", type=float, default=12.0, help="breathing period, frames")
     ap.add_argument("--iterations", type=int, default=400)
@@ -246,10 +307,14 @@ def main() -> None:
     a = ap.parse_args()
     if a.frames <= max(GAPS) or a.size % 16:
         raise SystemExit(f"temporal.py: needs --frames > {max(GAPS)} and --size a multiple of 16")
+    if a.images and a.dims != 2:
+        raise SystemExit("temporal.py: --images takes 2D radiographs (leave out --dims 3)")
     torch.set_num_threads(a.threads)
     a.out.mkdir(parents=True, exist_ok=True)
     _check_settings(a)
-    data = [make_sequence(1000 + i, a.frames, a.size, a.period, a.motion, a.dims) for i in range(a.train + a.test)]
+    scenes = _jsrt_scenes(a.images, a.train + a.test, int(a.size * 1.5)) if a.images else [None] * (a.train + a.test)
+    data = [make_sequence(1000 + i, a.frames, a.size, a.period, a.motion, a.dims, scene)
+            for i, scene in enumerate(scenes)]
     seqs = torch.stack([img for img, _, _ in data[: a.train]])
     test = data[a.train :]
     # the references: no motion, and the exact field (Dice below 1 only from carrying labels by resampling)
@@ -280,7 +345,7 @@ def main() -> None:
 #: arguments that do not change a (seed, method) result: they may differ between runs sharing --out
 _FREE = {"out", "seeds", "methods", "threads", "report_only"}
 #: settings added later, with the value every earlier --out folder was measured with
-_INTRODUCED = {"dims": "2"}
+_INTRODUCED = {"dims": "2", "images": "None"}
 
 
 def _check_settings(a: argparse.Namespace) -> None:
@@ -309,7 +374,10 @@ def _report(a: argparse.Namespace, refs: dict[str, dict[str, float]], runs: dict
             + " | ".join(f"Dice gap {g}" for g in GAPS) + f" | Dice chained {longest} |")
     seeds = ", ".join(map(str, a.seeds))
     power = "²" if a.dims == 2 else "³"
-    lines = [f"Synthetic sequences: {a.train} train / {a.test} test, {a.frames} frames of {a.size}{power}, "
+    source = (f"Sequences of JSRT train-split radiographs ({a.images}; labels lungs and heart) with synthetic motion: "
+              f"{a.train} train / {a.test} held out (train-split cases too)" if a.images else
+              f"Synthetic sequences: {a.train} train / {a.test} test")
+    lines = [f"{source}, {a.frames} frames of {a.size}{power}, "
              f"{a.motion} motion, {a.iterations} iterations of batch {a.batch} ({a.crop}{power} crops, {a.ranges} view "
              "ranges, gaps up to "
              f"{a.gap}, temporal share {a.share}), lr {a.lr}, seeds {seeds} (models: mean over seeds). EPE in voxels "

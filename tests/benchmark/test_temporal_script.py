@@ -66,3 +66,40 @@ def test_3d_sequences_have_exact_ground_truth_and_train_a_3d_network(tmp_path):
     del settings["dims"]
     (old / "settings.json").write_text(json.dumps(settings))
     assert "no results in" in _run(old, "--report_only", ok=False)  # not "other settings"
+
+
+def _jsrt_like(root: Path, cases: list[str]) -> None:
+    """A folder in the JSRT/SCR layout: a bright disc (heart) between two dark ellipses (lungs) per case."""
+    import numpy as np
+    from PIL import Image
+
+    yy, xx = np.mgrid[:96, :96]
+    for m in ("images", "masks/left_lung", "masks/right_lung", "masks/heart"):
+        (root / m).mkdir(parents=True, exist_ok=True)
+    for i, case in enumerate(cases):
+        left = ((yy - 48) / 30) ** 2 + ((xx - 28 - i) / 14) ** 2 <= 1
+        right = ((yy - 48) / 30) ** 2 + ((xx - 68) / 14) ** 2 <= 1
+        heart = (yy - 58) ** 2 + (xx - 48 + i) ** 2 <= 12**2
+        image = 120 + 40 * np.sin(xx / 5.0) * np.cos(yy / 7.0) - 80 * (left | right) + 90 * heart
+        Image.fromarray(image.clip(0, 255).astype(np.uint8)).save(root / "images" / f"{case}.png")
+        for name, mask in (("left_lung", left), ("right_lung", right), ("heart", heart)):
+            Image.fromarray((255 * mask).astype(np.uint8)).save(root / "masks" / name / f"{case}.png")
+
+
+def test_real_radiographs_as_scenes_read_only_the_train_split(tmp_path):
+    """``--images``: each sequence moves one train-split radiograph with its lung and heart labels; the exact field
+    carries them (Dice near 1); a test-split case is never opened (its files do not even exist here)."""
+    root = tmp_path / "jsrt"
+    _jsrt_like(root, ["c0", "c1", "c2"])
+    (root / "split.json").write_text(json.dumps({"train": ["c0", "c1", "c2"], "test": ["missing_test_case"]}))
+    out = tmp_path / "out"
+    _run(out, "--images", str(root), "--seeds", "0", "--methods", "no pretraining", "--motion", "beating", "--size", "64",
+         "--crop", "48")
+    report = json.loads((out / "results.json").read_text())
+    exact, zero = report["references"]["exact field"], report["references"]["zero motion"]
+    assert exact["dice_gap10"] > 0.9 and zero["dice_gap10"] < exact["dice_gap10"]
+    assert "Sequences of JSRT train-split radiographs" in (out / "results.md").read_text()
+    err = _run(tmp_path / "out3d", "--images", str(root), "--dims", "3", ok=False)
+    assert err.strip().splitlines()[-1] == "temporal.py: --images takes 2D radiographs (leave out --dims 3)"
+    err = _run(tmp_path / "few", "--images", str(root), "--train", "3", ok=False)
+    assert err.strip().splitlines()[-1].endswith("3 train cases, fewer than --train + --test = 4")
