@@ -93,8 +93,8 @@ def test_real_radiographs_as_scenes_read_only_the_train_split(tmp_path):
     _jsrt_like(root, ["c0", "c1", "c2"])
     (root / "split.json").write_text(json.dumps({"train": ["c0", "c1", "c2"], "test": ["missing_test_case"]}))
     out = tmp_path / "out"
-    _run(out, "--images", str(root), "--seeds", "0", "--methods", "no pretraining", "--motion", "beating", "--size", "64",
-         "--crop", "48")
+    _run(out, "--images", str(root), "--seeds", "0", "--methods", "no pretraining", "--motion", "beating",
+         "--size", "64", "--crop", "48")
     report = json.loads((out / "results.json").read_text())
     exact, zero = report["references"]["exact field"], report["references"]["zero motion"]
     assert exact["dice_gap10"] > 0.9 and zero["dice_gap10"] < exact["dice_gap10"]
