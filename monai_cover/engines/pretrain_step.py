@@ -11,6 +11,7 @@ from monai.utils import convert_to_tensor
 from monai_cover.errors import TrainingDivergedError
 from monai_cover.losses import CoverLoss
 from monai_cover.losses.temporal import TEMPORAL
+from monai_cover.networks.blocks.bf16_conv3d import avoid_bf16_depth2_conv3d
 from monai_cover.transforms.sampler import CoverViewSampler
 
 __all__ = ["CoverPretrainStep"]
@@ -35,7 +36,8 @@ class CoverPretrainStep:
         grad_clip: max gradient norm (``<= 0`` disables clipping).
         image_key: batch key of the images ``(B, C, *S)``.
         bf16: autocast the network in bfloat16 on the training device, CPU included (no loss scaling needed;
-            takes the place of ``engine.amp``'s float16).
+            takes the place of ``engine.amp``'s float16). Its 3D convolutions of depth-2 inputs run in float32
+            (:mod:`~monai_cover.networks.blocks.bf16_conv3d`: a PyTorch CPU bug corrupts their weight gradient).
         channels_last: channels-last memory format for the network and the views (``channels_last_3d`` in 3D).
         compile: run the network through ``torch.compile`` (compiled once, on the first step).
         max_skipped: a step whose loss or gradient norm is not finite is skipped (the weights and the optimizer
@@ -72,6 +74,8 @@ class CoverPretrainStep:
     def _model(self, net: torch.nn.Module, dims: int) -> torch.nn.Module:
         """``net`` as the options run it, set up once: converted in place (the optimizer keeps its parameters)."""
         if id(net) not in self._prepared:
+            if self.bf16:  # a CPU bfloat16 bug corrupts the weight gradient of depth-2 3D convolutions
+                avoid_bf16_depth2_conv3d(net)
             if self.channels_last:
                 net.to(memory_format=_channels_last(dims))
             self._prepared[id(net)] = torch.compile(net) if self.compile else net

@@ -93,3 +93,36 @@ def test_non_finite_steps_are_skipped_and_repeated_ones_stop_the_run(caplog):
     step.update(net, opt, bad)
     with pytest.raises(TrainingDivergedError, match=r"^3 steps in a row had a non-finite loss or gradient"):
         step.update(net, opt, bad)
+
+
+def test_bf16_3d_step_at_a_depth_2_bottleneck_is_close_to_float32():
+    """32³ crops reach the bottleneck at 2³, where PyTorch's CPU bfloat16 weight gradient of a 3x3x3 convolution was
+    NaN/inf/1e30+ on an AVX512-BF16 CPU; with the step's guard every gradient stays close to float32's."""
+    v = views(3, 32)
+    loss, grads = one_step(3, v)
+    loss_bf, grads_bf = one_step(3, v, bf16=True)
+    assert loss_bf == pytest.approx(loss, rel=0.05) and loss_bf != loss
+    assert all(torch.isfinite(g).all() for g in grads_bf)
+    flat, flat_bf = torch.cat([g.flatten() for g in grads]), torch.cat([g.flatten() for g in grads_bf])
+    assert F.cosine_similarity(flat, flat_bf, dim=0) > 0.95
+    names = [n for n, _ in CoverNet(3, 1, **TINY).named_parameters()]
+    bottleneck = [i for i, n in enumerate(names) if n.startswith("backbone.encoders.4.") and n.endswith("conv.weight")]
+    assert len(bottleneck) == 2
+    for i in bottleneck:  # the two 3x3x3 convolutions at 2³
+        assert float((grads_bf[i] - grads[i]).norm() / grads[i].norm()) < 0.1
+
+
+def test_depth_2_convolutions_run_in_float32_under_cpu_bf16_only():
+    from monai_cover.networks.blocks.bf16_conv3d import avoid_bf16_depth2_conv3d
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv3d(4, 4, 3, padding=1), torch.nn.Conv2d(4, 4, 3))
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    assert avoid_bf16_depth2_conv3d(net) == 1
+    assert all(torch.equal(v, state[k]) for k, v in net.state_dict().items())  # same keys, same values
+    conv = net[0]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert conv(torch.randn(1, 4, 2, 5, 5)).dtype == torch.float32  # depth 2: float32
+        assert conv(torch.randn(1, 4, 3, 5, 5)).dtype == torch.bfloat16  # other depths: bfloat16 as before
+    x = torch.randn(1, 4, 2, 5, 5)
+    assert torch.equal(conv(x), torch.nn.functional.conv3d(x, conv.weight, conv.bias, padding=1))  # no autocast
