@@ -46,8 +46,11 @@ import torch
 import torch.nn.functional as F
 from monai.metrics import compute_dice
 
+from monai_cover.benchmark.splits import labeled_cases
 from monai_cover.benchmark.stats import paired_difference
+from monai_cover.data import SafeLoadImage
 from monai_cover.engines import CoverPretrainStep
+from monai_cover.errors import CoverError, first_line
 from monai_cover.inferers import propagate_labels
 from monai_cover.losses import CoverLoss, TemporalCoverLoss
 from monai_cover.networks import CoverNet
@@ -123,13 +126,14 @@ def _beat(pos: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     return 0.25 * (pos - centre) * torch.exp(-0.5 * ((pos - centre) ** 2).sum(0) / radius**2)
 
 
-def load_scene(image: Path, masks: dict[int, list[Path]], big: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A real radiograph as a sequence's scene: the image (PNG, scaled to [0, 1]) and its label map (each class the
-    union of its mask files; later classes drawn over earlier ones), both resized to ``big``²."""
-    from PIL import Image
+def load_scene(image: str, masks: dict[int, list[str]], big: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A real radiograph as a sequence's scene: the image (scaled to [0, 1]) and its label map (each class the union
+    of its mask files; later classes drawn over earlier ones), both resized to ``big``² and read with the project's
+    loader (one line naming a missing or unreadable file)."""
+    load = SafeLoadImage(image_only=True)
 
-    def read(path: Path, mode: str) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(Image.open(path).convert("L"), dtype=np.float32))[None, None]
+    def read(path: str, mode: str) -> torch.Tensor:
+        x = torch.as_tensor(load(path), dtype=torch.float32)[None, None]
         return F.interpolate(x, size=(big, big), mode=mode)[0, 0]
 
     base = read(image, "area")
@@ -258,17 +262,25 @@ def evaluate(predict, test: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def _jsrt_scenes(root: Path, n: int, big: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The first ``n`` cases of the train split of a JSRT/SCR folder as scenes (:func:`load_scene`)."""
-    split = root / "split.json"
-    if not split.is_file():
-        raise SystemExit(f"temporal.py: {split}: not found (--images takes a JSRT/SCR folder with images/, masks/ "
-                         "and split.json)")
-    cases = json.loads(split.read_text())["train"]
-    if len(cases) < n:
-        raise SystemExit(f"temporal.py: {split}: {len(cases)} train cases, fewer than --train + --test = {n}")
-    masks = {1: ["left_lung", "right_lung"], 2: ["heart"]}
-    return [load_scene(root / "images" / f"{c}.png", {k: [root / "masks" / m / f"{c}.png" for m in v]
-                                                      for k, v in masks.items()}, big) for c in cases[:n]]
+    """The first ``n`` cases of the train split of a JSRT/SCR folder (the benchmark's ``jsrt_scr`` layout) as
+    scenes (:func:`load_scene`): lungs label 1, heart label 2."""
+    try:
+        train, _, names = labeled_cases("jsrt_scr", root)
+    except (CoverError, OSError, KeyError) as e:
+        raise SystemExit(f"temporal.py: --images {root}: not a JSRT/SCR folder with images/, masks/ and split.json "
+                         f"({first_line(e)})") from None
+    classes = {1: ["left_lung", "right_lung"], 2: ["heart"]}
+    missing = [m for v in classes.values() for m in v if m not in names]
+    if missing:
+        raise SystemExit(f"temporal.py: {root / 'split.json'}: no {', '.join(missing)} among its structures")
+    if len(train) < n:
+        raise SystemExit(f"temporal.py: {root / 'split.json'}: {len(train)} train cases, fewer than --train + --test "
+                         f"= {n}")
+    try:
+        return [load_scene(c["image"], {k: [c["label"][names.index(m)] for m in v] for k, v in classes.items()}, big)
+                for c in train[:n]]
+    except CoverError as e:  # a missing or unreadable image or mask, named by the loader
+        raise SystemExit(f"temporal.py: {e}") from None
 
 
 def _slug(method: str) -> str:

@@ -74,7 +74,8 @@ def _jsrt_like(root: Path, cases: list[str]) -> None:
     from PIL import Image
 
     yy, xx = np.mgrid[:96, :96]
-    for m in ("images", "masks/left_lung", "masks/right_lung", "masks/heart"):
+    for m in ("images", "masks/left_lung", "masks/right_lung", "masks/heart", "masks/left_clavicle",
+              "masks/right_clavicle"):
         (root / m).mkdir(parents=True, exist_ok=True)
     for i, case in enumerate(cases):
         left = ((yy - 48) / 30) ** 2 + ((xx - 28 - i) / 14) ** 2 <= 1
@@ -82,7 +83,9 @@ def _jsrt_like(root: Path, cases: list[str]) -> None:
         heart = (yy - 58) ** 2 + (xx - 48 + i) ** 2 <= 12**2
         image = 120 + 40 * np.sin(xx / 5.0) * np.cos(yy / 7.0) - 80 * (left | right) + 90 * heart
         Image.fromarray(image.clip(0, 255).astype(np.uint8)).save(root / "images" / f"{case}.png")
-        for name, mask in (("left_lung", left), ("right_lung", right), ("heart", heart)):
+        none = np.zeros_like(heart)
+        for name, mask in (("left_lung", left), ("right_lung", right), ("heart", heart), ("left_clavicle", none),
+                           ("right_clavicle", none)):
             Image.fromarray((255 * mask).astype(np.uint8)).save(root / "masks" / name / f"{case}.png")
 
 
@@ -91,7 +94,9 @@ def test_real_radiographs_as_scenes_read_only_the_train_split(tmp_path):
     carries them (Dice near 1); a test-split case is never opened (its files do not even exist here)."""
     root = tmp_path / "jsrt"
     _jsrt_like(root, ["c0", "c1", "c2"])
-    (root / "split.json").write_text(json.dumps({"train": ["c0", "c1", "c2"], "test": ["missing_test_case"]}))
+    structures = ["right_lung", "left_lung", "heart", "right_clavicle", "left_clavicle"]
+    (root / "split.json").write_text(json.dumps({"structures": structures, "train": ["c0", "c1", "c2"],
+                                                 "test": ["missing_test_case"]}))
     out = tmp_path / "out"
     _run(out, "--images", str(root), "--seeds", "0", "--methods", "no pretraining", "--motion", "beating",
          "--size", "64", "--crop", "48")
