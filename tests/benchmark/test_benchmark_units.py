@@ -52,7 +52,13 @@ def test_builtin_tasks_resolve(tmp_path, name, mode):
     task = load_task(name, mode, data=str(tmp_path))
     assert task.data == tmp_path and task.finetune_steps > 0 and task.pretrain_iterations > 0
     assert {"cover", "scratch"} <= set(task.methods) and "channels" in task.common
-    assert set(task.fractions) >= {0.05, 0.1} and len(task.seeds) >= 2
+    assert len(task.seeds) >= 2
+    if (name, mode) == ("msd_hippocampus", "quick"):
+        # one fraction: 48 sliding-window test evaluations of two fractions cost more CPU than the pretraining
+        # budget on a 2-core machine; a single 10% fraction leaves pretraining half of the <= 120 min
+        assert task.fractions == [0.1] and task.pretrain_iterations == 1250
+    else:
+        assert set(task.fractions) >= {0.05, 0.1}
     # the view and init options are spelled out, so a changed bundle default can never pass for an old run
     assert {"init", "appearance", "rotation_sampling"} <= set(task.pretrain)
     if mode == "quick":  # issue 12: >= 3 seeds, every evaluation, widths of at least 16..256
