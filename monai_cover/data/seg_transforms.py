@@ -16,7 +16,7 @@ from monai.transforms import (
 )
 
 from monai_cover.data.checks import CheckImaged
-from monai_cover.data.intensity import percentile_scalingd
+from monai_cover.data.intensity import intensity_scalingd
 from monai_cover.data.loading import SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose
 
@@ -35,6 +35,7 @@ def seg_preprocessing(
     rgb_to_gray: bool = True,
     channels: int = 1,
     modalities: int = 1,
+    intensity: str = "percentile",
 ) -> CheckedCompose:
     """Deterministic loading: channel first, 3D RAS + optional spacing, intensity to [0, 1], optional 2D resize.
 
@@ -50,6 +51,8 @@ def seg_preprocessing(
     ``channels=3``: 2D colour images stay RGB (gray ones repeated, alpha dropped), scaled together.
     ``modalities`` above 1: each image is that many co-registered modalities (a datalist ``"image": [t1, t2]`` or
     one file with that many channels), exactly that many channels are required, each scaled on its own.
+    ``intensity``: ``"percentile"`` or ``"ct"`` (fixed HU window), as the backbone was pretrained
+    (:func:`~monai_cover.data.intensity.intensity_scalingd`).
     """
     keys = list(keys)
     image, labels = keys[0], keys[1:]
@@ -63,7 +66,7 @@ def seg_preprocessing(
                               channels=modalities if modalities > 1 else channels, modalities=modalities > 1))
     if spatial_dims == 3 and pixdim is not None:
         xs.append(Spacingd(keys, pixdim=pixdim, mode=modes))
-    xs.append(percentile_scalingd(image, channel_wise=modalities > 1))
+    xs.append(intensity_scalingd(image, intensity, channel_wise=modalities > 1))
     if labels and multilabel:
         xs.append(AsDiscreted(labels, threshold=0.5))
     if image_size is not None and spatial_dims == 2:

@@ -10,14 +10,13 @@ from monai.transforms import (
     RandSpatialCropd,
     RandSpatialCropSamplesd,
     Resized,
-    ScaleIntensityRanged,
     Spacingd,
     SpatialPadd,
     SqueezeDimd,
 )
 
 from monai_cover.data.checks import CheckImaged
-from monai_cover.data.intensity import percentile_scalingd
+from monai_cover.data.intensity import CT_WINDOW, intensity_scalingd, percentile_scalingd
 from monai_cover.data.loading import SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose
 from monai_cover.data.sequences import LoadSequenced, RandFrameWindowd
@@ -31,7 +30,7 @@ def pretrain_transforms(
     key: str = "image",
     pixdim: Sequence[float] | None = None,
     intensity: str = "percentile",
-    ct_window: Sequence[float] = (-1000.0, 1000.0),
+    ct_window: Sequence[float] = CT_WINDOW,
     check: bool = True,
     rgb_to_gray: bool = True,
     slicewise: bool = False,
@@ -79,12 +78,7 @@ def pretrain_transforms(
                          f"own), got {intensity!r}.")
     plane = 2 if slicewise else spatial_dims
     size = (load_size,) * plane if isinstance(load_size, int) else tuple(load_size)
-    if intensity == "ct":
-        scale = ScaleIntensityRanged(key, a_min=ct_window[0], a_max=ct_window[1], b_min=0.0, b_max=1.0, clip=True)
-    elif intensity == "percentile":
-        scale = percentile_scalingd(key, channel_wise=modalities > 1)
-    else:
-        raise ValueError(f"pretrain_transforms: intensity must be 'percentile' or 'ct', got {intensity!r}.")
+    scale = intensity_scalingd(key, intensity, channel_wise=modalities > 1, ct_window=ct_window)
     many = modalities > 1
     checks = [CheckImaged(key, spatial_dims, channels=modalities if many else channels, rgb_to_gray=rgb_to_gray,
                           modalities=many)] if check else []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from ignite.engine import Engine, Events
 
@@ -19,11 +21,14 @@ class BackboneExport:
     label propagation).
 
     Runs at the end of training and every ``interval`` iterations (``<= 0``: only at the end), rank 0 only.
-    The backbone's ``config`` attribute (constructor arguments) is stored beside the weights.
+    The backbone's ``config`` attribute (constructor arguments) is stored beside the weights, with ``inputs``: how
+    the images were prepared (``{"intensity": "ct"}``), which ``cover_seg`` and feature extraction then default to.
     """
 
-    def __init__(self, model_dir: str | os.PathLike, network, interval: int = 0) -> None:
+    def __init__(self, model_dir: str | os.PathLike, network, interval: int = 0,
+                 inputs: Mapping[str, Any] | None = None) -> None:
         self.model_dir, self.network, self.interval = model_dir, network, interval
+        self.inputs = dict(inputs or {})
         self.logger = logging.getLogger(self.__class__.__name__)
         self._last_iteration = -1
 
@@ -38,7 +43,7 @@ class BackboneExport:
         self._last_iteration = engine.state.iteration
         net = getattr(self.network, "module", self.network)
         backbone = net.backbone
-        config = dict(getattr(backbone, "config", {}), pretrain_iterations=engine.state.iteration)
+        config = dict(getattr(backbone, "config", {}), **self.inputs, pretrain_iterations=engine.state.iteration)
         paths = save_backbone(self.model_dir, backbone, config)
         if hasattr(net, "vpa"):  # a CoverNet (its vector heads learn fields only with the cover method)
             save_field_model(self.model_dir, net, dict(getattr(net, "config", {}), **config))

@@ -42,6 +42,7 @@ def test_train_2d_end_to_end(tmp_path, png_dir):
     for name in ("model.pt", "model.safetensors"):
         state, cfg = load_backbone_state(tmp_path / "models" / name)
         assert cfg["spatial_dims"] == 2 and cfg["channels"] == [4, 8, 8, 16, 16] and cfg["pretrain_iterations"] == 4
+        assert cfg["intensity"] == "percentile"  # how the images were scaled travels with the weights
         seg = CoverSegNet(2, 1, 3, cfg["channels"], cfg["decoder_channels"])
         report = load_backbone(seg.backbone, tmp_path / "models" / name)
         assert report.ok and len(report.loaded) == len(seg.backbone.state_dict())
@@ -55,11 +56,12 @@ def test_train_2d_end_to_end(tmp_path, png_dir):
 
 
 def test_train_3d_end_to_end(tmp_path, nifti_dir):
-    _train(tmp_path, nifti_dir, "--spatial_dims", "3", "--epochs", "1", "--crop_size", "16")
+    _train(tmp_path, nifti_dir, "--spatial_dims", "3", "--epochs", "1", "--crop_size", "16", "--intensity", "ct")
     out = tmp_path / "outputs" / "3d"
     assert _checkpoint_iterations(out)[-1] == 1  # 3 training volumes, batch 2, drop_last
     state, cfg = torch.load(tmp_path / "models" / "model.pt", weights_only=True).values()
     assert cfg["spatial_dims"] == 3 and state["encoders.0.0.conv.weight"].ndim == 5
+    assert cfg["intensity"] == "ct"  # cover_seg and feature extraction default to the HU window (test_cover_seg)
     assert (out / "panels" / "panel_00000001.png").is_file()
 
 

@@ -27,3 +27,31 @@ def test_pretraining_and_fine_tuning_scale_a_file_the_same_way(tmp_path):
     seg = seg_preprocessing(2, image_size=(40, 40))({"image": str(tmp_path / "x.png"),
                                                      "label": str(tmp_path / "y.png")})["image"]
     assert torch.allclose(torch.as_tensor(pre), torch.as_tensor(seg), atol=1e-6)
+
+
+def test_ct_window_maps_hu_to_0_1_and_an_unknown_setting_is_one_line():
+    import pytest
+
+    from monai_cover.data import intensity_scalingd
+    from monai_cover.settings import BadSettingError
+
+    hu = torch.tensor([[-3000.0, -1000.0, 0.0, 500.0, 1000.0, 3000.0]])
+    out = intensity_scalingd("image", "ct")({"image": hu})["image"]
+    assert torch.allclose(torch.as_tensor(out), torch.tensor([[0.0, 0.0, 0.5, 0.75, 1.0, 1.0]]))
+    with pytest.raises(BadSettingError, match=r"^--intensity 'mri': expected one of percentile, ct"):
+        intensity_scalingd("image", "mri")
+
+
+def test_a_ct_volume_is_scaled_alike_by_pretraining_and_fine_tuning(tmp_path):
+    import nibabel as nib
+
+    hu = np.random.default_rng(0).uniform(-1200, 1500, (20, 18, 16)).astype(np.float32)
+    nib.save(nib.Nifti1Image(hu, np.eye(4)), tmp_path / "ct.nii.gz")
+    nib.save(nib.Nifti1Image((hu > 0).astype(np.uint8), np.eye(4)), tmp_path / "y.nii.gz")
+    pre = pretrain_transforms(spatial_dims=3, load_size=(20, 18, 16), intensity="ct")({"image": str(tmp_path /
+                                                                                                  "ct.nii.gz")})
+    seg = seg_preprocessing(3, intensity="ct")({"image": str(tmp_path / "ct.nii.gz"),
+                                                "label": str(tmp_path / "y.nii.gz")})["image"]
+    expected = torch.as_tensor(np.clip((hu + 1000) / 2000, 0, 1))[None]
+    assert torch.allclose(torch.as_tensor(seg), expected, atol=1e-6)  # RAS of an identity affine: same axes
+    assert torch.allclose(torch.as_tensor(pre["image"]), expected, atol=1e-6)  # the crop is the whole volume
