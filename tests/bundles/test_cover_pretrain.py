@@ -61,7 +61,8 @@ def test_train_3d_end_to_end(tmp_path, nifti_dir):
     assert _checkpoint_iterations(out)[-1] == 1  # 3 training volumes, batch 2, drop_last
     state, cfg = torch.load(tmp_path / "models" / "model.pt", weights_only=True).values()
     assert cfg["spatial_dims"] == 3 and state["encoders.0.0.conv.weight"].ndim == 5
-    assert cfg["intensity"] == "ct"  # cover_seg and feature extraction default to the HU window (test_cover_seg)
+    # cover_seg and feature extraction default to the HU window and the spacing (test_cover_seg)
+    assert cfg["intensity"] == "ct" and "pixdim" in cfg and cfg["pixdim"] is None
     assert (out / "panels" / "panel_00000001.png").is_file()
 
 

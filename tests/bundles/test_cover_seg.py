@@ -429,3 +429,26 @@ def test_a_ct_backbone_makes_fine_tuning_and_inference_scale_by_its_hu_window(tm
                         "--intensity", "percentile")
     assert line.startswith(f"BadSettingError: --intensity 'percentile': the model in {ft / 'models'} was trained "
                            "with 'ct'")
+
+
+def test_fine_tuning_resamples_to_the_spacing_the_backbone_was_pretrained_at(tmp_path):
+    """``cover_pretrain --pixdim`` is recorded with the weights; cover_seg resamples to it unless told otherwise
+    (features learned at 2 mm see 2 mm voxels), and ``--pixdim`` still overrides it."""
+    from monai.bundle import ConfigParser
+
+    from monai_cover.networks import CoverUNet
+    from monai_cover.weights import save_backbone
+
+    bb = CoverUNet(3, 1, [4, 8, 8, 16, 16], [16, 8, 8, 8])
+    save_backbone(tmp_path / "pre", bb, {**bb.config, "pixdim": [2.0, 2.0, 2.0]})
+    for given, expected in ((None, [2.0, 2.0, 2.0]), ([1.0, 1.0, 3.0], [1.0, 1.0, 3.0])):
+        parser = ConfigParser()
+        parser.read_config(TRAIN)
+        parser.update({"pretrained": str(tmp_path / "pre"), **({"pixdim": given} if given else {})})
+        assert parser.get_parsed_content("pixdim") == expected
+    plain = CoverUNet(3, 1, [4, 8, 8, 16, 16], [16, 8, 8, 8])
+    save_backbone(tmp_path / "plain", plain, plain.config)  # saved before spacing was recorded: native spacing
+    parser = ConfigParser()
+    parser.read_config(TRAIN)
+    parser.update({"pretrained": str(tmp_path / "plain")})
+    assert parser.get_parsed_content("pixdim") is None
