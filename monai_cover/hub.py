@@ -149,6 +149,16 @@ def from_pretrained(source: str | Path) -> nn.Module:
     return net
 
 
+def _input_row(settings: Mapping[str, Any]) -> str:
+    """The card row saying how inputs were scaled and resampled (``intensity``, ``pixdim`` of a ``model.json``; an
+    older file without them was scaled by percentiles at native spacing)."""
+    from monai_cover.data.intensity import CT_WINDOW, PERCENTILES
+
+    scaling = (f"HU window {CT_WINDOW[0]:g}..{CT_WINDOW[1]:g} -> [0, 1]" if settings.get("intensity") == "ct" else
+               f"{PERCENTILES[0]:g}-{PERCENTILES[1]:g} percentiles -> [0, 1]")
+    return f"| input | {scaling}, spacing {settings.get('pixdim') or 'native'} |"
+
+
 def model_card(config: Mapping[str, Any], history: Sequence[Mapping[str, Any]] = (), data: str = "",
                license: str = "other", name: str = "COVER backbone", field_model: bool = False) -> str:
     """A Hugging Face model card (YAML front matter + Markdown) for a backbone saved with ``config`` and, when
@@ -163,7 +173,7 @@ def model_card(config: Mapping[str, Any], history: Sequence[Mapping[str, Any]] =
              "`cover_pretrain` bundle. Fine-tune it with `cover_seg --pretrained <this id or folder>`.", "",
              "| | |", "|---|---|", f"| dimensions | {dims}D, {config.get('in_channels', 1)} input channel(s) |",
              f"| encoder widths | {config.get('channels')} |", f"| decoder widths | {config.get('decoder_channels')} |",
-             f"| initialisation | {config.get('init', '?')} |",
+             _input_row(config), f"| initialisation | {config.get('init', '?')} |",
              f"| pretraining iterations | {config.get('pretrain_iterations', '?')} |",
              f"| pretraining data | {data or 'not described'} |"]
     if history:
@@ -251,7 +261,7 @@ def seg_model_card(record: Mapping[str, Any], data: str = "", license: str = "ot
              f"({'binary channels' if st.get('multilabel') else 'one label map'}) |",
              f"| dimensions | {dims}D{', slice by slice' if st.get('slicewise') else ''} |",
              f"| encoder widths | {st.get('channels')} |", f"| decoder widths | {st.get('decoder_channels')} |",
-             f"| window | {st.get('roi_size')} (spacing {st.get('pixdim') or 'native'}) |",
+             f"| window | {st.get('roi_size')} voxels |", _input_row(st),
              f"| training data | {data or 'not described'} |"]
     if "best" in record:
         lines.append(f"| best validation {record.get('metric', 'metric')} | {record['best']:.4f} "
