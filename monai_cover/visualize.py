@@ -156,6 +156,32 @@ def save_curves(path: str | os.PathLike, xs: Sequence[float], curves: dict[str, 
     return _save(fig, path, dpi=90)
 
 
+def save_points(path: str | os.PathLike, categories: Sequence[str], series: dict[str, Sequence[float | None]],
+                ylabel: str, title: str = "", errors: dict[str, Sequence[float | None]] | None = None) -> Path:
+    """Write a dot plot: for each category (x), one marker per series (+-bar from ``errors``), side by side and not
+    joined (categories are not a scale); ``None`` values are left out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(categories), 3.5))
+    width = 0.6 / max(1, len(series))
+    for i, (name, ys) in enumerate(series.items()):
+        err = (errors or {}).get(name) or [None] * len(ys)
+        shift = (i - (len(series) - 1) / 2) * width
+        pts = [(j + shift, y, e) for j, (y, e) in enumerate(zip(ys, err)) if y is not None]
+        if pts:
+            xs, vals, es = zip(*pts)
+            ax.errorbar(xs, vals, yerr=[e or 0 for e in es], marker="o", ms=4, ls="none", capsize=3, label=name)
+    ax.set_xticks(range(len(categories)), categories, fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    return _save(fig, path, dpi=90)
+
+
 def _save(fig, path: str | os.PathLike, dpi: int) -> Path:
     """Lay out, write (creating the folder) and close a figure."""
     import matplotlib.pyplot as plt

@@ -2,9 +2,9 @@
 
 Pretrains every method of the task (COVER, the consistency-only ablation, the pixel InfoNCE baseline), fine-tunes
 each and a scratch model at every label fraction and seed with the same budget, evaluates on the ``test`` split,
-and writes ``results.json``, ``results.md`` and ``dice_vs_fraction.png`` into ``--out``. Rerunning the same
-command skips finished runs and resumes interrupted ones; adding ``--report_only`` rewrites the report from
-``results.json`` without running anything.
+and writes ``results.json``, ``results.md`` and plots (``dice_vs_fraction.png``, or ``dice_by_evaluation.png`` for
+one fraction, ...) into ``--out``. Rerunning the same command skips finished runs and resumes interrupted ones;
+adding ``--report_only`` rewrites the report from ``results.json`` without running anything.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     md = write_report(a.out, task, records, pretrain, command)
     print(md.read_text())
-    print(f"wrote {md}, results.json and dice_vs_fraction.png in {a.out}")
+    print(f"wrote {md}, results.json and the plots (*.png) in {a.out}")
     return 0
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from monai_cover.benchmark.stats import curve_area, paired_difference, steps_to_reach
 from monai_cover.benchmark.tasks import Task
-from monai_cover.visualize import save_curves
+from monai_cover.visualize import save_curves, save_points
 
 __all__ = ["summarise", "write_report", "task_budget"]
 
@@ -240,8 +240,10 @@ def _plots(out: Path, task: Task, summary: dict) -> None:
         return ({m: [100 * summary[kind][m][c]["mean"] for c in cols if c in summary[kind][m]] for m in methods},
                 {m: [100 * summary[kind][m][c]["std"] for c in cols if c in summary[kind][m]] for m in methods})
 
+    if len(task.fractions) == 1:  # a curve over one fraction says nothing: every evaluation side by side instead
+        _evaluations_plot(out, task, summary)
     for kind, file in (("finetune", "dice_vs_fraction.png"), ("probe", "probe_vs_fraction.png")):
-        if kind in summary:
+        if kind in summary and len(task.fractions) > 1:
             cols = [str(f) for f in task.fractions if any(str(f) in v for v in summary[kind].values())]
             mean, err = curves(kind, cols)
             xs = [float(c) * 100 for c in cols]
@@ -253,6 +255,27 @@ def _plots(out: Path, task: Task, summary: dict) -> None:
         mean, err = curves("transfer", cols)
         save_curves(out / "transfer_vs_atlases.png", [int(c[1:]) for c in cols], mean, "labeled atlases",
                     "test Dice (%)", f"{task.name} ({task.mode}): label transfer", errors=err)
+
+
+def _evaluations_plot(out: Path, task: Task, summary: dict) -> None:
+    """``dice_by_evaluation.png``: test Dice (mean +- std over seeds) of every method in every evaluation of a
+    single-fraction run (fine-tuning, linear probe, label transfer with each atlas count)."""
+    frac = str(task.fractions[0])
+    cats = [(kind, frac, label) for kind, label in (("finetune", "fine-tune"), ("probe", "linear probe"))
+            if kind in summary]
+    cats += [("transfer", f"k{k}", f"transfer, {k} atlas{'es' if k > 1 else ''}") for k in task.transfer_atlases
+             if "transfer" in summary]
+    methods = [m for m in task.methods if any(m in summary[k] for k, _, _ in cats)]
+    if not cats or not methods:
+        return
+
+    def values(m: str, stat: str) -> list[float | None]:
+        return [100 * summary[k][m][c][stat] if c in summary[k].get(m, {}) else None for k, c, _ in cats]
+
+    save_points(out / "dice_by_evaluation.png", [label for _, _, label in cats],
+                {_NAMES.get(m, m).split(" (")[0]: values(m, "mean") for m in methods}, "test Dice (%)",
+                f"{task.name} ({task.mode}), {float(frac):.0%} labels: mean ± std over seeds",
+                errors={_NAMES.get(m, m).split(" (")[0]: values(m, "std") for m in methods})
 
 
 def _learning_curve_plots(out: Path, task: Task, records: list[dict]) -> None:

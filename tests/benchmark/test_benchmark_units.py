@@ -171,6 +171,9 @@ def test_report_header_states_the_budget_the_runs_actually_had(tmp_path):
     assert "Pretraining: 150 requested, 175 run iterations per method, once (its weights serve every evaluation, " \
         "fraction and seed); fine-tuning: 10 steps for every" in md
     assert "| cover | 175 | 142 | 1.0 | 27.50 | 39.50 |" in md
+    # one fraction: a dot plot of every evaluation instead of curves over a single x
+    assert (tmp_path / "dice_by_evaluation.png").stat().st_size > 1000
+    assert not (tmp_path / "dice_vs_fraction.png").exists()
     records[1]["steps"] = 12  # whole epochs: another fraction can round up further
     md = write_report(tmp_path, task, records, {}, "cmd").read_text()
     assert "Pretraining: 150 iterations per method, once" in md and "fine-tuning: 10 requested, 10-12 run steps" in md
