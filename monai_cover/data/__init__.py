@@ -13,7 +13,7 @@ from monai_cover.data.datalist import (
 from monai_cover.data.dicom import check_dicom_folder
 from monai_cover.data.dicom_seg import SaveDicomSegd, dicom_segmentation, dicom_sources
 from monai_cover.data.intensity import intensity_scalingd, percentile_scaling, percentile_scalingd
-from monai_cover.data.loading import SafeLoadImage, SafeLoadImaged
+from monai_cover.data.loading import SafeLoadImage, SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose, filter_readable, usable_items
 from monai_cover.data.predictions import PredictionError, PredictionLayout, PredictionPlan, prediction_root
 from monai_cover.data.seg_transforms import seg_postprocessing, seg_preprocessing
@@ -35,5 +35,5 @@ __all__ = [
     "IMAGE_SUFFIXES", "find_images", "find_pairs", "holdout", "is_dicom_file", "load_datalist", "pretrain_transforms",
     "seg_datalists", "seg_postprocessing", "seg_preprocessing", "PredictionError", "PredictionLayout", "PredictionPlan",
     "prediction_root", "LoadSequence", "LoadSequenced", "RandFrameWindowd", "find_sequences", "load_frame_label",
-    "load_sequence", "intensity_scalingd", "percentile_scaling", "percentile_scalingd",
+    "load_sequence", "to_ras", "intensity_scalingd", "percentile_scaling", "percentile_scalingd",
 ]

@@ -328,3 +328,35 @@ def test_modalities_train_a_single_channel_backbone_on_cross_modal_pairs(tmp_pat
         last = bundle_error("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path / "bad"), "--dataset_dir",
                             str(data), "--spatial_dims", "3", *bad)
         assert last.startswith(f"BadSettingError: {message}"), last
+
+
+def test_feature_inference_orients_volumes_as_pretraining_did_and_writes_maps_in_the_input_voxel_order(tmp_path):
+    """A volume stored LPS (first two axes flipped, same anatomy) gets the same features as its RAS copy, flipped back
+    into its own voxel order: the backbone sees RAS as in pretraining, whatever the file's orientation."""
+    import nibabel as nib
+    import numpy as np
+
+    from monai_cover.networks import CoverUNet
+    from monai_cover.weights import save_backbone
+    from tests.bundles.conftest import smooth_image
+
+    torch.manual_seed(0)
+    bb = CoverUNet(3, 1, [4, 8, 8, 16, 16], [16, 8, 8, 8])
+    save_backbone(tmp_path / "models", bb, bb.config)
+    vol = smooth_image((19, 17, 16), 0).astype(np.float32)
+    (tmp_path / "ras").mkdir()
+    (tmp_path / "lps").mkdir()
+    nib.save(nib.Nifti1Image(vol, np.diag([1.0, 1.0, 1.0, 1.0])), tmp_path / "ras" / "v.nii.gz")
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0])
+    lps[:2, 3] = [18, 16]  # voxel (i, j) of the flipped array sits where the RAS copy's (18 - i, 16 - j) does
+    nib.save(nib.Nifti1Image(vol[::-1, ::-1].copy(), lps), tmp_path / "lps" / "v.nii.gz")
+    maps = {}
+    for name in ("ras", "lps"):
+        run_bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(tmp_path),
+                   "--dataset_dir", str(tmp_path / name), "--output_dir", str(tmp_path / f"f_{name}"),
+                   "--roi_size", "[32, 32, 32]")
+        img = nib.load(tmp_path / f"f_{name}" / "v_features.nii.gz")
+        maps[name] = np.asarray(img.dataobj)
+        assert maps[name].shape[:3] == (19, 17, 16) and np.allclose(img.affine, lps if name == "lps" else np.eye(4))
+    assert np.abs(maps["ras"]).max() > 0
+    np.testing.assert_allclose(maps["lps"], maps["ras"][::-1, ::-1], atol=1e-5)
