@@ -330,9 +330,11 @@ def test_modalities_train_a_single_channel_backbone_on_cross_modal_pairs(tmp_pat
         assert last.startswith(f"BadSettingError: {message}"), last
 
 
-def test_feature_inference_orients_volumes_as_pretraining_did_and_writes_maps_in_the_input_voxel_order(tmp_path):
+def test_feature_inference_orients_and_resamples_volumes_as_pretraining_did_and_writes_maps_on_the_input_grid(
+        tmp_path):
     """A volume stored LPS (first two axes flipped, same anatomy) gets the same features as its RAS copy, flipped back
-    into its own voxel order: the backbone sees RAS as in pretraining, whatever the file's orientation."""
+    into its own voxel order: the backbone sees RAS as in pretraining, whatever the file's orientation; and a
+    backbone's recorded ``pixdim`` is the grid its features are computed on."""
     import nibabel as nib
     import numpy as np
 
@@ -360,3 +362,14 @@ def test_feature_inference_orients_volumes_as_pretraining_did_and_writes_maps_in
         assert maps[name].shape[:3] == (19, 17, 16) and np.allclose(img.affine, lps if name == "lps" else np.eye(4))
     assert np.abs(maps["ras"]).max() > 0
     np.testing.assert_allclose(maps["lps"], maps["ras"][::-1, ::-1], atol=1e-5)
+    # a backbone pretrained at 2 mm sees 2 mm voxels; its map comes back on the 1 mm input grid
+    save_backbone(tmp_path / "models", bb, {**bb.config, "pixdim": [2.0, 2.0, 2.0]})
+    run_bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(tmp_path),
+               "--dataset_dir", str(tmp_path / "ras"), "--output_dir", str(tmp_path / "f_2mm"),
+               "--roi_size", "[32, 32, 32]")
+    img = nib.load(tmp_path / "f_2mm" / "v_features.nii.gz")
+    coarse = np.asarray(img.dataobj)
+    assert coarse.shape == maps["ras"].shape and np.allclose(img.affine, np.eye(4))
+    # computed on a grid of half the resolution and interpolated back: smoother than the 1 mm map, not equal to it
+    assert not np.allclose(coarse, maps["ras"], atol=1e-3)
+    assert np.abs(np.diff(coarse, axis=0)).mean() < np.abs(np.diff(maps["ras"], axis=0)).mean()
