@@ -19,6 +19,7 @@ from monai_cover.data.checks import CheckImaged
 from monai_cover.data.intensity import intensity_scalingd
 from monai_cover.data.loading import SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose
+from monai_cover.settings import BadSettingError
 
 __all__ = ["seg_preprocessing", "seg_postprocessing"]
 
@@ -52,8 +53,11 @@ def seg_preprocessing(
     ``modalities`` above 1: each image is that many co-registered modalities (a datalist ``"image": [t1, t2]`` or
     one file with that many channels), exactly that many channels are required, each scaled on its own.
     ``intensity``: ``"percentile"`` or ``"ct"`` (fixed HU window), as the backbone was pretrained
-    (:func:`~monai_cover.data.intensity.intensity_scalingd`).
+    (:func:`~monai_cover.data.intensity.intensity_scalingd`); ``percentile`` only with ``modalities`` above 1.
     """
+    if modalities > 1 and intensity != "percentile":  # a HU window would flatten PET or MR
+        raise BadSettingError(f"--modalities {modalities} with --intensity {intensity}: each modality is scaled by its "
+                              "own percentiles (leave --intensity out)")
     keys = list(keys)
     image, labels = keys[0], keys[1:]
     modes = ["bilinear"] + ["nearest"] * len(labels)

@@ -425,6 +425,11 @@ def test_a_ct_backbone_makes_fine_tuning_and_inference_scale_by_its_hu_window(tm
         image = parser.get_parsed_content(key)({"image": str(case)})["image"]
         # the test volumes are in [0, 255]: the HU window maps them to [0.5, 0.63], percentiles would give [0, 1]
         assert torch.allclose(torch.as_tensor(image)[0], hu_window, atol=1e-5), config
+    # co-registered modalities (PET/CT) are scaled per modality by percentiles even from a CT backbone
+    parser = ConfigParser()
+    parser.read_config(TRAIN)
+    parser.update({"pretrained": str(tmp_path / "pre"), "modalities": 2})
+    assert parser.get_parsed_content("intensity") == "percentile"
     line = bundle_error("run", "--config_file", INFER, "--bundle_root", str(ft), "--dataset_dir", str(case),
                         "--intensity", "percentile")
     assert line.startswith(f"BadSettingError: --intensity 'percentile': the model in {ft / 'models'} was trained "

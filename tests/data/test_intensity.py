@@ -40,6 +40,8 @@ def test_ct_window_maps_hu_to_0_1_and_an_unknown_setting_is_one_line():
     assert torch.allclose(torch.as_tensor(out), torch.tensor([[0.0, 0.0, 0.5, 0.75, 1.0, 1.0]]))
     with pytest.raises(BadSettingError, match=r"^--intensity 'mri': expected one of percentile, ct"):
         intensity_scalingd("image", "mri")
+    with pytest.raises(BadSettingError, match=r"^--modalities 2 with --intensity ct: each modality is scaled by"):
+        seg_preprocessing(3, modalities=2, intensity="ct")  # a HU window would flatten the PET of a PET/CT pair
 
 
 def test_a_ct_volume_is_scaled_alike_by_pretraining_and_fine_tuning(tmp_path):
