@@ -147,8 +147,13 @@ def _unreadable(path: Path, e: BaseException) -> WeightsError:
                         " / safetensors; copy or export it again).")
 
 
-def load_backbone_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def load_backbone_state(path: str | os.PathLike, missing: str = "check the path given as --pretrained",
+                        ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read backbone weights and their config from ``.pt`` or ``.safetensors`` (+ ``.json`` beside it).
+
+    Args:
+        path: the weights file.
+        missing: what to do when it does not exist (the setting that names it differs between workflows).
 
     Raises:
         MissingFileError / WeightsError: one line with the file name and the problem, for missing, truncated, pickled
@@ -156,7 +161,7 @@ def load_backbone_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor
     """
     path = Path(path)
     if not path.is_file():
-        raise MissingFileError(f"{path}: pretrained weights file not found (check the path given as --pretrained).")
+        raise MissingFileError(f"{path}: pretrained weights file not found ({missing}).")
     config: dict[str, Any] = {}
     try:
         if path.suffix == ".safetensors":

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from monai_cover.errors import MissingFileError
-from monai_cover.hub import HUB_FILES, export_hub_folder, from_pretrained, resolve_pretrained
+from monai_cover.hub import HUB_FILES, export_hub_folder, from_pretrained, model_card, resolve_pretrained
 from monai_cover.networks import CoverUNet
 from monai_cover.weights import save_backbone
 
@@ -36,6 +36,11 @@ def test_export_writes_the_weights_configs_and_a_card_from_the_run(hub_folder):
     assert card.startswith("---\nlicense: apache-2.0\nlibrary_name: monai-cover")
     assert "| encoder widths | [4, 8, 8, 16, 16] |" in card and "| pretraining iterations | 300 |" in card
     assert "| input | 0.5-99.5 percentiles -> [0, 1], spacing native |" in card  # how to feed it
+    for inputs, row in (({"spatial_dims": 3, "intensity": "ct", "pixdim": [1.5, 1.5, 2.0]},
+                         "HU window -1000..1000 -> [0, 1], spacing [1.5, 1.5, 2.0]"),
+                        ({"spatial_dims": 2, "image_size": [192, 160]}, "0.5-99.5 percentiles -> [0, 1], resized to "
+                                                                          "192x160")):
+        assert f"| input | {row} |" in model_card({**TINY, **inputs})
     assert "3.25 voxels at iteration 300 (predicting no motion: 9.50)" in card and "20 NIH chest radiographs" in card
     loaded = from_pretrained(folder)
     for k, v in net.state_dict().items():
@@ -142,7 +147,7 @@ def test_segmentation_model_export_loads_back_and_serves_inference_from_a_hub_id
 
     settings = {"spatial_dims": 2, "label_names": ["lung", "heart"], "multilabel": False, "image_size": [32, 32],
                 "roi_size": [32, 32], "channels": [4, 8, 8, 16, 16], "decoder_channels": [16, 8, 8, 8],
-                "intensity": "ct", "pixdim": [1.5, 1.5, 2.0]}
+                "intensity": "ct"}
     torch.manual_seed(1)
     net = CoverSegNet(2, 1, 3, settings["channels"], settings["decoder_channels"])
     (tmp_path / "models").mkdir()
@@ -154,7 +159,7 @@ def test_segmentation_model_export_loads_back_and_serves_inference_from_a_hub_id
     assert sorted(p.name for p in folder.iterdir()) == sorted(set(HUB_FILES) - {"cover_net.pt"})
     card = (folder / "README.md").read_text()
     assert "lung, heart" in card and "best validation val_mean_dice | 0.8123 (epoch 7)" in card and "JSRT 10%" in card
-    assert "| input | HU window -1000..1000 -> [0, 1], spacing [1.5, 1.5, 2.0] |" in card
+    assert "| input | HU window -1000..1000 -> [0, 1], resized to 32x32 |" in card  # a 2D model's input grid
     loaded = from_pretrained(folder)
     assert isinstance(loaded, CoverSegNet)
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), loaded.state_dict().values()))

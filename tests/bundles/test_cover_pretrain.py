@@ -117,6 +117,40 @@ def test_inference_writes_feature_maps(tmp_path, png_dir):
 
     feats = nib.load(next((tmp_path / "features").glob("*.nii.gz"))).get_fdata()
     assert feats.shape[:2] == (64, 64) and feats.shape[-1] == 8  # finest level of the tiny backbone: 8 channels
+    # the grid pretraining resized the images to (load_size = 1.5 x crop) travels with the weights
+    assert json.loads((tmp_path / "models" / "model.json").read_text())["image_size"] == [48, 48]
+
+
+def test_feature_inference_sees_2d_images_at_the_size_the_backbone_was_pretrained_at(tmp_path):
+    """A radiograph and its 2x enlarged copy get the same features (each map on its own input grid): both are
+    resized to the backbone's recorded ``image_size`` as in pretraining. Without a recorded size (older exports) the
+    network runs at the native size, where the enlarged copy's features differ."""
+    import nibabel as nib
+    import numpy as np
+    from PIL import Image
+
+    from monai_cover.networks import CoverUNet
+    from monai_cover.weights import save_backbone
+    from tests.bundles.conftest import smooth_image
+
+    torch.manual_seed(0)
+    bb = CoverUNet(2, 1, [4, 8, 8, 16, 16], [16, 8, 8, 8])
+    img = smooth_image((64, 64), 3).astype(np.uint8)
+    for name, arr in (("small", img), ("large", img.repeat(2, 0).repeat(2, 1))):
+        (tmp_path / name).mkdir()
+        Image.fromarray(arr).save(tmp_path / name / "cxr.png")
+    maps = {}
+    for recorded in ([32, 32], None):
+        save_backbone(tmp_path / "models", bb, {**bb.config, "image_size": recorded})
+        for name in ("small", "large"):
+            out = tmp_path / f"f_{name}_{recorded is not None}"
+            run_bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(tmp_path),
+                       "--dataset_dir", str(tmp_path / name), "--output_dir", str(out), "--roi_size", "[32, 32]")
+            maps[name, recorded is not None] = np.asarray(nib.load(out / "cxr_features.nii.gz").dataobj)
+    assert maps["small", True].shape[:2] == (64, 64) and maps["large", True].shape[:2] == (128, 128)
+    assert np.abs(maps["small", True]).max() > 0
+    np.testing.assert_allclose(maps["large", True][::2, ::2], maps["small", True], atol=1e-4)
+    assert not np.allclose(maps["large", False][::2, ::2], maps["small", False], atol=1e-2)
 
 
 def test_feature_inference_keeps_same_name_inputs_apart_and_skips_existing_maps(tmp_path, png_dir):

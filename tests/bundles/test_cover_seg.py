@@ -95,6 +95,20 @@ def test_validation_every_n_steps_records_its_rounds_in_steps(tmp_path, seg2d_di
     assert (tmp_path / "outputs" / "dice_curve.png").stat().st_size > 0
 
 
+def test_a_run_shorter_than_the_validation_interval_still_validates_and_saves_its_model(tmp_path, seg2d_dir):
+    """--epochs 1 with --val_interval 5 (3 steps): one round at the end, so models/model.pt and model.json exist;
+    a rerun in the same folder (already finished) adds no round."""
+    args = ["--config_file", TRAIN, "--bundle_root", str(tmp_path), *_data(seg2d_dir), *ARGS_2D, "--epochs", "1",
+            "--val_interval", "5", "--batch_size", "2"]
+    run_bundle("run", *args)
+    hist = json.loads((tmp_path / "outputs" / "dice_history.json").read_text())
+    assert [(h["step"], h["epoch"]) for h in hist] == [(3, 1)]
+    assert json.loads((tmp_path / "models" / "model.json").read_text())["settings"]["label_names"] == ["a", "b"]
+    assert (tmp_path / "models" / "model.pt").stat().st_size > 0
+    run_bundle("run", *args)
+    assert len(json.loads((tmp_path / "outputs" / "dice_history.json").read_text())) == 1
+
+
 def test_disk_cache_holds_the_training_and_validation_cases(tmp_path, seg2d_dir):
     """--cache disk: 8 cases (6 train, 2 validation) decoded once into outputs/cache; the model trains from it."""
     run_bundle("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path), *_data(seg2d_dir), *ARGS_2D,

@@ -173,3 +173,12 @@ def test_pretrain_feature_inference_names_a_truncated_image(tmp_path):
     last = bundle_error("run", "--config_file", str(CONFIGS / "cover_pretrain" / "configs" / "inference.json"),
                         "--bundle_root", str(tmp_path), "--dataset_dir", str(bad), "--roi_size", "[32, 32]")
     assert last.startswith(f"BadInputError: {bad}: cannot read image")
+
+
+def test_pretrain_feature_inference_without_a_backbone_names_its_own_setting(tmp_path):
+    """Feature extraction reads --model_path (default <bundle_root>/models/model.pt), not --pretrained."""
+    model = tmp_path / "models" / "model.pt"
+    last = bundle_error("run", "--config_file", str(CONFIGS / "cover_pretrain" / "configs" / "inference.json"),
+                        "--bundle_root", str(tmp_path), "--dataset_dir", str(tmp_path))
+    assert last.startswith(f"MissingFileError: {model}: pretrained weights file not found (pretrain with "
+                           "configs/train.json into this --bundle_root first, or pass --model_path).")
