@@ -170,10 +170,16 @@ def check_modalities(modalities: Any, color: str, intensity: str, cross_modal: A
     if modalities > 1 and color != "gray":
         raise BadSettingError(f"--modalities {modalities} with --color {color}: modalities are gray channels "
                               "(leave --color out)")
+    check_modality_intensity(modalities, intensity)
+    return modalities
+
+
+def check_modality_intensity(modalities: int, intensity: str) -> None:
+    """One-line :class:`BadSettingError` for co-registered modalities with another scaling than per-modality
+    percentiles (pretraining, fine-tuning and inference share the rule)."""
     if modalities > 1 and intensity != "percentile":
         raise BadSettingError(f"--modalities {modalities} with --intensity {intensity}: each modality is scaled by its "
                               "own percentiles (leave --intensity out; a CT window would flatten PET or MR)")
-    return modalities
 
 
 def seg_input_channels(color: str, spatial_dims: int, modalities: Any = 1) -> int:

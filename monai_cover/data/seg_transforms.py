@@ -19,7 +19,7 @@ from monai_cover.data.checks import CheckImaged
 from monai_cover.data.intensity import intensity_scalingd
 from monai_cover.data.loading import SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose
-from monai_cover.settings import BadSettingError
+from monai_cover.settings import check_modality_intensity
 
 __all__ = ["seg_preprocessing", "seg_postprocessing"]
 
@@ -55,9 +55,7 @@ def seg_preprocessing(
     ``intensity``: ``"percentile"`` or ``"ct"`` (fixed HU window), as the backbone was pretrained
     (:func:`~monai_cover.data.intensity.intensity_scalingd`); ``percentile`` only with ``modalities`` above 1.
     """
-    if modalities > 1 and intensity != "percentile":  # a HU window would flatten PET or MR
-        raise BadSettingError(f"--modalities {modalities} with --intensity {intensity}: each modality is scaled by its "
-                              "own percentiles (leave --intensity out)")
+    check_modality_intensity(modalities, intensity)
     keys = list(keys)
     image, labels = keys[0], keys[1:]
     modes = ["bilinear"] + ["nearest"] * len(labels)

@@ -20,6 +20,7 @@ from monai_cover.data.intensity import CT_WINDOW, intensity_scalingd, percentile
 from monai_cover.data.loading import SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose
 from monai_cover.data.sequences import LoadSequenced, RandFrameWindowd
+from monai_cover.settings import check_modality_intensity
 
 __all__ = ["pretrain_transforms"]
 
@@ -73,9 +74,7 @@ def pretrain_transforms(
             multi-frame DICOM, video) with its frames as channels, scaled together, and a random window of that many
             consecutive frames is taken after the cache (:class:`~monai_cover.data.RandFrameWindowd`).
     """
-    if modalities > 1 and intensity != "percentile":
-        raise ValueError(f"pretrain_transforms: modalities need intensity 'percentile' (each channel scaled on its "
-                         f"own), got {intensity!r}.")
+    check_modality_intensity(modalities, intensity)
     plane = 2 if slicewise else spatial_dims
     size = (load_size,) * plane if isinstance(load_size, int) else tuple(load_size)
     scale = intensity_scalingd(key, intensity, channel_wise=modalities > 1, ct_window=ct_window)
