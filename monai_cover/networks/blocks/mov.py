@@ -64,7 +64,9 @@ def mixture_of_vectors(query: torch.Tensor, key: torch.Tensor, heads: int, radiu
     sim = local_correlation(q * (1.0 / math.sqrt(h)), k, radius).float()  # (B*J, K, *S)
     # in place: the op returns a fresh tensor and its backward does not read it, so no K-channel copy is made
     w = torch.softmax(sim.add_(window_bias(spatial, radius, sim.device)), dim=1)
-    offsets = window_offsets(radius, d, device=w.device)  # (K, d)
+    # the rank from w, not d: torch.compile(dynamic=True) resumes after the op's graph break with ints as symbols,
+    # which itertools cannot take, while a tensor's ndim stays a constant
+    offsets = window_offsets(radius, w.ndim - 2, device=w.device)  # (K, d)
     v = torch.matmul(offsets.t(), w.flatten(2))  # (B*J, d, |S|)
     return v.view(b, heads, d, *spatial).mean(1)
 
