@@ -66,12 +66,14 @@ RANGES = {
     "small": {"rotate_deg": 15.0, "scale_range": (0.8, 1.2), "shear_deg": 5.0, "translate_frac": 0.1},
 }
 NET = {"channels": (16, 32, 32, 64, 64), "decoder_channels": (64, 32, 32, 16)}
-#: the temporal methods' TemporalCoverLoss weights (the rest of the arguments at their defaults)
+#: the temporal methods' TemporalCoverLoss weights (the rest of the arguments at their defaults). The names predate
+#: the bundle's default change: "temporal COVER" has the bending energy (weight 1), while cover_pretrain's
+#: ``--temporal_gap`` now trains without it by default, i.e. as "temporal, no smoothness".
 TEMPORAL_LOSSES = {
-    "temporal COVER": {},
+    "temporal COVER": {"lambda_smooth": 1.0},
     "temporal, no smoothness": {"lambda_smooth": 0.0},
     "temporal, transitivity": {"lambda_sim": 0.0, "lambda_smooth": 0.0, "lambda_trans": 1.0},
-    "temporal, matching + transitivity": {"lambda_trans": 1.0},
+    "temporal, matching + transitivity": {"lambda_smooth": 1.0, "lambda_trans": 1.0},
 }
 METHODS = ["no pretraining", "frame-wise COVER", *TEMPORAL_LOSSES]
 

@@ -133,7 +133,7 @@ def image_channels(color: str, spatial_dims: int) -> int:
 
 
 def check_temporal(temporal_gap: Any, temporal_share: Any, method: str, modalities: Any = 1, color: str = "gray",
-                   slicewise: bool = False, temporal_smoothness: Any = 1.0, temporal_transitivity: Any = 0.0) -> int:
+                   slicewise: bool = False, temporal_smoothness: Any = 0.0, temporal_transitivity: Any = 0.0) -> int:
     """The frames each training sequence contributes (``temporal_gap + 1``; 0 when ``temporal_gap`` is 0: images,
     not sequences) if the other settings allow it, else one-line :class:`BadSettingError`. ``temporal_smoothness``
     and ``temporal_transitivity`` are the two-frame pairs' loss weights (numbers >= 0)."""

@@ -21,7 +21,7 @@ def pretrain_loss(
     temperature: float = 0.3,
     num_samples: int = 1024,
     temporal: bool = False,
-    lambda_smooth: float = 1.0,
+    lambda_smooth: float = 0.0,
     lambda_trans: float = 0.0,
 ) -> nn.Module:
     """The loss of a pretraining ``method``.
