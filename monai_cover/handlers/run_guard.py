@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -39,6 +40,19 @@ def describe_setting(value: Any) -> str:
     if isinstance(value, (list, tuple, dict)):
         return f"{len(value)} item{'' if len(value) == 1 else 's'}, sha1 {digest}"
     return f"sha1 {digest}"
+
+
+def _as_flag(described: str | None) -> str | None:
+    """A recorded plain value (number, text, true/false/null) as the bundle command line takes it; ``None`` for
+    lists, mappings and digests, which one flag cannot set back."""
+    if described is None:
+        return None
+    try:
+        value = json.loads(described)
+    except ValueError:  # a digest ("5 items, sha1 ...")
+        return None
+    # str(): True / False / None, the bundle's spelling of JSON's true / false / null
+    return shlex.quote(str(value)) if value is None or isinstance(value, (bool, int, float, str)) else None
 
 
 def _older_than(path: Path, when: float) -> bool:
@@ -110,12 +124,14 @@ class RunGuard:
                 found[f.parent] = (sorted(set(previous + files)), "--model_dir")
         return {folder: v for folder, v in found.items() if v[0]}
 
-    def _changes(self, folder: Path) -> str | None:
+    def _changes(self, folder: Path) -> tuple[str | None, list[str]]:
+        """What differs from the run recorded in ``folder`` (one text) and, when every changed setting has a plain
+        value, the options that set them back (``--temporal_smoothness 1.0``): a changed default is one flag away."""
         record = folder / RECORD
         if not record.is_file():
             self.logger.warning(f"{folder}: outputs without a {RECORD} record (older version); adopting them as this "
                                 "run's")
-            return None
+            return None, []
         try:
             content = json.loads(record.read_text())
             old, old_details = content.get("settings", {}), content.get("details", {})
@@ -123,26 +139,31 @@ class RunGuard:
             old, old_details = {}, {}
         keys = sorted(set(old) | set(self.settings), key=lambda k: (k not in self.settings, k))
         old = {**self.introduced, **old}
-        diffs = []
+        diffs, back, settable = [], [], True
         for k in (k for k in keys if old.get(k) != self.settings.get(k)):
+            flag = _as_flag(old.get(k)) if k in self.settings else None
+            back.append(f"--{k} {flag}")
+            settable = settable and flag is not None
             entries = sorted({d for d in (*old_details, *self.details) if d.startswith(f"{k}.")})
             named = [f"{d} {old_details.get(d, 'unset')} -> {self.details.get(d, 'unset')}" for d in entries
                      if old_details.get(d) != self.details.get(d)]
             # records of older versions have no details: the digests are all there is to show
             diffs += named if named and any(d in old_details for d in entries) else [
                 f"{k} {old.get(k, 'unset')} -> {self.settings.get(k, 'unset')}"]
-        return "; ".join(diffs) or None
+        # offered only when flags can undo every change (other data cannot be passed back as one option)
+        return "; ".join(diffs) or None, back if settable else []
 
     def check(self, engine: Engine | None = None) -> None:
         outputs = self._outputs()
         if self.resume:
             for folder, (_, option) in outputs.items():
-                changes = self._changes(folder)
+                changes, back = self._changes(folder)
                 if changes:
+                    cont = f"pass {' '.join(back)} to continue that run, " if back else ""
                     raise RunMismatchError(
                         f"{folder}: holds the outputs of a run with other settings ({changes}); nothing was trained "
-                        f"(use another {option}, or pass --resume False to start over: the old outputs then move to "
-                        f"{folder / (REPLACED_PREFIX + '<time>')})")
+                        f"(use another {option}, {cont}or pass --resume False to start over: the old outputs then "
+                        f"move to {folder / (REPLACED_PREFIX + '<time>')})")
         if is_main_process():
             stamp = time.strftime("%Y%m%d-%H%M%S")
             record = json.dumps({"settings": self.settings, "details": self.details,

@@ -22,6 +22,23 @@ def test_a_setting_added_later_matches_old_records_at_its_old_value(tmp_path):
         RunGuard({"seed": 0, "slicewise": True}, out, introduced={"slicewise": False}).check()
 
 
+def test_changed_plain_settings_name_the_options_that_continue_the_run(tmp_path):
+    """A changed default (or flag) is one option away from resuming: the message spells the old values as the command
+    line takes them; when a list or the data changed too, no such option is offered (one flag cannot set it back)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "checkpoint_00000002.pt").write_bytes(b"x")
+    RunGuard({"temporal_smoothness": 1.0, "slicewise": False, "intensity": "ct", "channels": [4, 8]}, out).check()
+    with pytest.raises(RunMismatchError) as err:
+        RunGuard({"temporal_smoothness": 0.0, "slicewise": True, "intensity": "percentile", "channels": [4, 8]},
+                 out).check()
+    assert "(use another --output_dir, pass --intensity ct --slicewise False --temporal_smoothness 1.0 to continue " \
+           "that run, or pass --resume False" in str(err.value)
+    with pytest.raises(RunMismatchError) as err:
+        RunGuard({"temporal_smoothness": 0.0, "slicewise": False, "intensity": "ct", "channels": [8, 8]}, out).check()
+    assert "(use another --output_dir, or pass --resume False" in str(err.value)
+
+
 def test_without_introduced_a_new_setting_is_a_change(tmp_path):
     out = tmp_path / "out"
     _record_old_run(out)
