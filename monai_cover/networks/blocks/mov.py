@@ -37,6 +37,18 @@ def window_bias(spatial_shape: tuple[int, ...], radius: int, device, dtype=torch
     return _BIAS_CACHE[key]
 
 
+_OFFSETS_CACHE: dict[tuple, torch.Tensor] = {}
+
+
+def _offsets(radius: int, spatial_dims: int, device) -> torch.Tensor:
+    """:func:`window_offsets` as float, built once per radius, rank and device: every MoV level of every step needs
+    them, and building them is a Python loop plus, on a GPU, a synchronous host-to-device copy."""
+    key = (radius, spatial_dims, str(device))
+    if key not in _OFFSETS_CACHE:
+        _OFFSETS_CACHE[key] = window_offsets(radius, spatial_dims, device=device)
+    return _OFFSETS_CACHE[key]
+
+
 def mixture_of_vectors(query: torch.Tensor, key: torch.Tensor, heads: int, radius: int = 2) -> torch.Tensor:
     """Expected displacement from query to key features, averaged over heads (vectorised over offsets).
 
@@ -66,7 +78,7 @@ def mixture_of_vectors(query: torch.Tensor, key: torch.Tensor, heads: int, radiu
     w = torch.softmax(sim.add_(window_bias(spatial, radius, sim.device)), dim=1)
     # the rank from w, not d: torch.compile(dynamic=True) resumes after the op's graph break with ints as symbols,
     # which itertools cannot take, while a tensor's ndim stays a constant
-    offsets = window_offsets(radius, w.ndim - 2, device=w.device)  # (K, d)
+    offsets = _offsets(radius, w.ndim - 2, w.device)  # (K, d)
     v = torch.matmul(offsets.t(), w.flatten(2))  # (B*J, d, |S|)
     return v.view(b, heads, d, *spatial).mean(1)
 
