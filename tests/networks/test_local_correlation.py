@@ -106,3 +106,18 @@ def test_gradient_of_one_input_only(which):
     (g,) = torch.autograd.grad((local_correlation(q, k, 1) * w).sum(), leaf)
     (g_ref,) = torch.autograd.grad((naive_local_correlation(q, k, 1) * w).sum(), leaf)
     torch.testing.assert_close(g, g_ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtypes", [(torch.bfloat16, torch.float32), (torch.bfloat16, torch.bfloat16)])
+def test_reduced_precision_inputs_on_cpu_are_correlated_in_float32(dtypes):
+    """Under CPU bf16 autocast MoV's queries arrive in bfloat16 and its warped keys in float32: the op computes in
+    float32 (exactly the float32 result of the rounded inputs) and hands each input its gradient in its own dtype."""
+    gen = torch.Generator().manual_seed(4)
+    q32, k32 = torch.randn(1, 3, 4, 5, 3, generator=gen), torch.randn(1, 3, 4, 5, 3, generator=gen)
+    q, k = q32.to(dtypes[0]).requires_grad_(), k32.to(dtypes[1]).requires_grad_()
+    out = local_correlation(q, k, 1)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, naive_local_correlation(q.detach().float(), k.detach().float(), 1),
+                               atol=1e-5, rtol=1e-5)
+    out.sum().backward()
+    assert (q.grad.dtype, k.grad.dtype) == dtypes
