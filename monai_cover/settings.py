@@ -228,33 +228,34 @@ def _auto_flag(name: str, value: Any, auto: str) -> str | bool:
 
 def resolve_channels_last(value: Any, device: torch.device | str, spatial_dims: int) -> bool:
     """The ``channels_last`` setting as a flag: ``"auto"`` turns the channels-last memory format on for 3D networks
-    on a CPU, where it was never slower (``benchmarks/step.py``, 3D step at the authors' widths: 1.08x and 1.32x the
-    default's speed in two runs on a 2-core AVX2 CPU, 1.01-1.04x on an AVX512 one) and leaves it off in 2D
-    (0.95-1.08x) and on CUDA (0.79-0.86x on an H200 in float32); ``True``/``False`` force it. Other values raise
-    :class:`BadSettingError`."""
-    flag = _auto_flag("channels_last", value, "on for 3D networks on a CPU")
+    on a CPU without bfloat16 instructions, the one place it was faster (``benchmarks/step.py``, 3D step at the
+    authors' widths: 1.08x and 1.32x the default's speed in two runs on a 2-core AVX2 CPU). It stays off where
+    :func:`fast_bf16` holds (an AVX512-BF16 CPU: 0.89-1.04x in float32, 0.95x with ``bf16``, which ``auto`` turns
+    on there), in 2D (0.95-1.08x) and on CUDA (0.79-0.86x on an H200 in float32); ``True``/``False`` force it.
+    Other values raise :class:`BadSettingError`."""
+    flag = _auto_flag("channels_last", value, "on for 3D networks on a CPU without bfloat16 instructions")
     if flag != "auto":
         return flag
-    return torch.device(device).type == "cpu" and int(spatial_dims) == 3
+    return torch.device(device).type == "cpu" and int(spatial_dims) == 3 and not fast_bf16(device)
 
 
 def resolve_bf16(value: Any, device: torch.device | str) -> bool:
-    """The ``bf16`` setting as a flag: ``"auto"`` turns bfloat16 autocast on where :func:`fast_bf16` says it is
-    faster (logged), ``True``/``False`` force it. Other values raise :class:`BadSettingError`.
+    """The ``bf16`` setting as a flag: ``"auto"`` (the bundle default) turns bfloat16 autocast on for a CPU where
+    :func:`fast_bf16` says it is faster (logged); on CUDA it leaves float16 AMP, the bundle's CUDA default, in
+    place. ``True``/``False`` force it (``True`` on CUDA replaces float16 AMP). Other values raise
+    :class:`BadSettingError`.
 
-    Not the bundle default: it is faster only for wide networks. 3D pretraining in bfloat16 once gave a non-finite
-    gradient now and then, from a PyTorch CPU bug in the weight gradient of depth-2 3D convolutions that the step now
-    avoids (:mod:`~monai_cover.networks.blocks.bf16_conv3d`). With that guard 3D bfloat16 learned exactly as
-    float32 (hippocampus, 294 iterations: EPE 4.522 both, no skipped step) but at 16..256 channels and 32³ crops it
-    ran at 0.71x float32's speed, against 1.20x (3D) and 1.37x (2D) at the authors' 32..512 channels
-    (``benchmarks/README.md``)."""
-    flag = _auto_flag("bf16", value, "on where this device computes bfloat16 faster than float32")
+    Measured (``benchmarks/README.md``): on a 2-core AVX512-BF16 CPU at the authors' widths the bfloat16 step is
+    1.60x (2D) / 1.31x (3D) the float32 step's speed at 0.66x / 0.70x its memory, and it learned as float32 did (2D
+    demo data, 2 seeds; 3D hippocampus, EPE 4.522 both). On an H200 it was slower than float16 AMP in 2D (74.8 vs
+    65.3 ms) and 7% faster in 3D, hence no change there."""
+    flag = _auto_flag("bf16", value, "on for CPUs with bfloat16 instructions; float16 AMP stays on CUDA")
     if flag != "auto":
         return flag
-    on = fast_bf16(device)
+    on = torch.device(device).type == "cpu" and fast_bf16(device)
     if on:
-        logger.info(f"bf16 auto: bfloat16 autocast on {torch.device(device)} (faster here, the loss stays float32; "
-                    "--bf16 False trains in float32)")
+        logger.info(f"bf16 auto: bfloat16 autocast on {torch.device(device)} (this CPU has bfloat16 instructions; "
+                    "the loss stays float32; --bf16 False trains in float32)")
     return on
 
 
