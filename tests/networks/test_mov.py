@@ -175,8 +175,8 @@ def test_keys_warped_after_projection_equal_projected_warped_features(dims):
                        + [p.grad.clone() for p in mov.parameters()])
         for t in (a, b, field, *mov.parameters()):
             t.grad = None
-    for fast, ref in zip(*results):
-        torch.testing.assert_close(fast, ref, atol=1e-5, rtol=1e-4)
+    for fast, ref in zip(*results):  # float rounding relative to each tensor's scale (gradients up to ~15 in 3D)
+        torch.testing.assert_close(fast, ref, atol=1e-5 * max(1.0, float(ref.abs().max())), rtol=1e-4)
     assert results[0][2].abs().sum() > 0 and results[0][4].abs().sum() > 0  # gradients reach the keys and field
 
 

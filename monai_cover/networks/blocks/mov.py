@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from monai_cover.networks.blocks.local_correlation import local_correlation, window_offsets
+from monai_cover.networks.blocks.softmax_expectation import softmax_expectation
 from monai_cover.networks.blocks.warp import warp
 
 __all__ = ["mixture_of_vectors", "MixtureOfVectors", "window_bias"]
@@ -75,11 +76,10 @@ def mixture_of_vectors(query: torch.Tensor, key: torch.Tensor, heads: int, radiu
     # scale the h-channel queries rather than the K-channel similarities (K = 125 in 3D): same product, fewer ops
     sim = local_correlation(q * (1.0 / math.sqrt(h)), k, radius).float()  # (B*J, K, *S)
     # in place: the op returns a fresh tensor and its backward does not read it, so no K-channel copy is made
-    w = torch.softmax(sim.add_(window_bias(spatial, radius, sim.device)), dim=1)
-    # the rank from w, not d: torch.compile(dynamic=True) resumes after the op's graph break with ints as symbols,
+    sim.add_(window_bias(spatial, radius, sim.device))
+    # the rank from sim, not d: torch.compile(dynamic=True) resumes after the op's graph break with ints as symbols,
     # which itertools cannot take, while a tensor's ndim stays a constant
-    offsets = _offsets(radius, w.ndim - 2, w.device)  # (K, d)
-    v = torch.matmul(offsets.t(), w.flatten(2))  # (B*J, d, |S|)
+    v = softmax_expectation(sim, _offsets(radius, sim.ndim - 2, sim.device))  # (B*J, d, *S)
     return v.view(b, heads, d, *spatial).mean(1)
 
 
