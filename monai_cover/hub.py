@@ -152,9 +152,10 @@ def from_pretrained(source: str | Path) -> nn.Module:
 def _input_row(settings: Mapping[str, Any]) -> str:
     """The card row saying how inputs were scaled and resampled (``intensity``, ``pixdim`` or 2D ``image_size`` of a
     ``model.json``; an older file without them was scaled by percentiles at native spacing and size)."""
-    from monai_cover.data.intensity import CT_WINDOW, PERCENTILES
+    from monai_cover.data.intensity import PERCENTILES, intensity_window
 
-    scaling = (f"HU window {CT_WINDOW[0]:g}..{CT_WINDOW[1]:g} -> [0, 1]" if settings.get("intensity") == "ct" else
+    window = intensity_window(settings.get("intensity", "percentile"))
+    scaling = (f"HU window {window[0]:g}..{window[1]:g} -> [0, 1]" if window else
                f"{PERCENTILES[0]:g}-{PERCENTILES[1]:g} percentiles -> [0, 1]")
     if settings.get("image_size"):
         return f"| input | {scaling}, resized to {'x'.join(str(s) for s in settings['image_size'])} |"

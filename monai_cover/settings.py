@@ -157,7 +157,7 @@ def check_temporal(temporal_gap: Any, temporal_share: Any, method: str, modaliti
     return temporal_gap + 1
 
 
-def check_modalities(modalities: Any, color: str, intensity: str, cross_modal: Any = None) -> int:
+def check_modalities(modalities: Any, color: str, intensity: Any, cross_modal: Any = None) -> int:
     """``modalities`` (co-registered channels per case) if the other settings allow it, else one-line
     :class:`BadSettingError`: modalities are gray channels, each scaled by its own percentiles, and a cross-modal
     share needs two or more of them (else it would be ignored)."""
@@ -174,7 +174,7 @@ def check_modalities(modalities: Any, color: str, intensity: str, cross_modal: A
     return modalities
 
 
-def check_modality_intensity(modalities: int, intensity: str) -> None:
+def check_modality_intensity(modalities: int, intensity: Any) -> None:
     """One-line :class:`BadSettingError` for co-registered modalities with another scaling than per-modality
     percentiles (pretraining, fine-tuning and inference share the rule)."""
     if modalities > 1 and intensity != "percentile":

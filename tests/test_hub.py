@@ -38,6 +38,8 @@ def test_export_writes_the_weights_configs_and_a_card_from_the_run(hub_folder):
     assert "| input | 0.5-99.5 percentiles -> [0, 1], spacing native |" in card  # how to feed it
     for inputs, row in (({"spatial_dims": 3, "intensity": "ct", "pixdim": [1.5, 1.5, 2.0]},
                          "HU window -1000..1000 -> [0, 1], spacing [1.5, 1.5, 2.0]"),
+                        ({"spatial_dims": 3, "intensity": [-160, 240]},
+                         "HU window -160..240 -> [0, 1], spacing native"),
                         ({"spatial_dims": 2, "image_size": [192, 160]}, "0.5-99.5 percentiles -> [0, 1], resized to "
                                                                           "192x160")):
         assert f"| input | {row} |" in model_card({**TINY, **inputs})

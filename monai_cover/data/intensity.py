@@ -1,12 +1,15 @@
 """The intensity scaling of every input, one definition for pretraining, fine-tuning, inference and propagation (a
 network sees the intensities it was trained on): for MRI, X-ray, photos and sequences (``intensity "percentile"``)
 the 0.5th-99.5th percentiles of each image mapped to ``[0, 1]``, clipped; for CT (``intensity "ct"``) a fixed HU
-window mapped to ``[0, 1]``, clipped. The pretrained backbone records which (``model.json``), so fine-tuning and
-feature extraction scale as pretraining did unless told otherwise."""
+window mapped to ``[0, 1]``, clipped, ``[-1000, 1000]`` or any ``[low, high]`` given as the setting itself (e.g.
+``--intensity "[-160, 240]"``, a soft-tissue window). The pretrained backbone records which (``model.json``), so
+fine-tuning and feature extraction scale as pretraining did unless told otherwise."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Sequence
+from typing import Any
 
 from monai.transforms import (
     MapTransform,
@@ -17,7 +20,7 @@ from monai.transforms import (
 
 from monai_cover.settings import BadSettingError
 
-__all__ = ["CT_WINDOW", "INTENSITIES", "PERCENTILES", "intensity_scalingd", "percentile_scaling",
+__all__ = ["CT_WINDOW", "INTENSITIES", "PERCENTILES", "intensity_scalingd", "intensity_window", "percentile_scaling",
            "percentile_scalingd"]
 
 #: the lower and upper percentile mapped to 0 and 1
@@ -41,17 +44,40 @@ def percentile_scalingd(keys: Hashable | Sequence[Hashable], channel_wise: bool 
                                            channel_wise=channel_wise)
 
 
-def intensity_scalingd(keys: Hashable | Sequence[Hashable], intensity: str = "percentile", channel_wise: bool = False,
-                       ct_window: Sequence[float] = CT_WINDOW) -> MapTransform:
+def intensity_window(intensity: Any) -> tuple[float, float] | None:
+    """The fixed window an ``intensity`` setting maps to ``[0, 1]``: :data:`CT_WINDOW` for ``"ct"``, ``(low, high)``
+    for a pair of numbers, ``None`` for ``"percentile"``.
+
+    Raises:
+        BadSettingError: anything else, or a window that is not two finite numbers with ``low < high`` (one line).
+    """
+    if intensity == "percentile":
+        return None
+    if intensity == "ct":
+        return CT_WINDOW
+    if isinstance(intensity, (list, tuple)) and len(intensity) == 2:
+        try:
+            low, high = (float(v) for v in intensity)
+        except (TypeError, ValueError):
+            low = high = math.nan
+        if math.isfinite(low) and math.isfinite(high) and low < high:
+            return low, high
+        raise BadSettingError(f"--intensity {list(intensity)!r}: a window is two finite numbers, low < high (e.g. "
+                              "\"[-160, 240]\" HU for soft tissue)")
+    raise BadSettingError(f"--intensity {intensity!r}: expected one of {', '.join(INTENSITIES)} or a window \"[low, "
+                          "high]\" (percentile for MRI, X-ray and photos; ct for the HU window -1000..1000)")
+
+
+def intensity_scalingd(keys: Hashable | Sequence[Hashable], intensity: Any = "percentile",
+                       channel_wise: bool = False) -> MapTransform:
     """The scaling an ``intensity`` setting names: ``"percentile"`` (:func:`percentile_scalingd`, ``channel_wise``
-    for co-registered modalities) or ``"ct"`` (``ct_window`` in HU -> ``[0, 1]``, clipped).
+    for co-registered modalities), ``"ct"`` or ``[low, high]`` (that window, in the image's units, e.g. HU ->
+    ``[0, 1]``, clipped; :func:`intensity_window`).
 
     Raises:
         BadSettingError: another ``intensity`` (one line naming the choices).
     """
-    if intensity == "percentile":
+    window = intensity_window(intensity)
+    if window is None:
         return percentile_scalingd(keys, channel_wise=channel_wise)
-    if intensity == "ct":
-        return ScaleIntensityRanged(keys, a_min=ct_window[0], a_max=ct_window[1], b_min=0.0, b_max=1.0, clip=True)
-    raise BadSettingError(f"--intensity {intensity!r}: expected one of {', '.join(INTENSITIES)} (percentile for MRI, "
-                          "X-ray and photos; ct for a fixed HU window)")
+    return ScaleIntensityRanged(keys, a_min=window[0], a_max=window[1], b_min=0.0, b_max=1.0, clip=True)

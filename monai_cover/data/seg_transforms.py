@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from monai.transforms import (
     Activationsd,
@@ -36,7 +37,7 @@ def seg_preprocessing(
     rgb_to_gray: bool = True,
     channels: int = 1,
     modalities: int = 1,
-    intensity: str = "percentile",
+    intensity: Any = "percentile",
 ) -> CheckedCompose:
     """Deterministic loading: channel first, 3D RAS + optional spacing, intensity to [0, 1], optional 2D resize.
 
@@ -52,7 +53,7 @@ def seg_preprocessing(
     ``channels=3``: 2D colour images stay RGB (gray ones repeated, alpha dropped), scaled together.
     ``modalities`` above 1: each image is that many co-registered modalities (a datalist ``"image": [t1, t2]`` or
     one file with that many channels), exactly that many channels are required, each scaled on its own.
-    ``intensity``: ``"percentile"`` or ``"ct"`` (fixed HU window), as the backbone was pretrained
+    ``intensity``: ``"percentile"``, ``"ct"`` or ``[low, high]`` (a fixed window), as the backbone was pretrained
     (:func:`~monai_cover.data.intensity.intensity_scalingd`); ``percentile`` only with ``modalities`` above 1.
     """
     check_modality_intensity(modalities, intensity)

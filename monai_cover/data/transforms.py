@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from monai.transforms import (
     EnsureChannelFirstd,
@@ -16,7 +17,7 @@ from monai.transforms import (
 )
 
 from monai_cover.data.checks import CheckImaged
-from monai_cover.data.intensity import CT_WINDOW, intensity_scalingd, percentile_scalingd
+from monai_cover.data.intensity import intensity_scalingd, percentile_scalingd
 from monai_cover.data.loading import SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose
 from monai_cover.data.sequences import LoadSequenced, RandFrameWindowd
@@ -30,8 +31,7 @@ def pretrain_transforms(
     load_size: Sequence[int] | int = 192,
     key: str = "image",
     pixdim: Sequence[float] | None = None,
-    intensity: str = "percentile",
-    ct_window: Sequence[float] = CT_WINDOW,
+    intensity: Any = "percentile",
     check: bool = True,
     rgb_to_gray: bool = True,
     slicewise: bool = False,
@@ -55,8 +55,8 @@ def pretrain_transforms(
         load_size: grid size handed to the view sampler (voxels per axis).
         key: image key.
         pixdim: 3D target spacing in mm (``None`` keeps the native spacing).
-        intensity: ``"percentile"`` (0.5-99.5 percentiles -> [0, 1], for X-ray and MRI) or ``"ct"`` (HU window).
-        ct_window: HU range mapped to [0, 1] with ``intensity="ct"``.
+        intensity: ``"percentile"`` (0.5-99.5 percentiles -> [0, 1], for X-ray and MRI), ``"ct"`` (HU window
+            -1000..1000) or a window ``[low, high]`` (:func:`~monai_cover.data.intensity.intensity_scalingd`).
         check: validate each image after loading (:class:`~monai_cover.data.checks.CheckImaged`: one channel,
             ``spatial_dims`` axes, finite, not constant). Unreadable files always raise a one-line
             :class:`~monai_cover.errors.BadInputError` naming the file.
@@ -77,7 +77,7 @@ def pretrain_transforms(
     check_modality_intensity(modalities, intensity)
     plane = 2 if slicewise else spatial_dims
     size = (load_size,) * plane if isinstance(load_size, int) else tuple(load_size)
-    scale = intensity_scalingd(key, intensity, channel_wise=modalities > 1, ct_window=ct_window)
+    scale = intensity_scalingd(key, intensity, channel_wise=modalities > 1)
     many = modalities > 1
     checks = [CheckImaged(key, spatial_dims, channels=modalities if many else channels, rgb_to_gray=rgb_to_gray,
                           modalities=many)] if check else []

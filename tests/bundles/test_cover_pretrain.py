@@ -56,13 +56,15 @@ def test_train_2d_end_to_end(tmp_path, png_dir):
 
 
 def test_train_3d_end_to_end(tmp_path, nifti_dir):
-    _train(tmp_path, nifti_dir, "--spatial_dims", "3", "--epochs", "1", "--crop_size", "16", "--intensity", "ct")
+    # a soft-tissue CT window as the intensity setting (``"ct"`` alone is -1000..1000 HU)
+    _train(tmp_path, nifti_dir, "--spatial_dims", "3", "--epochs", "1", "--crop_size", "16",
+           "--intensity", "[-160, 240]")
     out = tmp_path / "outputs" / "3d"
     assert _checkpoint_iterations(out)[-1] == 1  # 3 training volumes, batch 2, drop_last
     state, cfg = torch.load(tmp_path / "models" / "model.pt", weights_only=True).values()
     assert cfg["spatial_dims"] == 3 and state["encoders.0.0.conv.weight"].ndim == 5
     # cover_seg and feature extraction default to the HU window and the spacing (test_cover_seg)
-    assert cfg["intensity"] == "ct" and "pixdim" in cfg and cfg["pixdim"] is None
+    assert cfg["intensity"] == [-160, 240] and "pixdim" in cfg and cfg["pixdim"] is None
     assert (out / "panels" / "panel_00000001.png").is_file()
 
 

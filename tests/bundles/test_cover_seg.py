@@ -413,23 +413,25 @@ def test_two_modalities_fine_tune_from_a_single_channel_backbone_and_infer_in_th
     assert "case_2.nii.gz: 1 channel(s), expected 2 co-registered modalities" in last
 
 
-def test_a_ct_backbone_makes_fine_tuning_and_inference_scale_by_its_hu_window(tmp_path, seg3d_dir):
-    """A backbone pretrained with ``--intensity ct`` records it; cover_seg then fine-tunes, evaluates and infers with
-    the HU window (recorded in its model.json), cover_pretrain's feature extraction too, and an inference override
-    that contradicts the model is one line."""
+@pytest.mark.parametrize("intensity, window", [("ct", (-1000, 1000)), ([-160, 240], (-160, 240))])
+def test_a_ct_backbone_makes_fine_tuning_and_inference_scale_by_its_hu_window(tmp_path, seg3d_dir, intensity, window):
+    """A backbone pretrained with ``--intensity ct`` (or its own window, ``--intensity "[-160, 240]"``) records it;
+    cover_seg then fine-tunes, evaluates and infers with that HU window (recorded in its model.json), cover_pretrain's
+    feature extraction too, and an inference override that contradicts the model is one line."""
     from monai.bundle import ConfigParser
 
     from monai_cover.networks import CoverUNet
     from monai_cover.weights import save_backbone
 
     bb = CoverUNet(3, 1, [4, 8, 8, 16, 16], [16, 8, 8, 8])
-    save_backbone(tmp_path / "pre", bb, {**bb.config, "intensity": "ct"})
+    save_backbone(tmp_path / "pre", bb, {**bb.config, "intensity": intensity})
     ft = tmp_path / "ft"
     run_bundle("run", "--config_file", TRAIN, "--bundle_root", str(ft), *_data(seg3d_dir), *ARGS_3D[:-4],
                "--pretrained", str(tmp_path / "pre"), "--epochs", "1", "--val_interval", "1", "--batch_size", "2")
-    assert json.loads((ft / "models" / "model.json").read_text())["settings"]["intensity"] == "ct"
+    assert json.loads((ft / "models" / "model.json").read_text())["settings"]["intensity"] == intensity
     case = seg3d_dir / "images" / "case_0.nii.gz"
-    hu_window = torch.as_tensor(np.clip((nib.load(case).get_fdata() + 1000) / 2000, 0, 1), dtype=torch.float32)
+    low, high = window
+    hu_window = torch.as_tensor(np.clip((nib.load(case).get_fdata() - low) / (high - low), 0, 1), dtype=torch.float32)
     for config, root, key in ((INFER, ft, "preprocessing"),
                               (str(REPO / "bundles" / "cover_pretrain" / "configs" / "inference.json"), tmp_path / "x",
                                "preprocessing")):
@@ -437,7 +439,7 @@ def test_a_ct_backbone_makes_fine_tuning_and_inference_scale_by_its_hu_window(tm
         parser.read_config(config)
         parser.update({"bundle_root": str(root), "model_path": str(tmp_path / "pre" / "model.pt")})
         image = parser.get_parsed_content(key)({"image": str(case)})["image"]
-        # the test volumes are in [0, 255]: the HU window maps them to [0.5, 0.63], percentiles would give [0, 1]
+        # the test volumes are in [0, 255]: the HU windows map them to [0.5, 0.63] / [0.4, 1], percentiles to [0, 1]
         assert torch.allclose(torch.as_tensor(image)[0], hu_window, atol=1e-5), config
     # co-registered modalities (PET/CT) are scaled per modality by percentiles even from a CT backbone
     parser = ConfigParser()
@@ -447,7 +449,7 @@ def test_a_ct_backbone_makes_fine_tuning_and_inference_scale_by_its_hu_window(tm
     line = bundle_error("run", "--config_file", INFER, "--bundle_root", str(ft), "--dataset_dir", str(case),
                         "--intensity", "percentile")
     assert line.startswith(f"BadSettingError: --intensity 'percentile': the model in {ft / 'models'} was trained "
-                           "with 'ct'")
+                           f"with {intensity!r}")
 
 
 def test_fine_tuning_resamples_to_the_spacing_the_backbone_was_pretrained_at(tmp_path):

@@ -105,7 +105,7 @@ def test_safe_load_direct_outside_compose(tmp_path):
 def test_rgb_png_becomes_gray_mean(tmp_path):
     rgb = np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)
     path = _png(tmp_path / "rgb.png", rgb)
-    out = pretrain_transforms(spatial_dims=2, load_size=16, intensity="ct", ct_window=(0, 255))({"image": path})
+    out = pretrain_transforms(spatial_dims=2, load_size=16, intensity=[0, 255])({"image": path})
     assert out["image"].shape == (1, 16, 16)
     # PIL reader gives (W, H) spatial order: compare with the transposed mean
     expected = rgb.astype(np.float32).mean(-1).T / 255.0

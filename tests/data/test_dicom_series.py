@@ -53,7 +53,7 @@ def write_series(folder, z_mm, rows=12, cols=10, series_uid=None, orientation=(1
 def test_series_folder_is_found_and_loads_in_slice_order(tmp_path):
     folder = write_series(tmp_path / "patient 1" / "CT series", [0, 2, 4, 6, 8, 10])
     assert find_images(tmp_path) == [{"image": str(folder)}]  # one item per series folder, files have no suffix
-    out = pretrain_transforms(3, load_size=(10, 12, 6), intensity="ct", ct_window=(0, 1000))({"image": str(folder)})
+    out = pretrain_transforms(3, load_size=(10, 12, 6), intensity=[0, 1000])({"image": str(folder)})
     img = out["image"]
     assert img.shape == (1, 10, 12, 6)
     # slices ordered by position: slice k holds 100 k + column, i.e. the mean rises by 100 HU (0.1 here) per slice

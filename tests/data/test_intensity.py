@@ -44,6 +44,24 @@ def test_ct_window_maps_hu_to_0_1_and_an_unknown_setting_is_one_line():
         seg_preprocessing(3, modalities=2, intensity="ct")  # a HU window would flatten the PET of a PET/CT pair
 
 
+def test_a_window_given_as_the_setting_maps_it_to_0_1_and_a_bad_window_is_one_line():
+    """``--intensity "[-160, 240]"`` (a soft-tissue CT window) scales as "ct" does with that window; a window that
+    is not two finite increasing numbers stops in one line naming it."""
+    import pytest
+
+    from monai_cover.data import intensity_scalingd
+    from monai_cover.settings import BadSettingError
+
+    hu = torch.tensor([[-1000.0, -160.0, 40.0, 240.0, 1000.0]])
+    out = intensity_scalingd("image", [-160, 240])({"image": hu})["image"]
+    assert torch.allclose(torch.as_tensor(out), torch.tensor([[0.0, 0.0, 0.5, 1.0, 1.0]]))
+    for bad in ([240, -160], [0, float("nan")], ["low", 1], [1, 2, 3]):
+        with pytest.raises(BadSettingError, match=r"^--intensity \[.*(a window is two finite numbers|expected one of)"):
+            intensity_scalingd("image", bad)
+    with pytest.raises(BadSettingError, match=r"^--modalities 2 with --intensity \[-160, 240\]"):
+        seg_preprocessing(3, modalities=2, intensity=[-160, 240])
+
+
 def test_a_ct_volume_is_scaled_alike_by_pretraining_and_fine_tuning(tmp_path):
     import nibabel as nib
 
