@@ -1,3 +1,14 @@
-"""monai-cover: COVER vector contrastive pixel/voxel-wise pretraining for MONAI."""
+"""monai-cover: COVER vector contrastive pixel/voxel-wise pretraining for MONAI.
+
+``import monai_cover`` imports its parts, as ``import monai`` does, so a bundle config needs one ``$import
+monai_cover`` (the optional MONAI Deploy application, :mod:`monai_cover.deploy`, and the benchmark suite are imported
+on their own).
+"""
 
 __version__ = "0.1.0"
+__all__ = ["config", "data", "engines", "errors", "handlers", "hub", "inferers", "losses", "networks", "settings",
+           "transforms", "utils", "visualize", "weights"]
+
+from monai_cover import errors, utils  # noqa: E402, I001 - the order avoids import cycles
+from monai_cover import networks, losses, transforms, config, settings, weights, data  # noqa: E402
+from monai_cover import engines, handlers, inferers, hub, visualize  # noqa: E402

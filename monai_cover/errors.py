@@ -15,9 +15,10 @@ import os
 import sys
 
 __all__ = [
-    "BadInputError", "CoverError", "MissingFileError", "OutputWriteError", "RunMismatchError", "TrainingDivergedError",
-    "WeightsError",
-    "describe_expected", "find_bad_input", "find_cover_error", "first_line", "install_one_line_errors", "unwritable",
+    "BadInputError", "BadSettingError", "CoverError", "MissingFileError", "OutputWriteError", "RunMismatchError",
+    "TrainingDivergedError", "WeightsError",
+    "describe_expected", "find_bad_input", "find_cover_error", "first_line", "install_one_line_errors",
+    "one_line_report", "unwritable",
 ]
 
 
@@ -35,6 +36,10 @@ class WeightsError(CoverError, ValueError):
 
 class BadInputError(CoverError, ValueError):
     """A data file that cannot be used; the message is one line, ``"<path>: <problem>"``."""
+
+
+class BadSettingError(CoverError, ValueError):
+    """A bundle setting with a value the bundle cannot use, or an option it does not know."""
 
 
 class RunMismatchError(CoverError):
@@ -108,12 +113,19 @@ def describe_expected(e: BaseException | None) -> str | None:
     return None
 
 
+def one_line_report(e: BaseException | None) -> str | None:
+    """What a bundle run prints for an expected failure (:func:`describe_expected` and how to see more), else
+    ``None``."""
+    line = describe_expected(e)
+    return None if line is None else f"{line} (set MONAI_COVER_FULL_TRACEBACK=1 for the traceback)"
+
+
 def _one_line_excepthook(exc_type, exc, tb) -> None:
-    line = describe_expected(exc)
+    line = one_line_report(exc)
     if line is None or os.environ.get("MONAI_COVER_FULL_TRACEBACK"):
         _previous_excepthook(exc_type, exc, tb)
         return
-    sys.stderr.write(f"{line} (set MONAI_COVER_FULL_TRACEBACK=1 for the traceback)\n")
+    sys.stderr.write(f"{line}\n")
     # exit now with status 1: a normal interpreter teardown after an error raised inside MONAI's caching thread
     # pool sometimes aborts in native code (SIGABRT, "terminate called without an active exception")
     logging.shutdown()

@@ -8,73 +8,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from monai.utils import look_up_option
 
-from monai_cover.errors import CoverError
-from monai_cover.losses import PRETRAIN_METHODS
-from monai_cover.networks.nets.backbone import BACKBONE_INITS
-from monai_cover.transforms.sampler import APPEARANCE_PRESETS, ROTATION_SAMPLINGS
+from monai_cover.config.declarations import COLOR
+from monai_cover.errors import BadSettingError
 
 __all__ = [
-    "BadSettingError", "CHOICES", "check_crops_per_image", "check_flags", "check_options", "check_slicewise",
-    "check_trained_settings", "check_modalities", "check_shares", "fit_patch_size", "image_channels", "fast_bf16",
-    "resolve_bf16", "resolve_dicom_seg", "seg_input_channels",
+    "check_crops_per_image", "check_slicewise", "check_trained_settings", "check_modalities", "fit_patch_size",
+    "image_channels", "fast_bf16", "resolve_bf16", "resolve_dicom_seg", "seg_input_channels",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: the bundle settings with a fixed set of values
-CHOICES: dict[str, tuple[str, ...]] = {
-    "method": PRETRAIN_METHODS, "init": BACKBONE_INITS, "appearance": tuple(APPEARANCE_PRESETS),
-    "rotation_sampling": ROTATION_SAMPLINGS, "lr_schedule": ("constant", "cosine"),
-    "cache": ("memory", "disk", "none"), "color": ("gray", "rgb"),
-}
-
-
-class BadSettingError(CoverError):
-    """A command-line setting with a value the bundle cannot use."""
-
-
-def check_flags(flags: Mapping[str, Any]) -> bool:
-    """Raise :class:`BadSettingError` unless every flag is ``True``/``False`` (or ``None``).
-
-    ``python -m monai.bundle run --multilabel false`` hands the config the *text* ``"false"``, which Python treats as
-    true: a softmax model would silently train as a sigmoid one, ``--freeze_backbone false`` would freeze it. Such
-    values stop the run instead. Returns ``True`` (usable as a config ``_requires_``).
-    """
-    for name, value in flags.items():
-        if value is None or isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
-            continue
-        raise BadSettingError(f"--{name} {value!r}: not True or False (write True or False with a capital letter: "
-                              "lowercase or other text reaches the config as a string, which counts as true)")
-    return True
-
-
-def check_shares(shares: Mapping[str, Any]) -> bool:
-    """Raise :class:`BadSettingError` unless every ``name: value`` is a number in ``[0, 1]`` (a probability or share;
-    ``None`` passes). Returns ``True`` (usable as a config ``_requires_``)."""
-    for name, value in shares.items():
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-            raise BadSettingError(f"--{name} {value!r}: must be in [0, 1], got {value} (a share of the pairs)")
-    return True
-
-
-def check_options(settings: Mapping[str, Any]) -> bool:
-    """Raise :class:`BadSettingError` unless each setting ``name: value`` is one of the choices of that name
-    (:data:`CHOICES`).
-
-    MONAI's :func:`~monai.utils.look_up_option` does the lookup; its ``ValueError`` would surface inside several
-    layers of config-parsing errors, this is one line naming the setting and its choices. Returns ``True``.
-    """
-    for name, value in settings.items():
-        try:
-            look_up_option(value, CHOICES[name])
-        except (ValueError, KeyError, TypeError):
-            raise BadSettingError(f"--{name} {value!r}: not one of {', '.join(CHOICES[name])}") from None
-    return True
-
 
 def check_trained_settings(trained: Mapping[str, Any], given: Mapping[str, Any], model_dir: str) -> bool:
     """Raise :class:`BadSettingError` if a setting of this run differs from the one the model was trained with.
@@ -125,25 +68,18 @@ def check_crops_per_image(crops: int, spatial_dims: int) -> int:
 
 def image_channels(color: str, spatial_dims: int) -> int:
     """Input channels of the network for the ``color`` setting: 1 (``gray``) or 3 (``rgb``, 2D images only)."""
-    check_options({"color": color})
+    COLOR("color", color)
     if color == "rgb" and spatial_dims != 2:
         raise BadSettingError(f"--color rgb: colour is for 2D images (photos, dermatology, endoscopy, fundus); "
                               f"--spatial_dims is {spatial_dims} (leave --color out for volumes)")
     return 3 if color == "rgb" else 1
 
 
-def check_temporal(temporal_gap: Any, temporal_share: Any, method: str, modalities: Any = 1, color: str = "gray",
-                   slicewise: bool = False, temporal_smoothness: Any = 0.0, temporal_transitivity: Any = 0.0) -> int:
+def check_temporal(temporal_gap: int, temporal_share: float, method: str, modalities: int = 1, color: str = "gray",
+                   slicewise: bool = False) -> int:
     """The frames each training sequence contributes (``temporal_gap + 1``; 0 when ``temporal_gap`` is 0: images,
-    not sequences) if the other settings allow it, else one-line :class:`BadSettingError`. ``temporal_smoothness``
-    and ``temporal_transitivity`` are the two-frame pairs' loss weights (numbers >= 0)."""
-    for name, value in (("temporal_smoothness", temporal_smoothness), ("temporal_transitivity", temporal_transitivity)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-            raise BadSettingError(f"--{name} {value!r}: a loss weight, a number >= 0 (0 turns the term off)")
-    if isinstance(temporal_gap, bool) or not isinstance(temporal_gap, int) or temporal_gap < 0:
-        raise BadSettingError(f"--temporal_gap {temporal_gap!r}: the largest frame gap of a view pair (0: images, "
-                              "1, 2, ...: sequences)")
-    check_shares({"temporal_share": temporal_share})
+    not sequences) if the other settings allow it, else one-line :class:`BadSettingError`. Each value alone was
+    checked by its declaration (:mod:`monai_cover.config.declarations`)."""
     if not temporal_gap:
         return 0
     clash = {"--modalities": modalities != 1, "--color": color != "gray", "--slicewise": bool(slicewise)}

@@ -17,11 +17,12 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from monai_cover.errors import MissingFileError, WeightsError, first_line
+from monai_cover.errors import BadInputError, MissingFileError, WeightsError, first_line
 from monai_cover.utils import atomic_write, read_json
 
 __all__ = [
-    "save_backbone", "load_backbone_state", "backbone_config", "trained_settings", "load_backbone", "load_model_file",
+    "save_backbone", "load_backbone_state", "backbone_config", "TrainedSettings",
+    "trained_settings", "load_backbone", "load_model_file",
     "KeyReport", "compare_keys", "BACKBONE_FORMAT", "FIELD_MODEL", "save_field_model", "load_field_model",
 ]
 
@@ -188,20 +189,39 @@ def load_backbone_state(path: str | os.PathLike, missing: str = "check the path 
     return _strip_prefix(state), config
 
 
-def backbone_config(path: str | os.PathLike | None) -> dict[str, Any]:
-    """The constructor arguments a pretrained backbone was saved with (``spatial_dims``, ``channels``,
-    ``decoder_channels``, ...), so fine-tuning builds the matching network without the user repeating the widths;
-    ``{}`` for ``None`` (no pretraining) or a file without them.
+def _backbone_defaults() -> dict[str, Any]:
+    """What a backbone without a record of its own was built with: :class:`~monai_cover.networks.CoverUNet`'s
+    defaults, scaled by percentiles, at native spacing and size."""
+    import inspect
+
+    from monai_cover.networks.nets.backbone import CoverUNet
+
+    params = inspect.signature(CoverUNet).parameters
+    net = {k: list(p.default) if isinstance(p.default, tuple) else p.default for k, p in params.items()
+           if k in ("spatial_dims", "in_channels", "channels", "decoder_channels")}
+    return {**net, "intensity": "percentile", "pixdim": None, "image_size": None}
+
+
+def backbone_config(path: str | os.PathLike | None, missing: str = "check the path given as --pretrained",
+                    ) -> dict[str, Any]:
+    """The settings a pretrained backbone was saved with, complete (``spatial_dims``, ``in_channels``, ``channels``,
+    ``decoder_channels``, ``intensity``, ``pixdim``, ``image_size``), so fine-tuning and feature extraction build and
+    feed the matching network without the user repeating them. Keys the file does not record (a training checkpoint,
+    a bare state dict; ``None``: no pretraining) have the backbone's defaults: this is the one place they are filled
+    in.
 
     Raises:
-        MissingFileError / WeightsError: as :func:`load_backbone_state`.
+        MissingFileError / WeightsError: as :func:`load_backbone_state` (``missing``: what to do when ``path`` does not
+            exist).
     """
-    if path is None:
-        return {}
-    sidecar = Path(path).with_suffix(".json")
-    if Path(path).suffix == ".safetensors" and Path(path).is_file() and sidecar.is_file():
-        return dict(read_json(sidecar))  # the config without reading the tensors (load_backbone reads them later)
-    return load_backbone_state(path)[1]
+    recorded: dict[str, Any] = {}
+    if path is not None:
+        sidecar = Path(path).with_suffix(".json")
+        if Path(path).suffix == ".safetensors" and Path(path).is_file() and sidecar.is_file():
+            recorded = dict(read_json(sidecar))  # without reading the tensors (load_backbone reads them later)
+        else:
+            recorded = load_backbone_state(path, missing)[1]
+    return {**_backbone_defaults(), **recorded}
 
 
 @dataclass
@@ -312,15 +332,68 @@ def load_model_file(network: nn.Module, path: str | os.PathLike) -> nn.Module:
     return network
 
 
-def trained_settings(model_dir: str | os.PathLike) -> dict[str, Any]:
-    """The settings a cover_seg model was trained with (``<model_dir>/model.json``, written with the best model):
-    ``{}`` when there is none yet (no model, or one from before settings were recorded).
+#: the settings that fix a segmentation model's tensors: a bare ``model.pt`` (without its ``model.json``) is used
+#: only with them given on the command line
+SIZES = ("label_names", "roi_size", "channels", "decoder_channels")
+#: the other trained settings of a bare ``model.pt``: what cover_seg training uses unless told otherwise (a test holds
+#: them to its train.json and the backbone's defaults)
+BARE_MODEL_DEFAULTS = {"spatial_dims": 2, "slicewise": False, "multilabel": False, "head_levels": None, "modalities": 1,
+                       "color": "gray", "intensity": "percentile", "pixdim": None, "image_size": None}
 
-    Raises:
-        BadInputError: ``model.json`` exists but is not valid JSON (one line naming it).
+
+class TrainedSettings(Mapping):
+    """The settings a cover_seg model was trained with: every setting with the ``MODEL`` role
+    (:mod:`monai_cover.config.declarations`), from ``<model_dir>/model.json`` (written with the best model).
+    Evaluation, inference, MONAI Label and Deploy read them from here, with no defaults of their own.
+
+    A ``model.pt`` without its ``model.json`` runs with the :data:`SIZES` given on the command line (looking one of
+    them up is a one-line :class:`WeightsError` naming it) and :data:`BARE_MODEL_DEFAULTS` for the rest; with no
+    model yet, every setting is what training starts from (the network can be built; reading the weights fails);
+    :class:`BadInputError` (at construction) when ``model.json`` is not JSON or lacks a setting.
     """
-    record = Path(model_dir) / "model.json"
-    if not record.is_file():
-        return {}
-    content = read_json(record)
-    return dict(content.get("settings") or {}) if isinstance(content, Mapping) else {}
+
+    def __init__(self, model_dir: str | os.PathLike) -> None:
+        from monai_cover.config import BUNDLES, MODEL
+
+        folder = Path(model_dir)
+        self.record, self.model = folder / "model.json", folder / "model.pt"
+        self._settings: dict[str, Any] | None = None
+        if not self.record.is_file():
+            return
+        content = read_json(self.record)
+        settings = content.get("settings") if isinstance(content, Mapping) else None
+        settings = dict(settings) if isinstance(settings, Mapping) else {}
+        missing = [n for n, s in BUNDLES["cover_seg"].settings.items() if MODEL in s.roles and n not in settings]
+        if missing:
+            raise BadInputError(f"{self.record}: the trained settings lack {', '.join(missing)} (not a cover_seg "
+                                "model record; train the model again with configs/train.json)")
+        self._settings = settings
+
+    def __getitem__(self, name: str) -> Any:
+        if self._settings is not None:
+            return self._settings[name]
+        if name in BARE_MODEL_DEFAULTS:
+            return BARE_MODEL_DEFAULTS[name]
+        if not self.model.is_file():
+            # nothing trained yet: what training starts from, so that a MONAI Label app or a model-zoo check can
+            # build the network before the first training; reading the weights then says there are none
+            return {"label_names": ["foreground"], "roi_size": [256, 256],
+                    **{k: v for k, v in _backbone_defaults().items() if k in SIZES}}[name]
+        raise WeightsError(f"{self.model}: no model.json beside it to say the --{name} it was trained with (copy the "
+                           f"model.json written with it into the folder, or pass --{name} and the other sizes: "
+                           f"{', '.join('--' + s for s in SIZES)})")
+
+    def __contains__(self, name: object) -> bool:
+        """Whether ``name`` is recorded (a bare model records nothing)."""
+        return name in (self._settings or {})
+
+    def __iter__(self):
+        return iter(self._settings or {})
+
+    def __len__(self) -> int:
+        return len(self._settings or {})
+
+
+def trained_settings(model_dir: str | os.PathLike) -> TrainedSettings:
+    """The settings the cover_seg model in ``model_dir`` was trained with (:class:`TrainedSettings`)."""
+    return TrainedSettings(model_dir)

@@ -149,7 +149,8 @@ def test_segmentation_model_export_loads_back_and_serves_inference_from_a_hub_id
 
     settings = {"spatial_dims": 2, "label_names": ["lung", "heart"], "multilabel": False, "image_size": [32, 32],
                 "roi_size": [32, 32], "channels": [4, 8, 8, 16, 16], "decoder_channels": [16, 8, 8, 8],
-                "intensity": "ct"}
+                "intensity": "ct", "pixdim": None, "head_levels": None, "slicewise": False, "color": "gray",
+                "modalities": 1}
     torch.manual_seed(1)
     net = CoverSegNet(2, 1, 3, settings["channels"], settings["decoder_channels"])
     (tmp_path / "models").mkdir()
@@ -180,8 +181,10 @@ def test_segmentation_model_export_loads_back_and_serves_inference_from_a_hub_id
     Image.fromarray(np.arange(48 * 40, dtype=np.uint32).reshape(48, 40).astype(np.uint8)).save(images / "x.png")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    # a process: huggingface_hub reads its cache and offline settings from the environment once, on import
     run_bundle("run", "--config_file", str(REPO / "bundles" / "cover_seg" / "configs" / "inference.json"),
-               "--bundle_root", str(tmp_path / "b"), "--model_dir", "acme/cover-seg", "--dataset_dir", str(images))
+               "--bundle_root", str(tmp_path / "b"), "--model_dir", "acme/cover-seg", "--dataset_dir", str(images),
+               process=True)
     assert (tmp_path / "b" / "predictions" / "x_seg.png").is_file()
 
 

@@ -19,8 +19,8 @@ from monai.transforms import EnsureChannelFirstd
 
 from monai_cover.data.loading import SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose
-from monai_cover.errors import BadInputError
-from monai_cover.settings import BadSettingError, fit_patch_size
+from monai_cover.errors import BadInputError, BadSettingError
+from monai_cover.settings import fit_patch_size
 from monai_cover.transforms.sampler import load_size_for
 
 __all__ = ["AUTO", "auto_roi_size", "auto_view_sizes", "fit_to_network", "median_grid"]

@@ -25,13 +25,10 @@ from monai.data import CacheDataset, Dataset, PersistentDataset
 from monai.data.utils import pickle_hashing
 
 import monai_cover
+from monai_cover.config.declarations import CACHE_MODES
 from monai_cover.errors import OutputWriteError, first_line
-from monai_cover.settings import CHOICES
 
-__all__ = ["CACHE_MODES", "file_state_hash", "training_dataset"]
-
-#: the ``cache`` setting's choices
-CACHE_MODES = CHOICES["cache"]
+__all__ = ["file_state_hash", "training_dataset"]
 
 
 def _file_state(value: Any) -> Any:

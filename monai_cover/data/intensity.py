@@ -18,7 +18,7 @@ from monai.transforms import (
     ScaleIntensityRangePercentilesd,
 )
 
-from monai_cover.settings import BadSettingError
+from monai_cover.errors import BadSettingError
 
 __all__ = ["CT_WINDOW", "INTENSITIES", "PERCENTILES", "intensity_scalingd", "intensity_window", "percentile_scaling",
            "percentile_scalingd"]

@@ -13,7 +13,7 @@ import torch
 from ignite.engine import Engine, Events
 from monai.utils import convert_to_tensor
 
-from monai_cover.settings import BadSettingError
+from monai_cover.errors import BadSettingError
 from monai_cover.transforms.sampler import CoverViewSampler
 from monai_cover.utils import is_main_process
 from monai_cover.visualize import save_curves, save_panel

@@ -20,9 +20,8 @@ import torch.nn.functional as F
 from monai.transforms import DivisiblePad
 from monai.utils import look_up_option
 
-from monai_cover.errors import CoverError
+from monai_cover.errors import BadSettingError, CoverError
 from monai_cover.networks.blocks.warp import warp
-from monai_cover.settings import BadSettingError
 from monai_cover.utils import atomic_write
 
 __all__ = ["PROPAGATION_MODES", "propagate_file", "propagate_labels", "propagate_sequence"]

@@ -10,7 +10,7 @@ import pytest
 
 from monai_cover.data import auto_roi_size, auto_view_sizes
 from monai_cover.data.auto_size import fit_to_network, median_grid
-from monai_cover.settings import BadSettingError
+from monai_cover.errors import BadSettingError
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ hd = pytest.importorskip("highdicom", reason="highdicom not installed (monai-cov
 from monai.transforms import LoadImage  # noqa: E402
 
 from monai_cover.data import BadInputError, dicom_segmentation, dicom_sources  # noqa: E402
-from monai_cover.settings import BadSettingError, resolve_dicom_seg  # noqa: E402
+from monai_cover.errors import BadSettingError  # noqa: E402
+from monai_cover.settings import resolve_dicom_seg  # noqa: E402
 from tests.data.test_dicom_series import write_radiograph, write_series  # noqa: E402
 
 

@@ -33,7 +33,7 @@ def test_ct_window_maps_hu_to_0_1_and_an_unknown_setting_is_one_line():
     import pytest
 
     from monai_cover.data import intensity_scalingd
-    from monai_cover.settings import BadSettingError
+    from monai_cover.errors import BadSettingError
 
     hu = torch.tensor([[-3000.0, -1000.0, 0.0, 500.0, 1000.0, 3000.0]])
     out = intensity_scalingd("image", "ct")({"image": hu})["image"]
@@ -50,7 +50,7 @@ def test_a_window_given_as_the_setting_maps_it_to_0_1_and_a_bad_window_is_one_li
     import pytest
 
     from monai_cover.data import intensity_scalingd
-    from monai_cover.settings import BadSettingError
+    from monai_cover.errors import BadSettingError
 
     hu = torch.tensor([[-1000.0, -160.0, 40.0, 240.0, 1000.0]])
     out = intensity_scalingd("image", [-160, 240])({"image": hu})["image"]

@@ -125,8 +125,8 @@ def test_options_off_draw_and_record_nothing():
 
 
 def test_validation_refuses_pair_kinds_it_cannot_make(tmp_path):
+    from monai_cover.errors import BadSettingError
     from monai_cover.handlers import CoverValidation
-    from monai_cover.settings import BadSettingError
 
     plain = CoverViewSampler(spatial_dims=2, crop_size=CROP[2], seed=0)
     with pytest.raises(BadSettingError, match="'cross' pairs need co-registered modalities"):
