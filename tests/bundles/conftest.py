@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import subprocess
 import sys
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,22 +66,101 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_bundle(*args: str, torchrun: int = 0, timeout: int = 600, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    """Run ``python -m monai.bundle <args>`` (or under ``torchrun``) from ``cwd`` (the repo root); fail with its
-    output."""
+@dataclass
+class BundleRun:
+    """What a bundle run left: exit status and its output (as :class:`subprocess.CompletedProcess` has them)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    error: BaseException | None = None
+
+
+def _cli_to_call(args: tuple[str, ...]) -> tuple[str, list, dict]:
+    """``("run", "--config_file", "x.json", "--epochs", "2")`` as the function of :mod:`monai.bundle` that
+    ``python -m monai.bundle`` calls and its arguments (values parsed by fire, as on the command line)."""
+    from fire.parser import DefaultParseValue
+
+    verb, rest = args[0], list(args[1:])
+    positional, kwargs = [], {}
+    while rest and not rest[0].startswith("--"):
+        positional.append(DefaultParseValue(rest.pop(0)))
+    while rest:
+        key = rest.pop(0)
+        assert key.startswith("--"), f"expected --option, got {key!r} in {args}"
+        value = rest.pop(0) if rest and not rest[0].startswith("--") else "True"
+        kwargs[key[2:]] = DefaultParseValue(value)
+    return verb, positional, kwargs
+
+
+class _Output(io.StringIO):
+    """Captured output that outlives the run: MONAI's logging setup closes existing handlers, and some close their
+    stream."""
+
+    def close(self) -> None:
+        pass
+
+
+def _run_in_process(args: tuple[str, ...], cwd: Path) -> BundleRun:
+    """Run a bundle in this interpreter through :func:`monai.bundle.run` (what ``python -m monai.bundle run`` calls),
+    output captured; the logging setup the bundle applies is undone afterwards."""
+    import monai.bundle
+
+    verb, positional, kwargs = _cli_to_call(args)
+    out, err = _Output(), _Output()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    # loggers that hold a stream of their own (MONAI's get_logger binds sys.stdout when a module is imported) write
+    # into the captured output too, as they would into the process's output
+    loggers = [root, *(lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger))]
+    streams = {h: h.stream for lg in loggers for h in lg.handlers
+               if type(h) is logging.StreamHandler}
+    for h, stream in streams.items():
+        h.setStream(err if getattr(stream, "name", "") == "<stderr>" else out)
+    error = None
+    try:
+        with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            getattr(monai.bundle, verb)(*positional, **kwargs)
+    except Exception as e:  # noqa: BLE001 - reported as the exit status and message a process would give
+        error = e
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for h, stream in streams.items():
+            h.setStream(stream)
+    if error is not None:
+        from monai_cover.errors import one_line_report
+
+        line = one_line_report(error)
+        err.write(f"{line}\n" if line else "".join(traceback.format_exception(error)))
+    return BundleRun(0 if error is None else 1, out.getvalue(), err.getvalue(), error)
+
+
+def _run_process(args: tuple[str, ...], torchrun: int, timeout: int, cwd: Path) -> BundleRun:
     if torchrun:
         cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={torchrun}", "--master_port",
                str(_free_port()), "-m", "monai.bundle", *args]
     else:
         cmd = [sys.executable, "-m", "monai.bundle", *args]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    env.pop("MONAI_COVER_FULL_TRACEBACK", None)
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
-    return proc
+    return BundleRun(proc.returncode, proc.stdout, proc.stderr)
 
 
-def library_warnings(proc: subprocess.CompletedProcess) -> list[str]:
+def run_bundle(*args: str, torchrun: int = 0, process: bool = False, timeout: int = 600,
+               cwd: Path = REPO) -> BundleRun:
+    """Run ``python -m monai.bundle <args>`` from ``cwd`` (the repo root) and fail the test with its output unless it
+    succeeds. In this interpreter, as the model zoo's unit tests run bundles, unless a process boundary is the point:
+    ``torchrun`` (DDP with that many processes) or ``process=True`` (signals, the interpreter's error hook)."""
+    run = _run_process(args, torchrun, timeout, cwd) if torchrun or process else _run_in_process(args, cwd)
+    if run.returncode != 0:
+        pytest.fail(f"monai.bundle {' '.join(args)} failed ({run.returncode}):\n{run.stdout[-4000:]}\n"
+                    f"{run.stderr[-6000:]}")
+    return run
+
+
+def library_warnings(proc: BundleRun) -> list[str]:
     """Python warnings (``...Warning:``) and other libraries' logged warnings of a bundle run, except MONAI's notice
     on parsing any config file (printed before a bundle's own code runs; our own logged warnings are messages)."""
     return [line for line in (proc.stdout + proc.stderr).splitlines()
@@ -84,16 +168,14 @@ def library_warnings(proc: subprocess.CompletedProcess) -> list[str]:
             and "parsing config_file" not in line]
 
 
-def bundle_error(*args: str, cwd: Path = REPO) -> str:
-    """Run ``python -m monai.bundle <args>``, expected to stop with exit 1 and a one-line report (no traceback, no
-    MONAI ``ConfigExpression`` chain); return that line (the last of stderr)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    env.pop("MONAI_COVER_FULL_TRACEBACK", None)
-    proc = subprocess.run([sys.executable, "-m", "monai.bundle", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 1, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr and "ConfigExpression" not in proc.stderr, proc.stderr[-3000:]
-    return proc.stderr.strip().splitlines()[-1]
+def bundle_error(*args: str, cwd: Path = REPO, process: bool = False) -> str:
+    """Run ``python -m monai.bundle <args>`` (in this interpreter unless ``process``), expected to stop with exit 1
+    and a one-line report (no traceback, no MONAI ``ConfigExpression`` chain); return that line (the last of
+    stderr)."""
+    run = _run_process(args, 0, 600, cwd) if process else _run_in_process(args, cwd)
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr and "ConfigExpression" not in run.stderr, run.stderr[-3000:]
+    return run.stderr.strip().splitlines()[-1]
 
 
 def blob_case(shape, seed: int, num_classes: int = 2):
