@@ -74,7 +74,7 @@ class RunGuard:
     * ``resume=False``: a fresh start; the existing outputs first move to ``<folder>/replaced_<time>/`` (kept, never
       deleted or overwritten).
 
-    Outputs without a record (older versions) are adopted with a warning.
+    Outputs without a record (files no run of these bundles wrote) are refused like another run's.
 
     Args:
         settings: name -> value of everything that determines the result (data lists, widths, method, views, seed,
@@ -82,14 +82,11 @@ class RunGuard:
         output_dir: the run's own folder.
         model_files: model files the run writes outside ``output_dir``.
         resume: ``False`` (or ``"false"``, ``"no"``, ...) to start over in the same folders.
-        introduced: settings added to ``settings`` in a later version, with the value every earlier run had (what the
-            code did before the setting existed): a record without them matches when this run keeps that value, so
-            an interrupted run still resumes after an upgrade.
     """
 
     def __init__(
         self, settings: Mapping[str, Any], output_dir: str | os.PathLike, model_files: Sequence[str | os.PathLike] = (),
-        resume: bool | str = True, introduced: Mapping[str, Any] | None = None,
+        resume: bool | str = True,
     ) -> None:
         self.settings = {str(k): describe_setting(v) for k, v in settings.items()}
         # a long mapping (e.g. the view ranges) is recorded as a digest; its entries are kept beside it so that a
@@ -98,7 +95,6 @@ class RunGuard:
                         if isinstance(value, Mapping) and self.settings[str(k)] != json.dumps(value, sort_keys=True,
                                                                                                 default=str)
                         for sub, v in value.items()}
-        self.introduced = {str(k): describe_setting(v) for k, v in (introduced or {}).items()}
         self.output_dir = Path(output_dir)
         self.model_files = [Path(f) for f in model_files]
         self.resume = str2bool(resume)  # "--resume false" on the command line arrives as a string
@@ -127,18 +123,12 @@ class RunGuard:
     def _changes(self, folder: Path) -> tuple[str | None, list[str]]:
         """What differs from the run recorded in ``folder`` (one text) and, when every changed setting has a plain
         value, the options that set them back (``--temporal_smoothness 1.0``): a changed default is one flag away."""
-        record = folder / RECORD
-        if not record.is_file():
-            self.logger.warning(f"{folder}: outputs without a {RECORD} record (older version); adopting them as this "
-                                "run's")
-            return None, []
         try:
-            content = json.loads(record.read_text())
+            content = json.loads((folder / RECORD).read_text())
             old, old_details = content.get("settings", {}), content.get("details", {})
         except (OSError, ValueError, AttributeError):
             old, old_details = {}, {}
         keys = sorted(set(old) | set(self.settings), key=lambda k: (k not in self.settings, k))
-        old = {**self.introduced, **old}
         diffs, back, settable = [], [], True
         for k in (k for k in keys if old.get(k) != self.settings.get(k)):
             flag = _as_flag(old.get(k)) if k in self.settings else None
@@ -147,9 +137,7 @@ class RunGuard:
             entries = sorted({d for d in (*old_details, *self.details) if d.startswith(f"{k}.")})
             named = [f"{d} {old_details.get(d, 'unset')} -> {self.details.get(d, 'unset')}" for d in entries
                      if old_details.get(d) != self.details.get(d)]
-            # records of older versions have no details: the digests are all there is to show
-            diffs += named if named and any(d in old_details for d in entries) else [
-                f"{k} {old.get(k, 'unset')} -> {self.settings.get(k, 'unset')}"]
+            diffs += named or [f"{k} {old.get(k, 'unset')} -> {self.settings.get(k, 'unset')}"]
         # offered only when flags can undo every change (other data cannot be passed back as one option)
         return "; ".join(diffs) or None, back if settable else []
 
@@ -157,13 +145,17 @@ class RunGuard:
         outputs = self._outputs()
         if self.resume:
             for folder, (_, option) in outputs.items():
+                aside = (f"pass --resume False to start over: the old outputs then move to "
+                         f"{folder}/{REPLACED_PREFIX}<time>")
+                if not (folder / RECORD).is_file():
+                    raise RunMismatchError(f"{folder}: holds files that no run of this bundle recorded (no {RECORD}); "
+                                           f"nothing was trained (use another {option}, or {aside})")
                 changes, back = self._changes(folder)
                 if changes:
                     cont = f"pass {' '.join(back)} to continue that run, " if back else ""
                     raise RunMismatchError(
                         f"{folder}: holds the outputs of a run with other settings ({changes}); nothing was trained "
-                        f"(use another {option}, {cont}or pass --resume False to start over: the old outputs then "
-                        f"move to {folder / (REPLACED_PREFIX + '<time>')})")
+                        f"(use another {option}, {cont}or {aside})")
         if is_main_process():
             stamp = time.strftime("%Y%m%d-%H%M%S")
             record = json.dumps({"settings": self.settings, "details": self.details,

@@ -95,8 +95,6 @@ ROTATION_SAMPLINGS = ("uniform", "reference")
 _BLOCK_CONTINUE = 0.95  # reference in-painting: one more block while U(0, 1) < 0.95 (up to max_blocks)
 _BLOCK_MARGIN = 3  # reference in-painting: block starts in [3, size - side - 3)
 _REMAP_KNOTS = 6  # synthetic contrast: curve values at 6 equally spaced normalised intensities
-#: sampler options added after runs were recorded, with the value that means "off" (left out of ``config``)
-_LATER_OPTIONS = {"color_jitter": 0.0, "cross_modal": None, "synthetic_contrast": 0.0, "temporal_gap": 0}
 #: pair kinds of :meth:`ViewParams.pair_kinds`, by code
 PAIR_KINDS = ("same", "cross", "synthetic", "temporal")
 
@@ -249,11 +247,8 @@ class CoverViewSampler(Randomizable):
         temporal_share: float = 0.5,
     ) -> None:
         #: constructor arguments but the seed: ``CoverViewSampler(**config)`` draws the same kind of views (the seed
-        #: is not part of the kind: DDP ranks draw with ``seed + rank``, and a run's settings must match across ranks;
-        #: options added later only when used, so the settings recorded by runs from before them still match)
-        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__", "seed")
-                       and not (k in _LATER_OPTIONS and v == _LATER_OPTIONS[k])
-                       and not (k == "temporal_share" and not temporal_gap)}
+        #: is not part of the kind: DDP ranks draw with ``seed + rank``, and a run's settings must match across ranks)
+        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__", "seed")}
         self.color_jitter = float(color_jitter)
         if cross_modal is not None and not 0.0 <= cross_modal <= 1.0:
             raise ValueError(f"CoverViewSampler: cross_modal must be None or in [0, 1], got {cross_modal}.")
