@@ -49,10 +49,10 @@ _REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(_REPO_ROOT) not in sys.path:  # this checkout's monai_cover, also without installing it
     sys.path.insert(0, str(_REPO_ROOT))
 
+from monai_cover.capabilities import fast_bf16  # noqa: E402
 from monai_cover.engines import CoverPretrainStep  # noqa: E402
 from monai_cover.networks import CoverNet  # noqa: E402
 from monai_cover.networks.blocks import mixture_of_vectors, mixture_of_vectors_loop  # noqa: E402
-from monai_cover.settings import fast_bf16  # noqa: E402
 from monai_cover.transforms import CoverViewSampler  # noqa: E402
 
 #: backbone widths ``(encoder channels, decoder channels)``; ``full`` is the authors' configuration

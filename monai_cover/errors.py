@@ -15,8 +15,8 @@ import os
 import sys
 
 __all__ = [
-    "BadInputError", "BadSettingError", "CoverError", "MissingFileError", "OutputWriteError", "RunMismatchError",
-    "TrainingDivergedError", "WeightsError",
+    "BadInputError", "BadSettingError", "CoverError", "MissingFileError", "OutputWriteError", "PredictionError",
+    "RunMismatchError", "TrainingDivergedError", "WeightsError",
     "describe_expected", "find_bad_input", "find_cover_error", "first_line", "install_one_line_errors",
     "one_line_report", "unwritable",
 ]
@@ -40,6 +40,10 @@ class BadInputError(CoverError, ValueError):
 
 class BadSettingError(CoverError, ValueError):
     """A bundle setting with a value the bundle cannot use, or an option it does not know."""
+
+
+class PredictionError(CoverError):
+    """Some inputs could not be predicted (the others were written)."""
 
 
 class RunMismatchError(CoverError):

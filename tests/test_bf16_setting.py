@@ -7,8 +7,8 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 
+from monai_cover.capabilities import fast_bf16, resolve_bf16
 from monai_cover.errors import BadSettingError
-from monai_cover.settings import fast_bf16, resolve_bf16
 from tests.bundles.conftest import REPO
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 
+from monai_cover.capabilities import resolve_channels_last
 from monai_cover.errors import BadSettingError
-from monai_cover.settings import resolve_channels_last
 from tests.bundles.conftest import REPO
 
 

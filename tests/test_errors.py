@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import errno
 
-from monai_cover.data import BadInputError
-from monai_cover.errors import describe_expected
+from monai_cover.errors import BadInputError, describe_expected
 
 
 def _wrapped(e: BaseException) -> RuntimeError:

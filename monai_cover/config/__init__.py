@@ -3,6 +3,20 @@
 
 from monai_cover.config.bundle_check import check_bundle, check_known, running_parser
 from monai_cover.config.declarations import BUNDLES, MODEL, RUN, WEIGHTS, BundleDeclaration, Setting
+from monai_cover.config.rules import (
+    check_crops_per_image,
+    check_modalities,
+    check_modality_intensity,
+    check_slicewise,
+    check_temporal,
+    check_trained_settings,
+    fit_patch_size,
+    image_channels,
+    seg_input_channels,
+)
 
-__all__ = ["BUNDLES", "BundleDeclaration", "MODEL", "RUN", "Setting", "WEIGHTS", "check_bundle", "check_known",
-           "running_parser"]
+__all__ = [
+    "BUNDLES", "BundleDeclaration", "MODEL", "RUN", "Setting", "WEIGHTS", "check_bundle", "check_crops_per_image",
+    "check_known", "check_modalities", "check_modality_intensity", "check_slicewise", "check_temporal",
+    "check_trained_settings", "fit_patch_size", "image_channels", "running_parser", "seg_input_channels",
+]

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 from monai.transforms import EnsureChannelFirstd
 
+from monai_cover.config import fit_patch_size
 from monai_cover.data.loading import SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose
 from monai_cover.errors import BadInputError, BadSettingError
-from monai_cover.settings import fit_patch_size
 from monai_cover.transforms.sampler import load_size_for
 
 __all__ = ["AUTO", "auto_roi_size", "auto_view_sizes", "fit_to_network", "median_grid"]
@@ -78,7 +78,7 @@ def _log(name: str, size: list[int], grid: list[int], how: str, num_levels: int,
 def auto_roi_size(roi_size: Any, items: Sequence[Any], net_dims: int, num_levels: int, slicewise: bool = False,
                   image_size: Sequence[int] | None = None, pixdim: Sequence[float] | None = None,
                   max_voxels: int | None = None) -> Any:
-    """``roi_size`` as given (:func:`~monai_cover.settings.fit_patch_size`: one value per axis, each raised to one
+    """``roi_size`` as given (:func:`~monai_cover.config.fit_patch_size`: one value per axis, each raised to one
     network stride if smaller, logged), or for ``"auto"`` the segmentation patch/window that covers the median
     training image (``net_dims`` values; with ``slicewise`` the in-plane axes of the volumes), each axis rounded up
     to the network stride, capped at ``max_voxels`` (default 64³ in 3D, 256² in 2D). 2D images resized to
@@ -99,7 +99,7 @@ def auto_view_sizes(crop_size: Any, load_size: Any, items: Sequence[Any], spatia
                     pixdim: Sequence[float] | None = None, slicewise: bool = False, max_voxels: int | None = None,
                     factor: float = 1.5) -> tuple[Any, Any]:
     """``(crop_size, load_size)`` for pretraining. A given ``crop_size`` is kept (as
-    :func:`~monai_cover.settings.fit_patch_size` fits it); ``load_size`` ``None`` becomes
+    :func:`~monai_cover.config.fit_patch_size` fits it); ``load_size`` ``None`` becomes
     ``factor`` times the crop per axis (room for shifted and rotated views). For ``crop_size`` ``"auto"`` (volumes
     only; with ``slicewise`` their in-plane axes): the crop is the median training grid rounded *down* to the
     network stride (views cut from real content, not padding; at least one stride), capped at ``max_voxels``

@@ -19,15 +19,11 @@ from monai.utils import str2bool
 
 from monai_cover.data.datalist import find_images
 from monai_cover.data.pipeline import filter_readable
-from monai_cover.errors import BadInputError, CoverError
+from monai_cover.errors import BadInputError, PredictionError
 
-__all__ = ["PredictionError", "PredictionLayout", "PredictionPlan", "common_parent", "prediction_root", "source_path"]
+__all__ = ["PredictionLayout", "PredictionPlan", "common_parent", "prediction_root", "source_path"]
 
 logger = logging.getLogger("monai_cover.predictions")
-
-
-class PredictionError(CoverError):
-    """Some inputs could not be predicted (the others were written)."""
 
 
 class PredictionLayout(FolderLayout):

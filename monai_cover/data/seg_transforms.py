@@ -16,11 +16,11 @@ from monai.transforms import (
     SpatialPadd,
 )
 
+from monai_cover.config import check_modality_intensity
 from monai_cover.data.checks import CheckImaged
 from monai_cover.data.intensity import intensity_scalingd
 from monai_cover.data.loading import SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose
-from monai_cover.settings import check_modality_intensity
 
 __all__ = ["seg_preprocessing", "seg_postprocessing"]
 

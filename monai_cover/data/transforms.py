@@ -16,12 +16,12 @@ from monai.transforms import (
     SqueezeDimd,
 )
 
+from monai_cover.config import check_modality_intensity
 from monai_cover.data.checks import CheckImaged
 from monai_cover.data.intensity import intensity_scalingd, percentile_scalingd
 from monai_cover.data.loading import SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose
 from monai_cover.data.sequences import LoadSequenced, RandFrameWindowd
-from monai_cover.settings import check_modality_intensity
 
 __all__ = ["pretrain_transforms"]
 

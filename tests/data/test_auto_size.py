@@ -72,7 +72,7 @@ def test_median_grid_of_nothing_readable_is_one_line(stacks):
     (0, "whole numbers of voxels expected"), ([48, 40, 16], "2 values expected"),
 ])
 def test_sizes_that_are_not_voxel_counts_are_one_line(size, message):
-    from monai_cover.settings import fit_patch_size
+    from monai_cover.config import fit_patch_size
 
     with pytest.raises(BadSettingError, match=message):
         fit_patch_size("roi_size", size, 2, 5)

@@ -14,7 +14,6 @@ import torch
 from PIL import Image
 
 from monai_cover.data import (
-    BadInputError,
     CheckImaged,
     SafeLoadImaged,
     filter_readable,
@@ -23,6 +22,7 @@ from monai_cover.data import (
     pretrain_transforms,
     seg_preprocessing,
 )
+from monai_cover.errors import BadInputError
 
 
 def _png(path, arr):

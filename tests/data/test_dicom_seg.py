@@ -11,9 +11,9 @@ hd = pytest.importorskip("highdicom", reason="highdicom not installed (monai-cov
 
 from monai.transforms import LoadImage  # noqa: E402
 
-from monai_cover.data import BadInputError, dicom_segmentation, dicom_sources  # noqa: E402
-from monai_cover.errors import BadSettingError  # noqa: E402
-from monai_cover.settings import resolve_dicom_seg  # noqa: E402
+from monai_cover.capabilities import resolve_dicom_seg  # noqa: E402
+from monai_cover.data import dicom_segmentation, dicom_sources  # noqa: E402
+from monai_cover.errors import BadInputError, BadSettingError  # noqa: E402
 from tests.data.test_dicom_series import write_radiograph, write_series  # noqa: E402
 
 
@@ -106,9 +106,9 @@ def test_dicom_seg_setting_and_writer_without_highdicom(tmp_path, monkeypatch, c
     assert resolve_dicom_seg("auto") is True and resolve_dicom_seg(True) is True and resolve_dicom_seg(False) is False
     with pytest.raises(BadSettingError, match=r"--dicom_seg 'yes': auto, True or False"):
         resolve_dicom_seg("yes")
-    import monai_cover.settings as settings
+    import monai_cover.capabilities as capabilities
 
-    monkeypatch.setattr(settings, "_has_highdicom", lambda: False)
+    monkeypatch.setattr(capabilities, "_has_highdicom", lambda: False)
     assert resolve_dicom_seg("auto") is True  # the writer is in the chain and says what is missing
     with pytest.raises(BadSettingError, match=r"--dicom_seg True: needs highdicom"):
         resolve_dicom_seg(True)

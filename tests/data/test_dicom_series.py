@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monai_cover.data import BadInputError, find_images, pretrain_transforms
+from monai_cover.data import find_images, pretrain_transforms
+from monai_cover.errors import BadInputError
 
 pydicom = pytest.importorskip("pydicom", reason="pydicom not installed: DICOM series tests skipped")
 

@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from monai_cover.data import BadInputError, holdout, seg_datalists
+from monai_cover.data import holdout, seg_datalists
+from monai_cover.errors import BadInputError
 
 
 def test_holdout_keeps_validation_apart_when_it_can(caplog):

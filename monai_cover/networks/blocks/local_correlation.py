@@ -6,8 +6,8 @@ zero-padded key map, so there is no Python loop over offsets and no ``(C, K, *S)
 the loop runs over the few channels of one head, and each step touches ``K * |S|`` numbers (memory linear in
 voxels). The backward pass is written out so that autograd keeps only ``q`` and ``k``: it loops over the offsets
 instead, each step an in-place multiply-add of one ``(N, C, *S)`` slab into the query gradient and into a padded
-key gradient. That reads every array in contiguous runs; the channel loop with a diagonal strided read of the
-flipped gradient that it replaced was 4-20x slower in 3D (``benchmarks/local_correlation.py``).
+key gradient. That reads every array in contiguous runs, unlike a channel loop with a diagonal strided read of the
+flipped gradient (``benchmarks/local_correlation.py`` compares the two).
 """
 
 from __future__ import annotations
@@ -123,8 +123,8 @@ def local_correlation(q: torch.Tensor, k: torch.Tensor, radius: int) -> torch.Te
     dtype = torch.promote_types(q.dtype, k.dtype)
     if q.device.type == "cpu" and dtype in (torch.bfloat16, torch.float16):
         # a CPU multiply-adds bfloat16 no faster than float32 and converts every slab of a reduced or mixed-dtype
-        # input (under bf16 autocast the queries come in bfloat16, the warped keys in float32): computing in
-        # float32 made the 3D bf16 step 1.3x faster at half widths (benchmarks/step.py)
+        # input (under bf16 autocast the queries come in bfloat16, the warped keys in float32): float32 is faster
+        # here (benchmarks/step.py)
         dtype = torch.float32
     return _LocalCorrelation.apply(q.to(dtype), k.to(dtype), radius)
 

@@ -1,4 +1,6 @@
-"""Checks of bundle settings given on the command line, before anything is built from them."""
+"""Rules between bundle settings (a value that only fits with others, or with a trained model), each raising a
+one-line :class:`~monai_cover.errors.BadSettingError`; single values are checked by their declarations
+(:mod:`monai_cover.config.declarations`)."""
 
 from __future__ import annotations
 
@@ -7,17 +9,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
-
 from monai_cover.config.declarations import COLOR
 from monai_cover.errors import BadSettingError
 
 __all__ = [
-    "check_crops_per_image", "check_slicewise", "check_trained_settings", "check_modalities", "fit_patch_size",
-    "image_channels", "fast_bf16", "resolve_bf16", "resolve_dicom_seg", "seg_input_channels",
+    "check_crops_per_image", "check_modalities", "check_modality_intensity", "check_slicewise", "check_temporal",
+    "check_trained_settings", "fit_patch_size", "image_channels", "seg_input_channels",
 ]
 
 logger = logging.getLogger(__name__)
+
 
 def check_trained_settings(trained: Mapping[str, Any], given: Mapping[str, Any], model_dir: str) -> bool:
     """Raise :class:`BadSettingError` if a setting of this run differs from the one the model was trained with.
@@ -135,83 +136,3 @@ def check_slicewise(slicewise: bool, spatial_dims: int, label_transfer: bool = F
         raise BadSettingError("--slicewise True: label transfer does not run slice by slice yet (leave --slicewise "
                               "out to transfer with a 3D backbone)")
     return True
-
-
-def fast_bf16(device: torch.device | str) -> bool:
-    """Whether bfloat16 autocast speeds training up on ``device``: a CUDA GPU that supports it, or a CPU with
-    AVX512-BF16 or AMX instructions. Elsewhere bf16 is emulated and slower than float32."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-        try:  # private probes of torch.cpu; a torch without them counts as "not fast"
-            return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
-        except Exception:
-            return False
-    return False
-
-
-def _auto_flag(name: str, value: Any, auto: str) -> str | bool:
-    """``"auto"``, ``True`` or ``False`` from a setting's value (``None``/0/1 as flags); :class:`BadSettingError`
-    naming the setting otherwise (``auto`` says what auto does)."""
-    if value == "auto":
-        return "auto"
-    if value is None or isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
-        return bool(value)
-    raise BadSettingError(f"--{name} {value!r}: auto, True or False (auto: {auto})")
-
-
-def resolve_channels_last(value: Any, device: torch.device | str, spatial_dims: int) -> bool:
-    """The ``channels_last`` setting as a flag: ``"auto"`` turns the channels-last memory format on for 3D networks
-    on a CPU without bfloat16 instructions, the one place it was faster (``benchmarks/step.py``, 3D step at the
-    authors' widths: 1.08x and 1.32x the default's speed in two runs on a 2-core AVX2 CPU). It stays off where
-    :func:`fast_bf16` holds (an AVX512-BF16 CPU: 0.89-1.04x in float32, 0.95x with ``bf16``, which ``auto`` turns
-    on there), in 2D (0.95-1.08x) and on CUDA (0.79-0.86x on an H200 in float32); ``True``/``False`` force it.
-    Other values raise :class:`BadSettingError`."""
-    flag = _auto_flag("channels_last", value, "on for 3D networks on a CPU without bfloat16 instructions")
-    if flag != "auto":
-        return flag
-    return torch.device(device).type == "cpu" and int(spatial_dims) == 3 and not fast_bf16(device)
-
-
-def resolve_bf16(value: Any, device: torch.device | str) -> bool:
-    """The ``bf16`` setting as a flag: ``"auto"`` (the bundle default) turns bfloat16 autocast on for a CPU where
-    :func:`fast_bf16` says it is faster (logged); on CUDA it leaves float16 AMP, the bundle's CUDA default, in
-    place. ``True``/``False`` force it (``True`` on CUDA replaces float16 AMP). Other values raise
-    :class:`BadSettingError`.
-
-    Measured (``benchmarks/README.md``): on a 2-core AVX512-BF16 CPU at the authors' widths the bfloat16 step is
-    1.60x (2D) / 1.31x (3D) the float32 step's speed at 0.66x / 0.70x its memory, and it learned as float32 did (2D
-    demo data, 2 seeds; 3D hippocampus quick pretraining at 16..256 channels: held-out EPE 4.526 vs 4.543 voxels in
-    609 vs 761 s). On an H200 it was slower than float16 AMP in 2D (74.8 vs 65.3 ms) and 7% faster in 3D, hence no
-    change there."""
-    flag = _auto_flag("bf16", value, "on for CPUs with bfloat16 instructions; float16 AMP stays on CUDA")
-    if flag != "auto":
-        return flag
-    on = torch.device(device).type == "cpu" and fast_bf16(device)
-    if on:
-        logger.info(f"bf16 auto: bfloat16 autocast on {torch.device(device)} (this CPU has bfloat16 instructions; "
-                    "the loss stays float32; --bf16 False trains in float32)")
-    return on
-
-
-def _has_highdicom() -> bool:
-    from monai.utils import optional_import
-
-    return optional_import("highdicom")[1]
-
-
-def resolve_dicom_seg(value: Any) -> bool:
-    """The ``dicom_seg`` setting of inference: whether :class:`~monai_cover.data.SaveDicomSegd` is in the chain
-    (it writes a DICOM SEG beside the NIfTI of each DICOM input, and nothing for other inputs).
-
-    ``"auto"`` (the default) and ``True``: yes; with ``"auto"`` and no ``highdicom`` installed, DICOM inputs get NIfTI
-    and one log line saying how to add the SEG, with ``True`` that is a :class:`BadSettingError`. ``False``: NIfTI
-    only.
-    """
-    flag = _auto_flag("dicom_seg", value, "a DICOM SEG beside the NIfTI of DICOM inputs when highdicom is installed")
-    if flag is True and not _has_highdicom():
-        raise BadSettingError("--dicom_seg True: needs highdicom (pip install 'monai-cover[dicom]'), or run with "
-                              "--dicom_seg False for NIfTI only")
-    return flag is not False
