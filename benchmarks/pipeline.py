@@ -73,8 +73,8 @@ def bench(dims: int, device: torch.device, iters: int, warmup: int, widths: str)
 
     def step():
         opt.zero_grad(set_to_none=True)
-        psi, fa, fb = net(views["view_a"], views["view_b"])
-        loss_fn(psi, fa, fb, views["dvf"], views["mask"])["loss"].backward()
+        ddf_pred, fa, fb = net(views["view_a"], views["view_b"])
+        loss_fn(ddf_pred, fa, fb, views["ddf"], views["mask"])["loss"].backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
 

@@ -4,13 +4,13 @@ For each requested dimensionality (2D, 3D) this times, side by side in one run:
 
 * ``step``: one full pretraining step (forward of :class:`~monai_cover.networks.CoverNet`, :class:`CoverLoss`,
   backward, gradient-norm clipping at 1.0, Adam step), and
-* ``MoV+VPA``: forward + backward of ``net.vpa(fa, fb)`` alone (L1 loss on ``psi``) on fixed, precomputed backbone
+* ``MoV+VPA``: forward + backward of ``net.vpa(fa, fb)`` alone (L1 loss on ``ddf_pred``) on fixed, precomputed backbone
   features that require grad,
 
 once with the vectorised :func:`monai_cover.networks.blocks.mixture_of_vectors` and once with the naive loop
 ``monai_cover.networks.blocks.mixture_of_vectors_loop``, which also warps the backbone features before projecting
 them, as the reference does (``warp_before_projection``). Both networks are built from the same seed, so their weights
-are identical; a numerical check at start prints how far the two ``psi`` (and the feature gradients) are apart.
+are identical; a numerical check at start prints how far the two ``ddf_pred`` (and the feature gradients) are apart.
 
 Every (dims, part, impl) measurement runs in a fresh process (multiprocessing ``spawn``) so that peak memory is
 not polluted by earlier measurements: on CUDA ``torch.cuda.max_memory_allocated``, on CPU the peak-RSS increase
@@ -166,7 +166,7 @@ def make_step(net: CoverNet, views: dict[str, torch.Tensor], cfg: BenchConfig) -
 
 
 def make_mov_vpa(net: CoverNet, views: dict[str, torch.Tensor], cfg: BenchConfig) -> Callable[[], None]:
-    """Forward + backward of ``net.vpa`` alone on fixed backbone features (L1 loss on ``psi``)."""
+    """Forward + backward of ``net.vpa`` alone on fixed backbone features (L1 loss on ``ddf_pred``)."""
     fa, fb = backbone_features(net, views, cfg)
     leaves = fa + fb
 
@@ -175,8 +175,8 @@ def make_mov_vpa(net: CoverNet, views: dict[str, torch.Tensor], cfg: BenchConfig
         for t in leaves:
             t.grad = None
         with autocast(cfg):
-            psi = net.vpa(fa, fb)
-        psi.float().abs().mean().backward()
+            ddf_pred = net.vpa(fa, fb)
+        ddf_pred.float().abs().mean().backward()
 
     return mov_vpa
 
@@ -304,28 +304,28 @@ def measure_in_subprocess(cfg: BenchConfig, part: str, impl: str) -> dict[str, A
 
 
 def check_equivalence(cfg: BenchConfig) -> dict[str, Any]:
-    """Same weights, same inputs (fp32): max abs difference of ``psi`` and of the MoV+VPA feature gradients."""
+    """Same weights, same inputs (fp32): max abs difference of ``ddf_pred`` and of the MoV+VPA feature gradients."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     nets = {impl: build_net(cfg, impl) for impl in IMPLS}
     ref_state = nets["vectorised"].state_dict()
     same_weights = all(torch.equal(v, ref_state[k]) for k, v in nets["loop"].state_dict().items())
     views = make_views(cfg)
-    psi, grads = {}, {}
+    ddf_pred, grads = {}, {}
     for impl, net in nets.items():
         with torch.no_grad():
-            psi[impl] = net(views["view_a"], views["view_b"])[0]
+            ddf_pred[impl] = net(views["view_a"], views["view_b"])[0]
         fa, fb = backbone_features(net, views, replace(cfg, amp="none"))
         net.vpa(fa, fb).abs().mean().backward()
         grads[impl] = [t.grad for t in fa + fb]
-    psi_diff = (psi["vectorised"] - psi["loop"]).abs().max().item()
+    ddf_diff = (ddf_pred["vectorised"] - ddf_pred["loop"]).abs().max().item()
     grad_diff = max((a - b).abs().max().item() for a, b in zip(grads["vectorised"], grads["loop"]))
     grad_scale = max(g.abs().max().item() for g in grads["loop"])
     return {
         "dims": cfg.dims,
         "same_weights": same_weights,
-        "psi_max_abs_diff": psi_diff,
-        "psi_max_abs": psi["loop"].abs().max().item(),
+        "ddf_max_abs_diff": ddf_diff,
+        "ddf_max_abs": ddf_pred["loop"].abs().max().item(),
         "feature_grad_max_abs_diff": grad_diff,
         "feature_grad_max_abs": grad_scale,
     }
@@ -471,9 +471,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     for cfg in configs:
         c = check_equivalence(cfg)
         checks.append(c)
-        ok = c["same_weights"] and c["psi_max_abs_diff"] <= 1e-3 * max(1.0, c["psi_max_abs"])
+        ok = c["same_weights"] and c["ddf_max_abs_diff"] <= 1e-3 * max(1.0, c["ddf_max_abs"])
         print(f"check {cfg.dims}D {cfg.shape}: identical weights={c['same_weights']}, "
-              f"psi max|vec-loop|={c['psi_max_abs_diff']:.2e} (max|psi|={c['psi_max_abs']:.2f}), "
+              f"ddf_pred max|vec-loop|={c['ddf_max_abs_diff']:.2e} (max|ddf_pred|={c['ddf_max_abs']:.2f}), "
               f"MoV+VPA feature-grad max|vec-loop|={c['feature_grad_max_abs_diff']:.2e} "
               f"(max|grad|={c['feature_grad_max_abs']:.2e}){'' if ok else '  <-- WARNING: implementations differ'}",
               flush=True)

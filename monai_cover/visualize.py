@@ -53,7 +53,7 @@ def _image(view: torch.Tensor) -> tuple[np.ndarray | torch.Tensor, str | None]:
 
 
 def save_panel(
-    path: str | os.PathLike, view_a: torch.Tensor, view_b: torch.Tensor, dvf: torch.Tensor, pred: torch.Tensor,
+    path: str | os.PathLike, view_a: torch.Tensor, view_b: torch.Tensor, ddf: torch.Tensor, pred: torch.Tensor,
     mask: torch.Tensor, features: torch.Tensor | None = None, title: str = "", max_rows: int = 2,
 ) -> Path:
     """Write a PNG: per row the two views, true and predicted field, endpoint-error map, feature PCA.
@@ -70,12 +70,12 @@ def save_panel(
     cols = 6 if features is not None else 5
     fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows + 0.4), squeeze=False)
     for r in range(rows):
-        true_norm = float(_mid_slice(dvf[r].float()).norm(dim=0).max().clamp_min(1e-6))
-        err = _mid_slice(((pred[r] - dvf[r]).float().norm(dim=0, keepdim=True) * mask[r]).cpu())[0]
+        true_norm = float(_mid_slice(ddf[r].float()).norm(dim=0).max().clamp_min(1e-6))
+        err = _mid_slice(((pred[r] - ddf[r]).float().norm(dim=0, keepdim=True) * mask[r]).cpu())[0]
         panels = [
             ("view a", *_image(view_a[r])),
             ("view b", *_image(view_b[r])),
-            ("true field", field_to_rgb(dvf[r], true_norm), None),
+            ("true field", field_to_rgb(ddf[r], true_norm), None),
             ("predicted field", field_to_rgb(pred[r], true_norm), None),
             (f"error (vox), mean {float(err.sum() / _mid_slice(mask[r].cpu()).sum().clamp_min(1)):.2f}", err, "magma"),
         ]

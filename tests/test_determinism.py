@@ -25,8 +25,8 @@ def run(torch_seed: int = 0, sampler_seed: int = 0, steps: int = 3) -> list[tupl
     history = []
     for _ in range(steps):
         views = sampler(images)
-        psi, fa, fb = net(views["view_a"], views["view_b"])
-        out = criterion(psi, fa, fb, views["dvf"], views["mask"])
+        ddf_pred, fa, fb = net(views["view_a"], views["view_b"])
+        out = criterion(ddf_pred, fa, fb, views["ddf"], views["mask"])
         opt.zero_grad()
         out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

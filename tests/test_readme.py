@@ -15,7 +15,7 @@ def test_quick_start_runs():
     scope: dict = {}
     exec(compile(code, str(README), "exec"), scope)  # noqa: S102 - our own README
     assert torch.isfinite(scope["losses"]["loss"])
-    assert scope["psi"].shape == (2, 2, 64, 64) and scope["views"]["mask"].shape == (2, 1, 64, 64)
+    assert scope["ddf_pred"].shape == (2, 2, 64, 64) and scope["views"]["mask"].shape == (2, 1, 64, 64)
     assert scope["net"].backbone.encoders[0][0].conv.weight.grad.abs().sum() > 0
 
 

@@ -83,7 +83,7 @@ class CoverPretrainStep:
 
     def update(self, net: torch.nn.Module, opt: torch.optim.Optimizer, views: dict, amp: bool = False,
                scaler: torch.amp.GradScaler | None = None) -> dict[str, float]:
-        """One optimisation step of ``net`` on ``views`` (``view_a``, ``view_b``, ``dvf``, ``mask``). ``amp``:
+        """One optimisation step of ``net`` on ``views`` (``view_a``, ``view_b``, ``ddf``, ``mask``). ``amp``:
         float16 autocast on CUDA with ``scaler``; ``bf16`` overrides it on any device."""
         x_a, x_b = views["view_a"], views["view_b"]
         dims, batch = x_a.ndim - 2, x_a.shape[0]
@@ -99,12 +99,12 @@ class CoverPretrainStep:
         amp = amp and device_type == "cuda" and not self.bf16
         dtype = torch.bfloat16 if self.bf16 else torch.float16
         with torch.autocast(device_type, dtype=dtype, enabled=amp or self.bf16):
-            psi, fa, fb = model(x_a, x_b)
-        if psi.shape[0] > batch:  # the appended (view_a, clean_b) pairs
-            views = {**views, "psi_clean": psi[batch:].float()}
-            psi, fa, fb = psi[:batch], fa[:batch], fb[:batch]
+            ddf_pred, fa, fb = model(x_a, x_b)
+        if ddf_pred.shape[0] > batch:  # the appended (view_a, clean_b) pairs
+            views = {**views, "ddf_clean": ddf_pred[batch:].float()}
+            ddf_pred, fa, fb = ddf_pred[:batch], fa[:batch], fb[:batch]
         extra = {"views": views} if getattr(self.loss_function, "needs_views", False) else {}  # temporal COVER
-        out = self.loss_function(psi.float(), fa.float(), fb.float(), views["dvf"], views["mask"], **extra)
+        out = self.loss_function(ddf_pred.float(), fa.float(), fb.float(), views["ddf"], views["mask"], **extra)
         scaler = scaler if amp else None
         if scaler is not None:
             scaler.scale(out["loss"]).backward()

@@ -22,7 +22,7 @@ __all__ = ["CoverValidation", "endpoint_error"]
 
 
 def endpoint_error(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
-    """Mean Euclidean distance ``|psi_pred(p) - psi(p)|_2`` over valid voxels, in voxels."""
+    """Mean Euclidean distance ``|ddf_pred(p) - ddf(p)|_2`` over valid voxels, in voxels."""
     err = (pred.float() - target.float()).norm(dim=1, keepdim=True) * mask
     return float(err.sum() / mask.sum().clamp_min(1.0))
 
@@ -129,12 +129,12 @@ class CoverValidation:
         net.eval()
         with torch.no_grad():
             pred, _, feat_b = net(self.views["view_a"], self.views["view_b"])
-            by_kind = {k: endpoint_error(net(kv["view_a"], kv["view_b"])[0], kv["dvf"], kv["mask"])
+            by_kind = {k: endpoint_error(net(kv["view_a"], kv["view_b"])[0], kv["ddf"], kv["mask"])
                        for k, kv in self.kind_views.items()}
         net.train(was_training)
         v = self.views
-        rec = {"iteration": it, "val_epe": endpoint_error(pred, v["dvf"], v["mask"]),
-               "val_epe_zero": endpoint_error(torch.zeros_like(v["dvf"]), v["dvf"], v["mask"]),
+        rec = {"iteration": it, "val_epe": endpoint_error(pred, v["ddf"], v["mask"]),
+               "val_epe_zero": endpoint_error(torch.zeros_like(v["ddf"]), v["ddf"], v["mask"]),
                **{f"val_epe_{k}": e for k, e in by_kind.items()}}
         self.history = [h for h in self.history if h["iteration"] < it] + [rec]
         kinds = "".join(f", {k} {e:.3f}" for k, e in by_kind.items())
@@ -151,7 +151,7 @@ class CoverValidation:
                 self._writer.add_scalar(key, rec[key], it)
             self._writer.flush()
         if self.plot:
-            save_panel(self.output_dir / "panels" / f"panel_{it:08d}.png", v["view_a"], v["view_b"], v["dvf"], pred,
+            save_panel(self.output_dir / "panels" / f"panel_{it:08d}.png", v["view_a"], v["view_b"], v["ddf"], pred,
                        v["mask"], feat_b, title=f"iteration {it}: endpoint error {rec['val_epe']:.2f} voxels")
             save_curves(self.output_dir / "val_epe.png", [h["iteration"] for h in self.history],
                         {"COVER": [h["val_epe"] for h in self.history],

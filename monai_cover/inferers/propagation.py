@@ -1,7 +1,7 @@
 """Label propagation through a sequence with predicted (or known) displacement fields (issue 17).
 
 A label of one frame is carried to the other frames by warping its class probabilities,
-``x_{t+1}(p) = x_t(p + psi_t(p))`` (the backward-warp convention of the views: ``psi_t`` maps positions of frame
+``x_{t+1}(p) = x_t(p + ddf_t(p))`` (the backward-warp convention of the views: ``ddf_t`` maps positions of frame
 ``t + 1`` to positions of frame ``t``). Probabilities rather than hard labels are carried, so sub-voxel motion does
 not round away frame after frame; each frame's label is their argmax.
 """
@@ -32,13 +32,13 @@ logger = logging.getLogger(__name__)
 PROPAGATION_MODES = ("direct", "chain")
 
 
-def propagate_labels(label: torch.Tensor, fields: Iterable[torch.Tensor], num_classes: int) -> list[torch.Tensor]:
+def propagate_labels(label: torch.Tensor, ddfs: Iterable[torch.Tensor], num_classes: int) -> list[torch.Tensor]:
     """Carry ``label`` (frame 0) through the sequence frame by frame.
 
     Args:
         label: ``(1, *S)`` integer class map of frame 0 (values in ``range(num_classes)``).
-        fields: ``psi_0, psi_1, ...``, each ``(d, *S)`` in voxels: frame ``t + 1`` at ``p`` shows frame ``t`` at
-            ``p + psi_t(p)``.
+        ddfs: ``ddf_0, ddf_1, ...``, each ``(d, *S)`` in voxels: frame ``t + 1`` at ``p`` shows frame ``t`` at
+            ``p + ddf_t(p)``.
         num_classes: number of classes, background (0) included.
 
     Returns:
@@ -50,10 +50,10 @@ def propagate_labels(label: torch.Tensor, fields: Iterable[torch.Tensor], num_cl
         raise ValueError(f"propagate_labels: label must be (1, *S), got {tuple(label.shape)}.")
     probs = F.one_hot(lab[0], num_classes).movedim(-1, 0)[None].float()  # (1, K, *S)
     out = [lab]
-    for psi in fields:
-        if psi.shape[1:] != lab.shape[1:] or psi.shape[0] != lab.ndim - 1:
-            raise ValueError(f"propagate_labels: field {tuple(psi.shape)} does not fit label {tuple(lab.shape)}.")
-        probs = warp(probs, psi[None].to(probs))
+    for ddf in ddfs:
+        if ddf.shape[1:] != lab.shape[1:] or ddf.shape[0] != lab.ndim - 1:
+            raise ValueError(f"propagate_labels: field {tuple(ddf.shape)} does not fit label {tuple(lab.shape)}.")
+        probs = warp(probs, ddf[None].to(probs))
         out.append(probs[0].argmax(0, keepdim=True))
     return out
 
@@ -74,7 +74,7 @@ def propagate_sequence(
 
     Args:
         net: a field network (``CoverNet``): ``net(x_a, x_b)[0]`` is the ``(B, d, *S)`` field in voxels with
-            ``x_b(p) ~ x_a(p + psi(p))``.
+            ``x_b(p) ~ x_a(p + ddf(p))``.
         frames: ``(T, *S)`` frames, intensities as in pretraining (``[0, 1]``); padded to sizes the network takes
             (edge values) and cropped back.
         label: ``(1, *S)`` integer class map of frame ``reference``.
@@ -105,21 +105,21 @@ def propagate_sequence(
         pairs = [(reference, t) for t in range(t_len) if t != reference]
     else:
         pairs = [(t - 1, t) for t in range(reference + 1, t_len)] + [(t + 1, t) for t in range(reference - 1, -1, -1)]
-    fields: dict[tuple[int, int], torch.Tensor] = {}
+    ddfs: dict[tuple[int, int], torch.Tensor] = {}
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
-        psi = net(x[[i for i, _ in chunk]], x[[j for _, j in chunk]])[0].float()
-        fields.update(zip(chunk, psi))
+        ddf = net(x[[i for i, _ in chunk]], x[[j for _, j in chunk]])[0].float()
+        ddfs.update(zip(chunk, ddf))
         if progress is not None:
             progress(min(start + batch_size, len(pairs)), len(pairs))
     out = [None] * t_len
     out[reference] = lab
     if mode == "direct":
-        for (_, t), psi in fields.items():
-            out[t] = propagate_labels(lab, [psi], num_classes)[-1]
+        for (_, t), ddf in ddfs.items():
+            out[t] = propagate_labels(lab, [ddf], num_classes)[-1]
     else:
-        ahead = propagate_labels(lab, [fields[(t - 1, t)] for t in range(reference + 1, t_len)], num_classes)
-        back = propagate_labels(lab, [fields[(t + 1, t)] for t in range(reference - 1, -1, -1)], num_classes)
+        ahead = propagate_labels(lab, [ddfs[(t - 1, t)] for t in range(reference + 1, t_len)], num_classes)
+        back = propagate_labels(lab, [ddfs[(t + 1, t)] for t in range(reference - 1, -1, -1)], num_classes)
         for n, t in enumerate(range(reference, t_len)):
             out[t] = ahead[n]
         for n, t in enumerate(range(reference, -1, -1)):

@@ -14,7 +14,7 @@ __all__ = ["CoverLoss"]
 class CoverLoss(nn.Module):
     """Weighted sum of :class:`VectorLoss` and :class:`ConsistencyLoss` (paper default 1 : 1).
 
-    ``forward(psi_pred, feat_a, feat_b, dvf, mask)`` returns a dict with ``loss`` (to backpropagate),
+    ``forward(ddf_pred, feat_a, feat_b, ddf, mask)`` returns a dict with ``loss`` (to backpropagate),
     ``loss_vec`` and ``loss_con`` (detached, for logging). A weight of 0 skips that term's computation.
     """
 
@@ -23,10 +23,10 @@ class CoverLoss(nn.Module):
         self.lambda_vec, self.lambda_con = lambda_vec, lambda_con
         self.vec, self.con = VectorLoss(), ConsistencyLoss()
 
-    def forward(self, psi_pred, feat_a, feat_b, dvf, mask) -> dict[str, torch.Tensor]:
-        zero = psi_pred.new_zeros(())
-        l_vec = self.vec(psi_pred.float(), dvf.float(), mask) if self.lambda_vec else zero
-        l_con = self.con(feat_a.float(), feat_b.float(), dvf, mask) if self.lambda_con else zero
+    def forward(self, ddf_pred, feat_a, feat_b, ddf, mask) -> dict[str, torch.Tensor]:
+        zero = ddf_pred.new_zeros(())
+        l_vec = self.vec(ddf_pred.float(), ddf.float(), mask) if self.lambda_vec else zero
+        l_con = self.con(feat_a.float(), feat_b.float(), ddf, mask) if self.lambda_con else zero
         return {
             "loss": self.lambda_vec * l_vec + self.lambda_con * l_con,
             "loss_vec": l_vec.detach(),

@@ -15,14 +15,14 @@ class PixelContrastLoss(nn.Module):
     """InfoNCE between corresponding pixels/voxels of the two views (the "binary contrast" COVER is compared with).
 
     For ``n`` positions ``p`` drawn from the valid mask (over the whole batch), the positive of ``f_b(p)`` is view
-    a's feature at its true correspondence ``p + dvf(p)`` (the same :func:`warp` as :class:`ConsistencyLoss`); the
+    a's feature at its true correspondence ``p + ddf(p)`` (the same :func:`warp` as :class:`ConsistencyLoss`); the
     other ``n - 1`` drawn positions' view-a features are its negatives. Features are L2-normalised, logits are
     cosine / ``temperature``, and the loss is symmetric (b->a and a->b), as in PixPro's PixContrast. The
     correspondences are exact (the views' displacement is known), so no distance threshold is needed. There is no
     projection head: the same finest backbone features as L_con are trained, which keeps backbone, views and
     budget identical across methods.
 
-    ``forward(psi_pred, feat_a, feat_b, dvf, mask)`` (``psi_pred`` unused; same signature as :class:`CoverLoss`)
+    ``forward(ddf_pred, feat_a, feat_b, ddf, mask)`` (``ddf_pred`` unused; same signature as :class:`CoverLoss`)
     returns ``{"loss", "loss_nce"}``; ``loss`` is 0 when fewer than 2 valid positions exist.
 
     Args:
@@ -37,8 +37,8 @@ class PixelContrastLoss(nn.Module):
             raise ValueError(f"temperature must be > 0 and num_samples >= 2, got {temperature}, {num_samples}")
         self.temperature, self.num_samples = temperature, num_samples
 
-    def forward(self, psi_pred, feat_a, feat_b, dvf, mask) -> dict[str, torch.Tensor]:
-        aligned = warp(feat_a.float(), dvf.detach().float())  # aligned[p] = f_a(p + dvf(p)), the positive of f_b(p)
+    def forward(self, ddf_pred, feat_a, feat_b, ddf, mask) -> dict[str, torch.Tensor]:
+        aligned = warp(feat_a.float(), ddf.detach().float())  # aligned[p] = f_a(p + ddf(p)), the positive of f_b(p)
         channels = feat_b.shape[1]
         za = aligned.movedim(1, -1).reshape(-1, channels)
         zb = feat_b.float().movedim(1, -1).reshape(-1, channels)

@@ -26,24 +26,24 @@ class TemporalCoverLoss(nn.Module):
     For a pair of frames ``t`` and ``t + gap`` the true field is the drawn one composed with the anatomy's motion
     between the frames, which nobody knows. Those pairs are trained by image matching instead (as unsupervised
     registration is): the clean view a warped by the predicted field should look like view b,
-    ``L_sim = 1 - mean_p m(p) LNCC(warp(clean_a, psi_pred), view_b)(p)`` (MONAI's local normalised
+    ``L_sim = 1 - mean_p m(p) LNCC(warp(clean_a, ddf_pred), view_b)(p)`` (MONAI's local normalised
     cross-correlation; ``m`` the positions whose source lies in the crop and where view b shows image content, the
-    only ones compared), plus ``lambda_smooth`` times MONAI's bending energy of ``psi_pred`` (0 for any affine
+    only ones compared), plus ``lambda_smooth`` times MONAI's bending energy of ``ddf_pred`` (0 for any affine
     field, so the drawn affine part is not penalised). Both are 0 for a perfect prediction of an affine motion and
     positive otherwise. Pairs from one frame (gap 0) get
     ``CoverLoss`` with the exact drawn field, as for images.
 
-    Optionally (``lambda_trans > 0``) the transitivity constraint that the drawn field gives: with ``psi_0`` the
-    prediction for view a and view b's frame undeformed (``clean_b``), view b is ``clean_b`` moved by ``dvf``, so
-    the prediction for the pair must be ``dvf + psi_0(p + dvf(p))``; ``L_trans`` is that masked L1 difference
+    Optionally (``lambda_trans > 0``) the transitivity constraint that the drawn field gives: with ``ddf_0`` the
+    prediction for view a and view b's frame undeformed (``clean_b``), view b is ``clean_b`` moved by ``ddf``, so
+    the prediction for the pair must be ``ddf + ddf_0(p + ddf(p))``; ``L_trans`` is that masked L1 difference
     (voxels, as :class:`~monai_cover.losses.VectorLoss`). It costs a second prediction per two-frame pair (the
-    pretraining step appends those pairs to the batch, ``views["psi_clean"]``) and only constrains the prediction
+    pretraining step appends those pairs to the batch, ``views["ddf_clean"]``) and only constrains the prediction
     relative to itself: any motion estimate, right or wrong, satisfies it as long as the drawn part is added on
     top, while image matching ties the field to the frames' content. ``benchmarks/temporal.py`` ablates the two.
 
-    ``forward(psi_pred, feat_a, feat_b, dvf, mask, views)``: the first five as :class:`CoverLoss` (``(B, d, *S)``
+    ``forward(ddf_pred, feat_a, feat_b, ddf, mask, views)``: the first five as :class:`CoverLoss` (``(B, d, *S)``
     fields in voxels, ``(B, F, *S)`` features, ``(B, 1, *S)`` mask), ``views`` the sampler's dict (``pair``,
-    ``clean_a``, ``view_b``, ``content_b``; with ``lambda_trans`` also ``psi_clean`` ``(n, d, *S)``, the predictions
+    ``clean_a``, ``view_b``, ``content_b``; with ``lambda_trans`` also ``ddf_clean`` ``(n, d, *S)``, the predictions
     for ``(view_a, clean_b)`` of the ``n`` two-frame pairs in batch order). Returns ``loss`` and the detached terms
     ``loss_vec``, ``loss_con`` (one-frame pairs), ``loss_sim``, ``loss_smooth`` and, with ``lambda_trans``,
     ``loss_trans`` (two-frame pairs), each 0 when the batch has no pair of its kind. The two groups are averaged
@@ -74,10 +74,10 @@ class TemporalCoverLoss(nn.Module):
         """Whether the pretraining step must also predict ``(view_a, clean_b)`` for the two-frame pairs."""
         return self.lambda_trans > 0
 
-    def transitivity(self, psi: torch.Tensor, psi_clean: torch.Tensor, dvf: torch.Tensor,
+    def transitivity(self, pred: torch.Tensor, ddf_clean: torch.Tensor, ddf: torch.Tensor,
                      mask: torch.Tensor) -> torch.Tensor:
-        """Masked L1 (voxels) between ``psi`` and ``dvf + psi_clean(p + dvf(p))``, all ``(n, d, *S)``."""
-        return self.vector(psi, dvf + warp(psi_clean, dvf), mask)
+        """Masked L1 (voxels) between ``pred`` and ``ddf + ddf_clean(p + ddf(p))``, all ``(n, d, *S)``."""
+        return self.vector(pred, ddf + warp(ddf_clean, ddf), mask)
 
     def similarity(self, moved: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """``1 - masked mean LNCC`` of ``(B, 1, *S)`` images (0 when they match up to a local linear intensity
@@ -90,36 +90,36 @@ class TemporalCoverLoss(nn.Module):
         ncc = -lncc(torch.where(valid > 0, moved, target), target)
         return 1.0 - (ncc * valid).sum() / valid.sum().clamp_min(1.0)
 
-    def smoothness(self, psi: torch.Tensor) -> torch.Tensor:
+    def smoothness(self, pred: torch.Tensor) -> torch.Tensor:
         """MONAI's bending energy of ``(B, d, *S)`` fields in voxels (0 for affine fields)."""
         with warnings.catch_warnings():  # MONAI 1.6 indexes with lists, which torch warns about on every call
             warnings.simplefilter("ignore", UserWarning)
-            return self.bending(psi)
+            return self.bending(pred)
 
-    def forward(self, psi_pred, feat_a, feat_b, dvf, mask, views: dict) -> dict[str, torch.Tensor]:
-        moving = (views["pair"] == TEMPORAL).to(psi_pred.device)
+    def forward(self, ddf_pred, feat_a, feat_b, ddf, mask, views: dict) -> dict[str, torch.Tensor]:
+        moving = (views["pair"] == TEMPORAL).to(ddf_pred.device)
         n, b = int(moving.sum()), moving.numel()
-        zero = psi_pred.new_zeros((), dtype=torch.float32)
+        zero = ddf_pred.new_zeros((), dtype=torch.float32)
         out = {"loss": zero, "loss_vec": zero, "loss_con": zero, "loss_sim": zero, "loss_smooth": zero}
         if self.lambda_trans > 0:
             out["loss_trans"] = zero
         if n < b:
             keep = ~moving
-            known = self.cover(psi_pred[keep], feat_a[keep], feat_b[keep], dvf[keep], mask[keep])
+            known = self.cover(ddf_pred[keep], feat_a[keep], feat_b[keep], ddf[keep], mask[keep])
             out.update(loss=known["loss"] * ((b - n) / b), loss_vec=known["loss_vec"], loss_con=known["loss_con"])
         if n:
-            psi = psi_pred[moving].float()
-            moved = warp(views["clean_a"][moving].float(), psi)
-            valid = Fn.valid_mask(psi.detach()) * views["content_b"][moving]
+            pred = ddf_pred[moving].float()
+            moved = warp(views["clean_a"][moving].float(), pred)
+            valid = Fn.valid_mask(pred.detach()) * views["content_b"][moving]
             sim = self.similarity(moved, views["view_b"][moving].float(), valid)
-            smooth = self.smoothness(psi)
+            smooth = self.smoothness(pred)
             total = self.lambda_sim * sim + self.lambda_smooth * smooth
             out.update(loss_sim=sim.detach(), loss_smooth=smooth.detach())
             if self.lambda_trans > 0:
-                if "psi_clean" not in views or len(views["psi_clean"]) != n:
-                    raise ValueError("TemporalCoverLoss: lambda_trans > 0 needs views['psi_clean'], the predictions "
+                if "ddf_clean" not in views or len(views["ddf_clean"]) != n:
+                    raise ValueError("TemporalCoverLoss: lambda_trans > 0 needs views['ddf_clean'], the predictions "
                                      f"for (view_a, clean_b) of the {n} two-frame pairs (CoverPretrainStep adds them).")
-                trans = self.transitivity(psi, views["psi_clean"].float(), dvf[moving].float(), mask[moving])
+                trans = self.transitivity(pred, views["ddf_clean"].float(), ddf[moving].float(), mask[moving])
                 total = total + self.lambda_trans * trans
                 out["loss_trans"] = trans.detach()
             out["loss"] = out["loss"] + total * (n / b)

@@ -9,7 +9,7 @@ __all__ = ["VectorLoss"]
 
 
 class VectorLoss(_Loss):
-    """``L_vec = sum_p eps(p) |psi(p) - psi_pred(p)|_1 / sum_p eps(p)`` over the batch (0 for an empty mask).
+    """``L_vec = sum_p eps(p) |ddf(p) - ddf_pred(p)|_1 / sum_p eps(p)`` over the batch (0 for an empty mask).
 
     Forward args: ``pred`` and ``target`` ``(B, d, *S)`` in voxels, ``mask`` ``(B, 1, *S)``. Returns a scalar in
     voxels (sum of absolute component errors per valid voxel).

@@ -16,8 +16,8 @@ __all__ = ["RandCoverViews"]
 class RandCoverViews(Randomizable, Transform):
     """Generate one COVER view pair from one image; same arguments as :class:`CoverViewSampler`.
 
-    ``__call__(img)`` with ``img`` ``(C, *S)`` returns ``(view_a (C, *crop), view_b (C, *crop), dvf (d, *crop),
-    mask (1, *crop))``, float tensors, ``dvf`` in voxels. For training on a GPU prefer generating views for
+    ``__call__(img)`` with ``img`` ``(C, *S)`` returns ``(view_a (C, *crop), view_b (C, *crop), ddf (d, *crop),
+    mask (1, *crop))``, float tensors, ``ddf`` in voxels. For training on a GPU prefer generating views for
     the whole batch on the device with :class:`CoverViewSampler` (see :mod:`monai_cover.engines`).
     """
 
@@ -45,4 +45,4 @@ class RandCoverViews(Randomizable, Transform):
         if randomize:
             self.randomize(img_t)
         out = self.sampler.generate(img_t[None])
-        return out["view_a"][0], out["view_b"][0], out["dvf"][0], out["mask"][0]
+        return out["view_a"][0], out["view_b"][0], out["ddf"][0], out["mask"][0]

@@ -18,7 +18,7 @@ class RandCoverViewsd(Randomizable, MapTransform):
 
     Args:
         keys: the image key (exactly one).
-        view_a_key, view_b_key, dvf_key, mask_key: output keys.
+        view_a_key, view_b_key, ddf_key, mask_key: output keys.
         allow_missing_keys: leave the dict unchanged when the image key is missing.
         sampler_args: passed to :class:`monai_cover.transforms.CoverViewSampler` (``spatial_dims``,
             ``crop_size``, ranges, appearance probabilities).
@@ -29,7 +29,7 @@ class RandCoverViewsd(Randomizable, MapTransform):
         keys: KeysCollection = "image",
         view_a_key: str = "view_a",
         view_b_key: str = "view_b",
-        dvf_key: str = "dvf",
+        ddf_key: str = "ddf",
         mask_key: str = "mask",
         allow_missing_keys: bool = False,
         **sampler_args,
@@ -37,7 +37,7 @@ class RandCoverViewsd(Randomizable, MapTransform):
         MapTransform.__init__(self, keys, allow_missing_keys)
         if len(self.keys) != 1:
             raise ValueError(f"RandCoverViewsd: exactly one image key expected, got {list(self.keys)}.")
-        self.out_keys = (view_a_key, view_b_key, dvf_key, mask_key)
+        self.out_keys = (view_a_key, view_b_key, ddf_key, mask_key)
         self.views = RandCoverViews(**sampler_args)
 
     def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):

@@ -1,7 +1,7 @@
 """SeVR math on batches of tensors (2D and 3D share every function). No randomness here: parameters come in.
 
 Fields are displacement fields in voxels, ``(B, d, *S)``, channel ``i`` along array axis ``i``; views follow
-``x_b = warp(x, psi)``, i.e. ``x_b(p) = x(p + psi(p))``.
+``x_b = warp(x, ddf)``, i.e. ``x_b(p) = x(p + ddf(p))``.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def affine_matrices(rotate: torch.Tensor, shear: torch.Tensor, scale: torch.Tens
 
 
 def affine_field(matrix: torch.Tensor, translation: torch.Tensor, spatial_shape: Sequence[int]) -> torch.Tensor:
-    """Displacement ``psi(p) = A (p - c) + c + t - p`` of an affine map about the grid centre ``c``.
+    """Displacement ``ddf(p) = A (p - c) + c + t - p`` of an affine map about the grid centre ``c``.
 
     Args:
         matrix: ``(B, d, d)`` linear part.

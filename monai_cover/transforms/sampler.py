@@ -139,13 +139,13 @@ class ViewParams:
 
 
 class CoverViewSampler(Randomizable):
-    """Generate COVER views ``(x_a, x_b, psi, eps)`` from a batch of images.
+    """Generate COVER views ``(x_a, x_b, ddf, eps)`` from a batch of images.
 
     ``randomize(batch_size, spatial_shape)`` draws every parameter with this object's ``R`` (seedable with
     ``set_random_state``); ``generate(images)`` applies the draw on ``images.device``, so one CPU draw can
     produce the views of a whole batch on a GPU. Steps (docs/cover-method.md, "View generation (SeVR)"): affine
-    (+ optional elastic) field ``psi`` on the full grid, ``x_b = warp(x, psi)``, one shared crop of ``x``, ``x_b``,
-    ``psi``, appearance changes on ``x_a`` only, valid mask ``eps``.
+    (+ optional elastic) field on the full grid, ``x_b = warp(x, field)``, one shared crop of ``x``, ``x_b`` and the
+    field (``ddf``), appearance changes on ``x_a`` only, valid mask ``eps``.
 
     Args:
         spatial_dims: 2 or 3.
@@ -203,10 +203,10 @@ class CoverViewSampler(Randomizable):
             registration trains on synthetic contrasts. Cross-modal learning for single-modality archives.
         temporal_gap: 0 (default): off. A maximum frame gap ``G >= 1``: the image's channels are the frames of a
             sequence (:func:`~monai_cover.data.load_sequence`) and the views are single-channel: view a from frame
-            ``t``, view b from frame ``t + gap`` (warped by the drawn field as always). ``gap`` is 0 (then ``dvf`` is
+            ``t``, view b from frame ``t + gap`` (warped by the drawn field as always). ``gap`` is 0 (then ``ddf`` is
             the exact target, as for images) or, for ``temporal_share`` of the pairs, uniform on ``+-1..+-G``
             (capped by the sequence length); for those the true field also holds the unknown motion between the
-            frames, so ``dvf`` is only the synthetic part and the pair is of kind ``"temporal"``
+            frames, so ``ddf`` is only the synthetic part and the pair is of kind ``"temporal"``
             (:class:`~monai_cover.losses.TemporalCoverLoss` trains them without it). ``t`` is uniform over the
             frames that leave room for the gap. Not together with ``cross_modal``.
         temporal_share: share of temporal pairs with a gap (the rest pair a frame with itself: frame-wise COVER
@@ -418,10 +418,11 @@ class CoverViewSampler(Randomizable):
         """The drawn ground-truth field on the full grid, ``(B, d, *S)`` in voxels."""
         p = params or self.params
         t = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device)  # noqa: E731
-        psi = Fn.affine_field(Fn.affine_matrices(t(p.rotate), t(p.shear), t(p.scale)), t(p.translate), spatial_shape)
+        ddf_full = Fn.affine_field(Fn.affine_matrices(t(p.rotate), t(p.shear), t(p.scale)), t(p.translate),
+                                   spatial_shape)
         if p.elastic is not None:
-            psi = psi + Fn.elastic_field(t(p.elastic), spatial_shape, self.elastic_magnitude)
-        return psi
+            ddf_full = ddf_full + Fn.elastic_field(t(p.elastic), spatial_shape, self.elastic_magnitude)
+        return ddf_full
 
     def appearance(self, x: torch.Tensor, params: ViewParams | None = None) -> torch.Tensor:
         """Apply the drawn contrast, brightness, blur, noise, colour jitter (RGB) and noise blocks to ``(B, C, *S)``
@@ -462,15 +463,15 @@ class CoverViewSampler(Randomizable):
 
         Returns:
             dict with ``view_a`` ``(B, C, *crop)`` (appearance-changed crop of ``x``), ``view_b`` ``(B, C, *crop)``
-            (crop of ``warp(x, psi)``), ``dvf`` ``(B, d, *crop)`` ground truth in voxels with
-            ``view_b(p) ~ clean view_a(p + dvf(p))``, ``mask`` ``(B, 1, *crop)`` valid mask, ``pair`` ``(B,)`` int64
+            (crop of ``warp(x, ddf_full)``), ``ddf`` ``(B, d, *crop)`` ground truth in voxels with
+            ``view_b(p) ~ clean view_a(p + ddf(p))``, ``mask`` ``(B, 1, *crop)`` valid mask, ``pair`` ``(B,)`` int64
             CPU pair kind (:meth:`ViewParams.pair_kinds`: 0 same modality, 1 cross-modal, 2 synthetic contrast, 3
             temporal). With ``cross_modal`` or ``temporal_gap`` set the views have one channel (view a's modality or
             frame, view b's), else ``C``; synthetic contrast remaps view b after the crop. With ``temporal_gap`` also
             ``frame`` and ``gap`` ``(B,)`` int64 CPU (view a's frame; view b's frame minus it), ``clean_a``
             ``(B, 1, *crop)`` (view a before its appearance changes: what a predicted field should carry onto view b),
             ``clean_b`` ``(B, 1, *crop)`` (view b's frame cropped where view a is, not deformed: ``view_b(p) =
-            clean_b(p + dvf(p))``, what the transitivity constraint compares against) and ``content_b``
+            clean_b(p + ddf(p))``, what the transitivity constraint compares against) and ``content_b``
             ``(B, 1, *crop)`` (1 where view b's source lies in the image, 0 where it is padding).
         """
         p = params or self.params
@@ -482,25 +483,25 @@ class CoverViewSampler(Randomizable):
         x = convert_to_tensor(images, track_meta=False)
         x = x if x.is_floating_point() else x.float()
         x_a, x_b, frames = self._sources(x, p)
-        psi = self.field(shape, x.device, p).to(x.dtype)
-        view_b = Fn.crop(warp(x_b, psi), p.crop_starts, self.crop_size)
+        ddf_full = self.field(shape, x.device, p).to(x.dtype)
+        view_b = Fn.crop(warp(x_b, ddf_full), p.crop_starts, self.crop_size)
         if p.remap is not None and p.remap.any():
             on = torch.as_tensor(p.remap, device=x.device)
             remapped = Fn.intensity_remap(view_b, torch.as_tensor(p.remap_knots, dtype=x.dtype))
             view_b = torch.where(on.view(-1, *([1] * (view_b.ndim - 1))), remapped, view_b)
-        dvf = Fn.crop(psi, p.crop_starts, self.crop_size)
+        ddf = Fn.crop(ddf_full, p.crop_starts, self.crop_size)
         clean_a = Fn.crop(x_a, p.crop_starts, self.crop_size)
         out = {
             "view_a": self.appearance(clean_a, p),
             "view_b": view_b,
-            "dvf": dvf,
-            "mask": Fn.valid_mask(dvf),
+            "ddf": ddf,
+            "mask": Fn.valid_mask(ddf),
             "pair": torch.as_tensor(p.pair_kinds()),  # on the CPU: bookkeeping, no copy to the device every step
         }
         if frames is not None:  # what image matching needs: the clean view a, where view b shows image content
             out.update(frame=frames[0], gap=frames[1], clean_a=clean_a,
                        clean_b=Fn.crop(x_b, p.crop_starts, self.crop_size),
-                       content_b=Fn.crop(Fn.valid_mask(psi), p.crop_starts, self.crop_size))
+                       content_b=Fn.crop(Fn.valid_mask(ddf_full), p.crop_starts, self.crop_size))
         return out
 
     def _sources(self, x: torch.Tensor, p: ViewParams) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:

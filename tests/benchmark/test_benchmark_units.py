@@ -121,20 +121,20 @@ def test_pixel_contrast_loss_value_with_orthogonal_features():
 def test_pixel_contrast_loss_uses_the_field_and_mask():
     torch.manual_seed(0)
     fa = torch.randn(2, 128, 12, 12, requires_grad=True)  # wide: random features are near-orthogonal
-    dvf = torch.zeros(2, 2, 12, 12)
-    dvf[:, 1] = 2.0  # x_b(p) = x_a(p + (0, 2)): view b's pixel p matches view a's pixel p + 2 along the last axis
+    ddf = torch.zeros(2, 2, 12, 12)
+    ddf[:, 1] = 2.0  # x_b(p) = x_a(p + (0, 2)): view b's pixel p matches view a's pixel p + 2 along the last axis
     fb = fa.detach().roll(-2, -1)
     mask = torch.ones(2, 1, 12, 12)
     mask[..., -2:] = 0  # positions whose correspondence falls outside view a
     loss_fn = PixelContrastLoss(temperature=0.1, num_samples=4096)
-    right = loss_fn(None, fa, fb, dvf, mask)["loss"]
-    wrong = loss_fn(None, fa, fb, torch.zeros_like(dvf), mask)["loss"]
+    right = loss_fn(None, fa, fb, ddf, mask)["loss"]
+    wrong = loss_fn(None, fa, fb, torch.zeros_like(ddf), mask)["loss"]
     assert right.item() < 0.1 and wrong.item() > right.item() + 2.0
-    flipped = loss_fn(None, fa, fb, -dvf, mask)["loss"]  # the opposite convention is wrong too
+    flipped = loss_fn(None, fa, fb, -ddf, mask)["loss"]  # the opposite convention is wrong too
     assert flipped.item() > right.item() + 2.0
     right.backward()
     assert fa.grad is not None and fa.grad.abs().sum() > 0
-    empty = loss_fn(None, fa, fb, dvf, torch.zeros_like(mask))
+    empty = loss_fn(None, fa, fb, ddf, torch.zeros_like(mask))
     assert empty["loss"].item() == 0.0
 
 

@@ -34,13 +34,13 @@ def test_oracle_field_keeps_the_label_on_a_moving_structure(dims, velocity):
     truth = blob_labels(shape, centres, radius=5.0)
     # frame t+1 at p shows frame t at p - v: the field is -v everywhere (the static box moves too, as a
     # translation of the whole frame would, so only class 1 is scored)
-    psi = -v.view(-1, *[1] * dims).expand(dims, *shape)
-    labels = propagate_labels(truth[0], [psi] * 10, num_classes=3)
+    ddf = -v.view(-1, *[1] * dims).expand(dims, *shape)
+    labels = propagate_labels(truth[0], [ddf] * 10, num_classes=3)
     assert len(labels) == 11 and torch.equal(labels[0], truth[0])
     scores = [dice(lab, t, 1) for lab, t in zip(labels, truth)]
     assert min(scores) >= 0.9, scores
     # a zero field leaves the label where it was: by frame 10 the structure has moved away from it
-    still = propagate_labels(truth[0], [torch.zeros_like(psi)] * 10, num_classes=3)
+    still = propagate_labels(truth[0], [torch.zeros_like(ddf)] * 10, num_classes=3)
     assert dice(still[10], truth[10], 1) < 0.5
 
 
@@ -53,7 +53,7 @@ def test_shapes_are_checked():
 
 class CentroidNet(torch.nn.Module):
     """A field "network" for rigidly translated blobs: the constant field ``centroid(a) - centroid(b)`` is exact
-    (``b(p) = a(p + psi)``), whatever the frames' order, so propagation itself is what is tested."""
+    (``b(p) = a(p + ddf)``), whatever the frames' order, so propagation itself is what is tested."""
 
     config = {"channels": [1, 2, 4, 8, 16]}  # 4 poolings: inputs padded to multiples of 16
 
@@ -67,8 +67,8 @@ class CentroidNet(torch.nn.Module):
         grid = torch.stack(torch.meshgrid(*[torch.arange(s, dtype=torch.float32) for s in a.shape[2:]],
                                           indexing="ij"))[None]
         cen = lambda x: (grid * x).flatten(2).sum(-1) / x.flatten(2).sum(-1)  # noqa: E731
-        psi = (cen(a) - cen(b)).view(*a.shape[:1], -1, *[1] * (a.ndim - 2))
-        return psi.expand(-1, -1, *a.shape[2:]), None, None
+        ddf = (cen(a) - cen(b)).view(*a.shape[:1], -1, *[1] * (a.ndim - 2))
+        return ddf.expand(-1, -1, *a.shape[2:]), None, None
 
 
 @pytest.mark.parametrize("mode", ["direct", "chain"])

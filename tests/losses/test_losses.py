@@ -73,21 +73,21 @@ def test_vector_loss_shape_check():
 # ----------------------------------------------------------------------------------------------- ConsistencyLoss
 @pytest.mark.parametrize("dims", [2, 3])
 def test_consistency_zero_for_exactly_warped_features(dims):
-    """``f_b = warp(f_a, dvf)`` (integer shift, exact) -> features agree wherever ``mask = 1`` -> loss 0."""
+    """``f_b = warp(f_a, ddf)`` (integer shift, exact) -> features agree wherever ``mask = 1`` -> loss 0."""
     shape = SHAPES[dims]
     fa = rand(2, 4, *shape)
-    dvf = torch.tensor([1.0, -2.0, 1.0][:dims]).view(1, dims, *([1] * dims)).expand(2, dims, *shape)
-    fb = warp(fa, dvf)
-    mask = valid_mask(dvf)  # p + dvf(p) inside the grid
+    ddf = torch.tensor([1.0, -2.0, 1.0][:dims]).view(1, dims, *([1] * dims)).expand(2, dims, *shape)
+    fb = warp(fa, ddf)
+    mask = valid_mask(ddf)  # p + ddf(p) inside the grid
     assert 0.3 < mask.mean() < 1.0
-    assert ConsistencyLoss()(fa, fb, dvf, mask).item() == pytest.approx(0.0, abs=1e-6)
+    assert ConsistencyLoss()(fa, fb, ddf, mask).item() == pytest.approx(0.0, abs=1e-6)
     # without the mask the zero-padded strip (f_b = 0, cos = 0) counts: the mask is what makes it exactly 0
-    assert ConsistencyLoss()(fa, fb, dvf, torch.ones_like(mask)).item() > 0.05
+    assert ConsistencyLoss()(fa, fb, ddf, torch.ones_like(mask)).item() > 0.05
     # zero displacement: identical features
-    assert ConsistencyLoss()(fa, fa, torch.zeros_like(dvf), torch.ones(2, 1, *shape)).item() == pytest.approx(
+    assert ConsistencyLoss()(fa, fa, torch.zeros_like(ddf), torch.ones(2, 1, *shape)).item() == pytest.approx(
         0.0, abs=1e-6)
     # but unrelated features are not consistent
-    assert ConsistencyLoss()(fa, rand(2, 4, *shape, seed=9), dvf, mask).item() > 0.5
+    assert ConsistencyLoss()(fa, rand(2, 4, *shape, seed=9), ddf, mask).item() > 0.5
 
 
 @pytest.mark.parametrize("dims", [2, 3])
@@ -120,27 +120,27 @@ def test_consistency_empty_mask_and_gradients():
     """Empty mask -> 0 with finite gradients; no gradient flows into the ground-truth field."""
     fa = rand(1, 4, 6, 6).requires_grad_()
     fb = rand(1, 4, 6, 6, seed=1).requires_grad_()
-    dvf = rand(1, 2, 6, 6, seed=2).requires_grad_()
-    loss = ConsistencyLoss()(fa, fb, dvf, torch.zeros(1, 1, 6, 6))
+    ddf = rand(1, 2, 6, 6, seed=2).requires_grad_()
+    loss = ConsistencyLoss()(fa, fb, ddf, torch.zeros(1, 1, 6, 6))
     assert loss.item() == 0.0
     loss.backward()
     assert torch.isfinite(fa.grad).all() and torch.isfinite(fb.grad).all()
     fa.grad = fb.grad = None
-    ConsistencyLoss()(fa, fb, dvf, torch.ones(1, 1, 6, 6)).backward()
+    ConsistencyLoss()(fa, fb, ddf, torch.ones(1, 1, 6, 6)).backward()
     assert fa.grad.abs().sum() > 0 and fb.grad.abs().sum() > 0  # both branches learn (no stop-gradient)
-    assert dvf.grad is None
+    assert ddf.grad is None
 
 
 # ------------------------------------------------------------------------------------------------------ CoverLoss
 def test_cover_loss_weights_combine():
     shape = (8, 7)
-    psi, dvf = rand(2, 2, *shape), rand(2, 2, *shape, seed=1)
+    ddf_pred, ddf = rand(2, 2, *shape), rand(2, 2, *shape, seed=1)
     fa, fb = rand(2, 4, *shape, seed=2), rand(2, 4, *shape, seed=3)
     mask = (rand(2, 1, *shape, seed=4) > -0.5).float()
-    l_vec = VectorLoss()(psi, dvf, mask)
-    l_con = ConsistencyLoss()(fa, fb, dvf, mask)
+    l_vec = VectorLoss()(ddf_pred, ddf, mask)
+    l_con = ConsistencyLoss()(fa, fb, ddf, mask)
     for lv, lc in [(1.0, 1.0), (2.0, 0.5), (0.0, 1.0), (1.0, 0.0)]:
-        out = CoverLoss(lv, lc)(psi, fa, fb, dvf, mask)
+        out = CoverLoss(lv, lc)(ddf_pred, fa, fb, ddf, mask)
         assert out["loss"].item() == pytest.approx(lv * l_vec.item() + lc * l_con.item(), rel=1e-6)
         assert out["loss_vec"].item() == pytest.approx(l_vec.item() if lv else 0.0, rel=1e-6)
         assert out["loss_con"].item() == pytest.approx(l_con.item() if lc else 0.0, rel=1e-6)
@@ -161,8 +161,8 @@ def test_gradients_reach_the_backbone(dims):
     sampler = CoverViewSampler(spatial_dims=dims, crop_size=crop).set_random_state(0)
     views = sampler(torch.rand(2, 1, *[size] * dims))
     net = CoverNet(dims, **TINY)
-    psi, fa, fb = net(views["view_a"], views["view_b"])
-    out = CoverLoss()(psi, fa, fb, views["dvf"], views["mask"])
+    ddf_pred, fa, fb = net(views["view_a"], views["view_b"])
+    out = CoverLoss()(ddf_pred, fa, fb, views["ddf"], views["mask"])
     assert torch.isfinite(out["loss"]) and out["loss_vec"] > 0 and out["loss_con"] > 0
     out["loss"].backward()
     named = dict(net.named_parameters())

@@ -43,14 +43,14 @@ def _views(dims: int, share: float, batch: int = 6, seed: int = 4):
     s.randomize(batch, GRID[dims])
     views = s.generate(seq)
     motion = torch.tensor(MOTION[dims], dtype=torch.float32).view(1, dims, *([1] * dims))
-    perfect = views["dvf"] + views["gap"].view(-1, 1, *([1] * dims)).float() * motion
+    perfect = views["ddf"] + views["gap"].view(-1, 1, *([1] * dims)).float() * motion
     return views, perfect
 
 
-def _loss(views, psi, **kw):
-    feats = torch.zeros(psi.shape[0], 4, *psi.shape[2:])
+def _loss(views, ddf_pred, **kw):
+    feats = torch.zeros(ddf_pred.shape[0], 4, *ddf_pred.shape[2:])
     loss = TemporalCoverLoss(lambda_con=0.0, **kw)
-    return loss(psi, feats, feats, views["dvf"], views["mask"], views=views)
+    return loss(ddf_pred, feats, feats, views["ddf"], views["mask"], views=views)
 
 
 @pytest.mark.parametrize("dims", [2, 3])
@@ -60,7 +60,7 @@ def test_zero_for_the_true_motion_and_positive_when_the_motion_is_missed(dims):
     out = _loss(views, perfect)
     assert abs(out["loss_sim"].item()) < 1e-5 and out["loss_smooth"].item() < 1e-6 and abs(out["loss"].item()) < 1e-5
     assert out["loss_vec"].item() == 0.0  # no one-frame pair in this batch
-    missed = _loss(views, views["dvf"].clone().requires_grad_())  # the drawn field only
+    missed = _loss(views, views["ddf"].clone().requires_grad_())  # the drawn field only
     assert missed["loss_sim"].item() > 0.05
     zero = _loss(views, torch.zeros_like(perfect))
     assert zero["loss_sim"].item() > missed["loss_sim"].item()
@@ -74,11 +74,11 @@ def test_one_frame_pairs_keep_the_exact_target_and_the_groups_are_weighted_by_sh
     kinds = views["pair"]
     n = int((kinds == 3).sum())
     assert 0 < n < 8
-    assert _loss(views, perfect)["loss"].item() < 1e-4  # gap-0 items: perfect = dvf exactly
+    assert _loss(views, perfect)["loss"].item() < 1e-4  # gap-0 items: perfect = ddf exactly
     off = (perfect + 1.0).requires_grad_()  # 1 voxel off on both axes: L_vec 2 on one-frame pairs
     out = _loss(views, off)
     keep = kinds != 3
-    vec = CoverLoss(1.0, 0.0)(off[keep], off[keep], off[keep], views["dvf"][keep], views["mask"][keep])["loss_vec"]
+    vec = CoverLoss(1.0, 0.0)(off[keep], off[keep], off[keep], views["ddf"][keep], views["mask"][keep])["loss_vec"]
     assert out["loss_vec"].item() == pytest.approx(vec.item()) and vec.item() == pytest.approx(2.0, rel=1e-5)
     expected = (8 - n) / 8 * out["loss_vec"] + n / 8 * (out["loss_sim"] + out["loss_smooth"])
     assert out["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
@@ -104,20 +104,20 @@ def test_transitivity_is_zero_for_consistent_fields_and_measures_the_missing_mot
     gap = views["gap"].view(-1, *([1] * (dims + 1))).float()
     motion = torch.tensor(MOTION[dims], dtype=torch.float32).view(1, dims, *([1] * dims))
     true_clean = (gap * motion).expand_as(perfect)  # clean_b(q) = view a's frame at q + gap * motion
-    out = _loss({**views, "psi_clean": true_clean}, perfect, lambda_trans=1.0)
+    out = _loss({**views, "ddf_clean": true_clean}, perfect, lambda_trans=1.0)
     assert out["loss_trans"].item() < 1e-5
     # the limitation the docstring names: a motion estimate that is wrong but consistent is not penalised
     wrong = torch.full_like(perfect, 2.5)
-    assert _loss({**views, "psi_clean": wrong}, views["dvf"] + 2.5, lambda_trans=1.0)["loss_trans"].item() < 1e-5
-    # a varying clean-pair field is read where view b's positions come from (p + dvf), not at p
+    assert _loss({**views, "ddf_clean": wrong}, views["ddf"] + 2.5, lambda_trans=1.0)["loss_trans"].item() < 1e-5
+    # a varying clean-pair field is read where view b's positions come from (p + ddf), not at p
     varying = torch.randn(perfect.shape[0], dims, *([3] * dims))
     varying = torch.nn.functional.interpolate(varying, size=perfect.shape[2:], mode="bilinear" if dims == 2 else
                                               "trilinear", align_corners=True) * 3
-    composed = views["dvf"] + warp(varying, views["dvf"])
-    assert _loss({**views, "psi_clean": varying}, composed, lambda_trans=1.0)["loss_trans"].item() < 1e-5
-    assert _loss({**views, "psi_clean": varying}, views["dvf"] + varying, lambda_trans=1.0)["loss_trans"].item() > 0.1
+    composed = views["ddf"] + warp(varying, views["ddf"])
+    assert _loss({**views, "ddf_clean": varying}, composed, lambda_trans=1.0)["loss_trans"].item() < 1e-5
+    assert _loss({**views, "ddf_clean": varying}, views["ddf"] + varying, lambda_trans=1.0)["loss_trans"].item() > 0.1
     # a clean-pair prediction that misses the motion costs |gap * motion|_1 per valid voxel
-    out = _loss({**views, "psi_clean": torch.zeros_like(perfect)}, perfect, lambda_trans=1.0)
+    out = _loss({**views, "ddf_clean": torch.zeros_like(perfect)}, perfect, lambda_trans=1.0)
     per_item = views["mask"].flatten(1).sum(1)
     expected = (per_item * views["gap"].abs().float() * motion.abs().sum()).sum() / per_item.sum()
     assert out["loss_trans"].item() == pytest.approx(expected.item(), rel=1e-4) and expected.item() > 1.0
@@ -127,7 +127,7 @@ def test_transitivity_is_zero_for_consistent_fields_and_measures_the_missing_mot
 
 def test_transitivity_without_the_clean_predictions_says_what_is_missing():
     views, perfect = _views(2, share=1.0)
-    with pytest.raises(ValueError, match="psi_clean"):
+    with pytest.raises(ValueError, match="ddf_clean"):
         _loss(views, perfect, lambda_trans=1.0)
 
 
@@ -137,17 +137,17 @@ def test_the_pretraining_step_predicts_the_clean_pairs_for_transitivity():
     seen = {}
 
     class Spy(TemporalCoverLoss):
-        def forward(self, psi_pred, *args, views):
-            seen.update(psi=psi_pred.detach().clone(), psi_clean=views["psi_clean"].detach().clone())
-            return super().forward(psi_pred, *args, views=views)
+        def forward(self, ddf_pred, *args, views):
+            seen.update(ddf_pred=ddf_pred.detach().clone(), ddf_clean=views["ddf_clean"].detach().clone())
+            return super().forward(ddf_pred, *args, views=views)
 
     views, _ = _views(2, share=0.5, batch=8, seed=1)
     rows = views["pair"] == 3
     assert 0 < int(rows.sum()) < 8
     with torch.no_grad():  # GroupNorm is per sample: the appended pairs do not change the others' predictions
-        psi_full = net(views["view_a"], views["view_b"])[0]
-        psi_clean = net(views["view_a"][rows], views["clean_b"][rows])[0]
+        ddf_full = net(views["view_a"], views["view_b"])[0]
+        ddf_clean = net(views["view_a"][rows], views["clean_b"][rows])[0]
     out = CoverPretrainStep(None, Spy(lambda_trans=1.0)).update(net, torch.optim.SGD(net.parameters(), lr=0.1), views)
-    torch.testing.assert_close(seen["psi"], psi_full, atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(seen["psi_clean"], psi_clean, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(seen["ddf_pred"], ddf_full, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(seen["ddf_clean"], ddf_clean, atol=1e-5, rtol=1e-4)
     assert out["loss_trans"] > 0 and math.isfinite(out["loss"])

@@ -69,22 +69,23 @@ def test_odd_input_sizes(dims, shape):
             expected = [s // 2 for s in expected]
         assert tuple(f.shape[2:]) == tuple(expected)
     cover = CoverNet(dims, heads=HEADS, **TINY)
-    psi, fa, fb = cover(torch.randn(1, 1, *shape), torch.randn(1, 1, *shape))
-    assert psi.shape == (1, dims, *shape) and fa.shape == fb.shape == (1, 8, *shape)
-    assert torch.isfinite(psi).all()
+    ddf_pred, fa, fb = cover(torch.randn(1, 1, *shape), torch.randn(1, 1, *shape))
+    assert ddf_pred.shape == (1, dims, *shape) and fa.shape == fb.shape == (1, 8, *shape)
+    assert torch.isfinite(ddf_pred).all()
 
 
 @pytest.mark.parametrize("dims", [2, 3])
 def test_cover_net_forward_shapes_and_reach(dims):
-    """``(x_a, x_b) -> psi (B, d, *S), f_a, f_b (B, F, *S)``; ``|psi| <= radius * (2^5 - 1)`` (62 for radius 2)."""
+    """``(x_a, x_b) -> ddf_pred (B, d, *S), f_a, f_b (B, F, *S)``; ``|ddf_pred| <= radius * (2^5 - 1)`` (62 for
+    radius 2)."""
     size = 32 if dims == 2 else 16
     torch.manual_seed(0)
     net = CoverNet(dims, heads=HEADS, **TINY)
     x_a, x_b = torch.randn(2, 1, *[size] * dims), torch.randn(2, 1, *[size] * dims)
-    psi, fa, fb = net(x_a, x_b)
-    assert psi.shape == (2, dims, *[size] * dims)
+    ddf_pred, fa, fb = net(x_a, x_b)
+    assert ddf_pred.shape == (2, dims, *[size] * dims)
     assert fa.shape == fb.shape == (2, 8, *[size] * dims)
-    assert psi.abs().max() <= 2 * 31 + 1e-4
+    assert ddf_pred.abs().max() <= 2 * 31 + 1e-4
     torch.testing.assert_close(fa, net.backbone(x_a)[0], atol=1e-5, rtol=1e-5)  # siamese: same backbone per view
     torch.testing.assert_close(fb, net.backbone(x_b)[0], atol=1e-5, rtol=1e-5)
     # the MoV heads per level are used coarse to fine
@@ -117,9 +118,9 @@ def test_cover_net_accepts_a_custom_backbone():
 
     net = CoverNet(2, backbone=ThreeLevels(), heads=(2, 1, 1))
     assert isinstance(net.vpa, VectorPyramidAggregation) and len(net.vpa.levels) == 3
-    psi, fa, fb = net(torch.randn(2, 1, 16, 16), torch.randn(2, 1, 16, 16))
-    assert psi.shape == (2, 2, 16, 16) and fa.shape == (2, 6, 16, 16)
-    assert psi.abs().max() <= 2 * 7 + 1e-4
+    ddf_pred, fa, fb = net(torch.randn(2, 1, 16, 16), torch.randn(2, 1, 16, 16))
+    assert ddf_pred.shape == (2, 2, 16, 16) and fa.shape == (2, 6, 16, 16)
+    assert ddf_pred.abs().max() <= 2 * 7 + 1e-4
 
 
 @pytest.mark.parametrize("dims", [2, 3])
@@ -161,8 +162,8 @@ class CoordinateCodeBackbone(nn.Module):
 
 
 @pytest.mark.parametrize("dims,grid,crop,levels", [(2, 128, 96, 5), (3, 56, 48, 4)])
-def test_cover_net_predicts_the_sampler_dvf(dims, grid, crop, levels):
-    """End to end convention check: CoverNet(view_a, view_b) predicts the sampler's ``dvf`` (not its inverse).
+def test_cover_net_predicts_the_sampler_ddf(dims, grid, crop, levels):
+    """End to end convention check: CoverNet(view_a, view_b) predicts the sampler's ``ddf`` (not its inverse).
 
     Views of a coordinate image from ``CoverViewSampler`` (appearance off) go through CoverNet with the ideal
     backbone and identity MoV projections. Median endpoint error over valid voxels: measured 0.06 (2D) / 0.12 (3D)
@@ -178,10 +179,10 @@ def test_cover_net_predicts_the_sampler_dvf(dims, grid, crop, levels):
     for level in net.vpa.levels:
         level.projection = nn.Identity()
     valid = views["mask"][:, 0].bool()
-    assert views["dvf"].abs().max() > 10
+    assert views["ddf"].abs().max() > 10
     with torch.no_grad():
-        epe = (net(views["view_a"], views["view_b"])[0].double() - views["dvf"].double()).norm(dim=1)[valid]
-        epe_swapped = (net(views["view_b"], views["view_a"])[0].double() - views["dvf"].double()).norm(dim=1)[valid]
+        epe = (net(views["view_a"], views["view_b"])[0].double() - views["ddf"].double()).norm(dim=1)[valid]
+        epe_swapped = (net(views["view_b"], views["view_a"])[0].double() - views["ddf"].double()).norm(dim=1)[valid]
     assert epe.median() < 0.3, epe.median()
     assert epe_swapped.median() > 5
 

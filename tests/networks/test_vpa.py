@@ -1,7 +1,7 @@
 """Vector Pyramid Aggregation: coarse-to-fine composition of per-level MoV fields (spec section 4).
 
 One MoV level only reaches ``radius`` voxels of its grid; VPA must warp the keys by the field found so far, rescale
-vectors when moving to a finer grid (x2) and compose ``psi = w(p) + phi(p + w(p))``. The main test feeds *ideal*
+vectors when moving to a finer grid (x2) and compose ``ddf = w(p) + phi(p + w(p))``. The main test feeds *ideal*
 feature pyramids (projections replaced by ``nn.Identity``) that are exactly consistent with a known large field and
 checks the field is recovered to a fraction of a voxel.
 """
@@ -52,18 +52,18 @@ def true_field(points: torch.Tensor, size: int, kind: str) -> torch.Tensor:
 
 
 def ideal_pyramids(dims: int, size: int, levels: int, kind: str):
-    """Finest-first pyramids with ``f_b^l(p) = f_a^l(p + psi^l(p))`` exactly, plus the full-resolution ``psi``.
+    """Finest-first pyramids with ``f_b^l(p) = f_a^l(p + ddf^l(p))`` exactly, plus the full-resolution ``ddf``.
 
     Level ``k`` (``1/2^k``) uses max-pool geometry: its voxel ``c`` is centred on full-resolution ``2^k c + (2^k-1)/2``
-    and ``psi^k(c) = psi(that point) / 2^k``. Features are evaluated analytically (no interpolation error), also
-    where ``p + psi(p)`` leaves the grid, as a perfect backbone would see it if the content were there.
+    and ``ddf^k(c) = ddf(that point) / 2^k``. Features are evaluated analytically (no interpolation error), also
+    where ``p + ddf(p)`` leaves the grid, as a perfect backbone would see it if the content were there.
     """
     fa, fb = [], []
     for k in range(levels):
         c = coords([size // 2**k] * dims)
-        psi_k = true_field(2**k * c + (2**k - 1) / 2, size, kind) / 2**k
+        ddf_k = true_field(2**k * c + (2**k - 1) / 2, size, kind) / 2**k
         fa.append(positional_code(c)[None].float())
-        fb.append(positional_code(c + psi_k)[None].float())
+        fb.append(positional_code(c + ddf_k)[None].float())
     return fa, fb, true_field(coords([size] * dims), size, kind)[None]
 
 
@@ -80,13 +80,13 @@ def linear_field(a: float, shape) -> torch.Tensor:
     return a * (c - (torch.tensor(shape, dtype=torch.float32).view(1, 2, 1, 1) - 1) / 2)
 
 
-def interior_epe(pred: torch.Tensor, psi: torch.Tensor, margin: int = 6) -> torch.Tensor:
-    """Endpoint errors where ``p`` and ``p + psi(p)`` are at least ``margin`` voxels inside the grid."""
-    size = psi.shape[2]
-    p = coords(psi.shape[2:])[None]
-    ok = ((p >= margin) & (p <= size - 1 - margin) & (p + psi >= margin) & (p + psi <= size - 1 - margin)).all(1)
+def interior_epe(pred: torch.Tensor, ddf: torch.Tensor, margin: int = 6) -> torch.Tensor:
+    """Endpoint errors where ``p`` and ``p + ddf(p)`` are at least ``margin`` voxels inside the grid."""
+    size = ddf.shape[2]
+    p = coords(ddf.shape[2:])[None]
+    ok = ((p >= margin) & (p <= size - 1 - margin) & (p + ddf >= margin) & (p + ddf <= size - 1 - margin)).all(1)
     assert ok.float().mean() > 0.1
-    return (pred.double() - psi).norm(dim=1)[ok]
+    return (pred.double() - ddf).norm(dim=1)[ok]
 
 
 # 2D: 96^2, 5 levels (reach 2 * 31 = 62 voxels); 3D: 48^3, 4 levels (reach 30 voxels). Fields reach 20-23 voxels,
@@ -101,22 +101,22 @@ def test_recovers_large_displacement_from_ideal_features(dims, size, levels, kin
     fail by far: query/key swapped -> mean EPE 33-44; composition ``warp(w, phi) + phi`` (wrong order) -> 6-8;
     no x2 vector rescaling -> 11-15; keys not warped by the coarse field -> ~23.
     """
-    fa, fb, psi = ideal_pyramids(dims, size, levels, kind)
-    assert psi.abs().max() > 15  # far beyond one level's reach of 2 voxels
+    fa, fb, ddf = ideal_pyramids(dims, size, levels, kind)
+    assert ddf.abs().max() > 15  # far beyond one level's reach of 2 voxels
     with torch.no_grad():
         pred = ideal_vpa(dims, levels)(fa, fb)
-    assert pred.shape == psi.shape
-    epe = interior_epe(pred, psi)
+    assert pred.shape == ddf.shape
+    epe = interior_epe(pred, ddf)
     assert epe.mean() < 0.25, f"mean EPE {epe.mean():.3f}"
     assert epe.max() < 1.0, f"max EPE {epe.max():.3f}"
 
 
 def test_swapped_views_predict_the_inverse_not_the_field():
-    """Sanity check of the test itself: swapping ``x_a`` / ``x_b`` gives (roughly) ``-psi``, far from ``psi``."""
-    fa, fb, psi = ideal_pyramids(2, 96, 5, "constant")
+    """Sanity check of the test itself: swapping ``x_a`` / ``x_b`` gives (roughly) ``-ddf``, far from ``ddf``."""
+    fa, fb, ddf = ideal_pyramids(2, 96, 5, "constant")
     with torch.no_grad():
         pred = ideal_vpa(2, 5)(fb, fa)
-    assert interior_epe(pred, psi).mean() > 10
+    assert interior_epe(pred, ddf).mean() > 10
 
 
 def test_composition_order_and_key_warps():

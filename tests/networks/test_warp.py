@@ -1,4 +1,4 @@
-"""The one warp of monai-cover: ``warp(x, psi)(p) = x(p + psi(p))``, voxels, channel i = array axis i, zero padding.
+"""The one warp of monai-cover: ``warp(x, ddf)(p) = x(p + ddf(p))``, voxels, channel i = array axis i, zero padding.
 
 Every other component (view generation, feature warps in VPA, the consistency loss) relies on this convention, so a
 sign error, an axis swap or an ``align_corners`` mismatch here silently breaks the whole method. These tests pin the
@@ -50,7 +50,7 @@ def test_integer_translation_is_an_exact_shift(dims):
 
 @pytest.mark.parametrize("dims", [2, 3])
 def test_affine_field_sends_points_where_the_field_says(dims):
-    """Warping a coordinate image by a sampled affine field returns ``p_i + psi_i(p)`` wherever that lies inside.
+    """Warping a coordinate image by a sampled affine field returns ``p_i + ddf_i(p)`` wherever that lies inside.
 
     Linear interpolation of a linear function is exact, so this checks the field/warp convention to float precision
     for a realistic field (rotation + shear + scale + translation from the view sampler, in both 2D and 3D).
@@ -58,31 +58,31 @@ def test_affine_field_sends_points_where_the_field_says(dims):
     shape = (24, 20) if dims == 2 else (14, 12, 16)
     sampler = CoverViewSampler(spatial_dims=dims, crop_size=8, translate_frac=0.1).set_random_state(3)
     sampler.randomize(1, shape)
-    psi = sampler.field(shape).double()
+    ddf = sampler.field(shape).double()
     coords = coordinate_images(shape)
-    out = warp(coords, psi)
-    target = coords + psi
+    out = warp(coords, ddf)
+    target = coords + ddf
     size = torch.tensor(shape, dtype=torch.float64).view(1, dims, *([1] * dims))
     inside = ((target >= 0) & (target <= size - 1)).all(1, keepdim=True).expand_as(target)
     assert inside.float().mean() > 0.3  # the test must look at many points
-    assert not torch.allclose(psi, torch.zeros_like(psi))
+    assert not torch.allclose(ddf, torch.zeros_like(ddf))
     torch.testing.assert_close(out[inside], target[inside], atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("dims", [2, 3])
 def test_affine_field_matches_functional_affine_field(dims):
-    """The sampler's field is ``psi(p) = A (p - c) + c + t - p`` about the grid centre (``functional.affine_field``)."""
+    """The sampler's field is ``ddf(p) = A (p - c) + c + t - p`` about the grid centre (``functional.affine_field``)."""
     shape = (10, 12) if dims == 2 else (6, 8, 7)
     gen = torch.Generator().manual_seed(1)
     matrix = torch.eye(dims) + 0.2 * torch.randn(1, dims, dims, generator=gen)
     t = torch.randn(1, dims, generator=gen)
-    psi = Fn.affine_field(matrix.double(), t.double(), shape)
+    ddf = Fn.affine_field(matrix.double(), t.double(), shape)
     coords = coordinate_images(shape)[0].flatten(1)  # (d, N)
     centre = (torch.tensor(shape, dtype=torch.float64) - 1).view(dims, 1) / 2
     expected = matrix[0].double() @ (coords - centre) + centre + t[0].double().view(dims, 1) - coords
-    torch.testing.assert_close(psi[0].flatten(1), expected)
+    torch.testing.assert_close(ddf[0].flatten(1), expected)
     # the centre voxel (odd sizes) or the mean displacement is the pure translation
-    torch.testing.assert_close(psi.flatten(2).mean(-1)[0], t[0].double())
+    torch.testing.assert_close(ddf.flatten(2).mean(-1)[0], t[0].double())
 
 
 @pytest.mark.parametrize("dims", [2, 3])
@@ -150,8 +150,8 @@ def test_upsample_field_doubles_vectors(dims):
 def test_upsample_field_uses_pooled_grid_geometry(dims):
     """A linear field on the coarse grid stays the same physical map on the fine one.
 
-    Max-pooled grids satisfy ``fine = 2 * coarse + 0.5``. A coarse field ``psi_c(c) = a (c - centre_c)`` must become
-    ``psi_f(f) = a (f - centre_f)`` (vectors x2, positions mapped). Checked away from the one-voxel border where
+    Max-pooled grids satisfy ``fine = 2 * coarse + 0.5``. A coarse field ``ddf_c(c) = a (c - centre_c)`` must become
+    ``ddf_f(f) = a (f - centre_f)`` (vectors x2, positions mapped). Checked away from the one-voxel border where
     linear interpolation clamps. ``align_corners=True`` or a missing x2 would fail.
     """
     coarse = (6, 8) if dims == 2 else (6, 4, 6)

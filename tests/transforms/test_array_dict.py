@@ -17,7 +17,7 @@ from monai_cover.transforms import functional as Fn
 
 GRID = {2: (40, 36), 3: (20, 18, 22)}
 CROP = {2: 32, 3: 16}
-OUT_KEYS = ("view_a", "view_b", "dvf", "mask")
+OUT_KEYS = ("view_a", "view_b", "ddf", "mask")
 
 
 def image(dims: int, channels: int = 1, seed: int = 0) -> np.ndarray:
@@ -27,12 +27,12 @@ def image(dims: int, channels: int = 1, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("dims", [2, 3])
 def test_array_transform_shapes(dims):
     t = RandCoverViews(spatial_dims=dims, crop_size=CROP[dims]).set_random_state(0)
-    view_a, view_b, dvf, mask = t(torch.as_tensor(image(dims, channels=2)))
+    view_a, view_b, ddf, mask = t(torch.as_tensor(image(dims, channels=2)))
     crop = (CROP[dims],) * dims
     assert view_a.shape == view_b.shape == (2, *crop)
-    assert dvf.shape == (dims, *crop) and mask.shape == (1, *crop)
-    assert torch.equal(mask, Fn.valid_mask(dvf[None])[0])
-    assert dvf.abs().max() > 0
+    assert ddf.shape == (dims, *crop) and mask.shape == (1, *crop)
+    assert torch.equal(mask, Fn.valid_mask(ddf[None])[0])
+    assert ddf.abs().max() > 0
 
 
 def test_array_transform_rejects_wrong_rank():
@@ -77,14 +77,14 @@ def test_dict_transform_keys_and_shapes(dims):
     assert out["label"] == 3 and out["image"].shape == (1, *GRID[dims])  # other keys untouched
     crop = (CROP[dims],) * dims
     assert out["view_a"].shape == out["view_b"].shape == out["mask"].shape == (1, *crop)
-    assert out["dvf"].shape == (dims, *crop)
+    assert out["ddf"].shape == (dims, *crop)
 
 
 def test_dict_transform_custom_output_keys_and_aliases():
-    t = RandCoverViewsd(keys="img", view_a_key="a", view_b_key="b", dvf_key="psi", mask_key="eps",
+    t = RandCoverViewsd(keys="img", view_a_key="a", view_b_key="b", ddf_key="ddf", mask_key="eps",
                         spatial_dims=2, crop_size=32)
     out = t({"img": image(2)})
-    assert set(out) == {"img", "a", "b", "psi", "eps"}
+    assert set(out) == {"img", "a", "b", "ddf", "eps"}
     assert RandCoverViewsD is RandCoverViewsd and RandCoverViewsDict is RandCoverViewsd
 
 
@@ -110,7 +110,7 @@ def test_dict_transform_seeding_matches_array_transform():
     for key, value in zip(OUT_KEYS, ref):
         assert torch.equal(a[key], b[key]) and torch.equal(a[key], value)
     c = RandCoverViewsd(keys="image", spatial_dims=2, crop_size=32).set_random_state(6)({"image": arr})
-    assert not torch.equal(a["dvf"], c["dvf"])
+    assert not torch.equal(a["ddf"], c["ddf"])
 
 
 def test_inside_compose():
@@ -126,7 +126,7 @@ def test_inside_compose():
     a, b, c = pipeline(0)(data), pipeline(0)(data), pipeline(1)(data)
     assert set(OUT_KEYS) <= set(a)
     assert all(torch.equal(a[k], b[k]) for k in OUT_KEYS)
-    assert not torch.equal(a["dvf"], c["dvf"])
+    assert not torch.equal(a["ddf"], c["ddf"])
     # order of the steps: with an identity transform and image size = crop size, view_b is exactly 2 * image
     identity = Compose([
         Lambdad("image", lambda x: x * 2.0),

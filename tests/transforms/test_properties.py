@@ -44,14 +44,14 @@ def _images(batch: int, grid, seed: int) -> torch.Tensor:
     return torch.rand(batch, 1, *grid, generator=torch.Generator().manual_seed(seed))
 
 
-def _direct_mask(dvf: np.ndarray) -> np.ndarray:
-    """``p + dvf(p)`` inside ``[0, size - 1]`` on every axis, computed independently with numpy (same float32 math)."""
-    d = dvf.shape[1]
-    inside = np.ones((dvf.shape[0], 1, *dvf.shape[2:]), dtype=bool)
-    for axis, size in enumerate(dvf.shape[2:]):
+def _direct_mask(ddf: np.ndarray) -> np.ndarray:
+    """``p + ddf(p)`` inside ``[0, size - 1]`` on every axis, computed independently with numpy (same float32 math)."""
+    d = ddf.shape[1]
+    inside = np.ones((ddf.shape[0], 1, *ddf.shape[2:]), dtype=bool)
+    for axis, size in enumerate(ddf.shape[2:]):
         shape = [1] * (d + 2)
         shape[axis + 2] = size
-        pos = np.arange(size, dtype=dvf.dtype).reshape(shape) + dvf[:, axis : axis + 1]
+        pos = np.arange(size, dtype=ddf.dtype).reshape(shape) + ddf[:, axis : axis + 1]
         inside &= (pos >= 0) & (pos <= size - 1)
     return inside
 
@@ -62,13 +62,13 @@ def test_sampler_field_finite_and_mask_consistent(shape, rng, batch, seed):
     crop, grid = shape
     sampler = CoverViewSampler(spatial_dims=len(crop), crop_size=crop, **rng).set_random_state(seed)
     out = sampler(_images(batch, grid, seed))
-    dvf, mask = out["dvf"], out["mask"]
-    assert dvf.shape == (batch, len(crop), *crop) and mask.shape == (batch, 1, *crop)
-    assert torch.isfinite(dvf).all()
+    ddf, mask = out["ddf"], out["mask"]
+    assert ddf.shape == (batch, len(crop), *crop) and mask.shape == (batch, 1, *crop)
+    assert torch.isfinite(ddf).all()
     assert torch.isfinite(out["view_a"]).all() and torch.isfinite(out["view_b"]).all()
     assert set(torch.unique(mask).tolist()) <= {0.0, 1.0}
-    assert torch.equal(mask, Fn.valid_mask(dvf))
-    np.testing.assert_array_equal(mask.numpy().astype(bool), _direct_mask(dvf.numpy()))
+    assert torch.equal(mask, Fn.valid_mask(ddf))
+    np.testing.assert_array_equal(mask.numpy().astype(bool), _direct_mask(ddf.numpy()))
 
 
 @SETTINGS
@@ -87,7 +87,7 @@ def test_zero_ranges_give_zero_field(shape, batch, seed):
     sampler = CoverViewSampler(spatial_dims=len(crop), crop_size=crop, **ZERO_RANGES, **NO_APPEARANCE)
     x = _images(batch, grid, seed)
     out = sampler.set_random_state(seed)(x)
-    assert torch.equal(out["dvf"], torch.zeros_like(out["dvf"]))
+    assert torch.equal(out["ddf"], torch.zeros_like(out["ddf"]))
     assert torch.equal(out["mask"], torch.ones_like(out["mask"]))
     # identity field and no appearance change: both views are the same crop of x
     torch.testing.assert_close(out["view_b"], out["view_a"], atol=1e-5, rtol=0.0)

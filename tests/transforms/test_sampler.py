@@ -1,6 +1,6 @@
-"""SeVR view generation (spec section 1): ``x_b = warp(x, psi)``, shared crop, appearance on ``x_a`` only, mask.
+"""SeVR view generation (spec section 1): ``x_b = warp(x, ddf)``, shared crop, appearance on ``x_a`` only, mask.
 
-The ground truth is only useful if ``view_b(p) ~ clean view_a(p + dvf(p))`` really holds where ``mask = 1``; that is
+The ground truth is only useful if ``view_b(p) ~ clean view_a(p + ddf(p))`` really holds where ``mask = 1``; that is
 checked numerically, together with shapes, determinism, the documented default ranges and the identity case.
 """
 
@@ -41,11 +41,11 @@ def test_generate_shapes_and_dtypes(dims):
     imgs = smooth_images(3, GRID[dims])
     out = sampler(dims)(imgs)
     crop = (CROP[dims],) * dims
-    assert set(out) == {"view_a", "view_b", "dvf", "mask", "pair"}
+    assert set(out) == {"view_a", "view_b", "ddf", "mask", "pair"}
     assert out["view_a"].shape == out["view_b"].shape == (3, 1, *crop)
-    assert out["dvf"].shape == (3, dims, *crop)
+    assert out["ddf"].shape == (3, dims, *crop)
     assert out["mask"].shape == (3, 1, *crop)
-    assert all(out[k].dtype == torch.float32 for k in ("view_a", "view_b", "dvf", "mask"))
+    assert all(out[k].dtype == torch.float32 for k in ("view_a", "view_b", "ddf", "mask"))
     assert out["pair"].tolist() == [0, 0, 0]  # every pair a same-modality one (no cross-modal option)
     assert set(out["mask"].unique().tolist()) <= {0.0, 1.0}
     assert out["mask"].mean() > 0.1  # views overlap (otherwise the ground truth is useless)
@@ -53,18 +53,18 @@ def test_generate_shapes_and_dtypes(dims):
 
 def test_integer_images_are_converted_to_float():
     out = sampler(2)((smooth_images(1, GRID[2]) * 100).to(torch.uint8))
-    assert all(out[k].dtype == torch.float32 for k in ("view_a", "view_b", "dvf", "mask"))
+    assert all(out[k].dtype == torch.float32 for k in ("view_a", "view_b", "ddf", "mask"))
 
 
 @pytest.mark.parametrize("dims", [2, 3])
-def test_mask_is_recomputed_from_the_dvf(dims):
-    """``mask(p) = 1`` iff ``p + dvf(p)`` is inside the crop (inclusive voxel centres), computed independently here."""
+def test_mask_is_recomputed_from_the_ddf(dims):
+    """``mask(p) = 1`` iff ``p + ddf(p)`` is inside the crop (inclusive voxel centres), computed independently here."""
     out = sampler(dims, seed=1, elastic_magnitude=2.0, elastic_spacing=8)(smooth_images(2, GRID[dims]))
-    dvf = out["dvf"].double()
+    ddf = out["ddf"].double()
     p = torch.stack(torch.meshgrid(*[torch.arange(CROP[dims], dtype=torch.float64)] * dims, indexing="ij"))[None]
-    expected = ((p + dvf >= 0) & (p + dvf <= CROP[dims] - 1)).all(1, keepdim=True).float()
+    expected = ((p + ddf >= 0) & (p + ddf <= CROP[dims] - 1)).all(1, keepdim=True).float()
     assert torch.equal(out["mask"], expected)
-    assert torch.equal(out["mask"], Fn.valid_mask(out["dvf"]))
+    assert torch.equal(out["mask"], Fn.valid_mask(out["ddf"]))
     assert 0 < expected.mean() < 1  # both cases occur
 
 
@@ -80,14 +80,14 @@ def test_valid_mask_known_field():
 
 @pytest.mark.parametrize("dims", [2, 3])
 def test_view_b_equals_view_a_at_displaced_points(dims):
-    """Ground truth: ``view_b(p) = view_a(p + dvf(p))`` where ``mask = 1`` (appearance off, so ``view_a`` is clean).
+    """Ground truth: ``view_b(p) = view_a(p + ddf(p))`` where ``mask = 1`` (appearance off, so ``view_a`` is clean).
 
-    Checked by warping ``view_a`` with ``dvf``: the crop is shared, so only the crop offset links the full-grid field
-    to the crop, and any error there (different crops, dvf not cropped, sign) breaks the equality.
+    Checked by warping ``view_a`` with ``ddf``: the crop is shared, so only the crop offset links the full-grid field
+    to the crop, and any error there (different crops, ddf not cropped, sign) breaks the equality.
     """
     imgs = smooth_images(2, GRID[dims], seed=3)
     out = sampler(dims, seed=2, **NO_APPEARANCE)(imgs)
-    rebuilt = warp(out["view_a"], out["dvf"])
+    rebuilt = warp(out["view_a"], out["ddf"])
     m = out["mask"].bool().expand_as(rebuilt)
     assert m.float().mean() > 0.2
     torch.testing.assert_close(rebuilt[m], out["view_b"][m], atol=1e-4, rtol=0)
@@ -106,12 +106,12 @@ def test_determinism_with_seeds(dims):
     for key in a:
         assert torch.equal(a[key], b[key]), key
     c = sampler(dims, seed=8)(imgs)
-    assert not torch.equal(a["dvf"], c["dvf"])
+    assert not torch.equal(a["ddf"], c["ddf"])
     assert not torch.equal(a["view_a"], c["view_a"])
     # consecutive draws of one sampler differ
     s = sampler(dims, seed=7)
     first, second = s(imgs), s(imgs)
-    assert torch.equal(first["dvf"], a["dvf"]) and not torch.equal(first["dvf"], second["dvf"])
+    assert torch.equal(first["ddf"], a["ddf"]) and not torch.equal(first["ddf"], second["ddf"])
 
 
 def test_generate_reuses_a_draw():
@@ -181,13 +181,13 @@ def test_image_smaller_than_crop_raises(dims):
 
 @pytest.mark.parametrize("dims", [2, 3])
 def test_identity_when_all_ranges_are_zero(dims):
-    """Zero ranges: ``dvf = 0``, mask all ones, ``view_b`` = the crop of the image (and ``view_a`` too, appearance off).
+    """Zero ranges: ``ddf = 0``, mask all ones, ``view_b`` = the crop of the image (and ``view_a`` too, appearance off).
     """
     imgs = smooth_images(2, GRID[dims])
     s = sampler(dims, seed=4, **IDENTITY, **NO_APPEARANCE)
     out = s(imgs)
     crop = Fn.crop(imgs, s.params.crop_starts, (CROP[dims],) * dims)
-    assert torch.equal(out["dvf"], torch.zeros_like(out["dvf"]))
+    assert torch.equal(out["ddf"], torch.zeros_like(out["ddf"]))
     assert torch.equal(out["mask"], torch.ones_like(out["mask"]))
     torch.testing.assert_close(out["view_b"], crop, atol=1e-6, rtol=0)
     torch.testing.assert_close(out["view_a"], crop, atol=1e-6, rtol=0)
@@ -197,12 +197,12 @@ def test_identity_when_all_ranges_are_zero(dims):
 @pytest.mark.parametrize("dims", [2, 3])
 @pytest.mark.parametrize("preset", ["mild", "reference"])
 def test_appearance_changes_only_view_a(dims, preset):
-    """Same seed with appearance on / off: ``view_b``, ``dvf``, ``mask`` identical, ``view_a`` changed."""
+    """Same seed with appearance on / off: ``view_b``, ``ddf``, ``mask`` identical, ``view_a`` changed."""
     imgs = smooth_images(2, GRID[dims])
     on = {"prob_contrast": 1.0, "prob_brightness": 1.0, "prob_blur": 1.0, "prob_noise": 1.0, "prob_blocks": 1.0}
     a = sampler(dims, seed=5, appearance=preset, **on)(imgs)
     b = sampler(dims, seed=5, appearance=preset, **NO_APPEARANCE)(imgs)
-    for key in ("view_b", "dvf", "mask"):
+    for key in ("view_b", "ddf", "mask"):
         assert torch.equal(a[key], b[key]), key
     assert (a["view_a"] - b["view_a"]).abs().mean() > 0.01
     # appearance with a neutral draw is the identity
@@ -458,9 +458,9 @@ def test_per_pair_ranges_rotate_slabs_in_plane_only():
     sampler = CoverViewSampler(3, crop_size=(24, 24, 8), rotate_deg=[20.0, 0.0, 0.0], scale_range=(1.0, 1.0),
                                shear_deg=0.0, translate_frac=[0.1, 0.1, 0.0], seed=0)
     views = sampler(torch.rand(2, 1, 36, 36, 12))
-    dvf = views["dvf"]
-    assert float(dvf[:, 2].abs().max()) == 0.0
-    assert float(dvf[:, :2].abs().max()) > 2.0
+    ddf = views["ddf"]
+    assert float(ddf[:, 2].abs().max()) == 0.0
+    assert float(ddf[:, :2].abs().max()) > 2.0
     with pytest.raises(ValueError, match="rotate_deg takes one value or 3"):
         CoverViewSampler(3, crop_size=8, rotate_deg=[10.0, 0.0])
 
@@ -469,7 +469,7 @@ def test_one_range_value_draws_what_it_drew_before():
     """A scalar range and the same value per pair draw identical views (seeded runs stay reproducible)."""
     a = CoverViewSampler(3, crop_size=8, rotate_deg=15.0, seed=4)(torch.rand(1, 1, 12, 12, 12))
     b = CoverViewSampler(3, crop_size=8, rotate_deg=[15.0] * 3, seed=4)(torch.rand(1, 1, 12, 12, 12))
-    torch.testing.assert_close(a["dvf"], b["dvf"])
+    torch.testing.assert_close(a["ddf"], b["ddf"])
 
 
 def test_slab_view_ranges_hold_the_slab_axis_still():

@@ -14,7 +14,7 @@ __all__ = ["VectorPyramidAggregation"]
 
 
 class VectorPyramidAggregation(nn.Module):
-    """Predict the displacement field ``psi`` from two finest-first feature pyramids.
+    """Predict the displacement field ``ddf`` from two finest-first feature pyramids.
 
     At each level the key features (``x_a``) are warped by the field accumulated so far, MoV measures the residual
     ``w``, and fields are composed as ``w(p) + phi(p + w(p))``. Reach: ``radius * (2^L - 1)`` voxels at full
@@ -49,7 +49,7 @@ class VectorPyramidAggregation(nn.Module):
     def forward(self, features_a: Sequence[torch.Tensor], features_b: Sequence[torch.Tensor]) -> torch.Tensor:
         """Finest-first pyramids of ``x_a`` (keys) and ``x_b`` (queries) -> ``(B, d, *S)`` field in full-res voxels.
 
-        ``x_b(p) ~ x_a(p + psi(p))``, the backward-warp convention of :func:`monai_cover.networks.blocks.warp`.
+        ``x_b(p) ~ x_a(p + ddf(p))``, the backward-warp convention of :func:`monai_cover.networks.blocks.warp`.
         """
         fa, fb = list(features_a)[::-1], list(features_b)[::-1]  # coarse first
         phi = None

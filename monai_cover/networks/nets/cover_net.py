@@ -16,11 +16,11 @@ __all__ = ["CoverNet"]
 
 
 class CoverNet(nn.Module):
-    """``(x_a, x_b) -> (psi_pred, f_a finest, f_b finest)``.
+    """``(x_a, x_b) -> (ddf_pred, f_a finest, f_b finest)``.
 
     Both views go through the backbone as one batch (siamese, GroupNorm is per-sample), or with
-    ``separate_views`` as two (the same values). ``psi_pred`` is in voxels and follows the backward-warp
-    convention ``x_b(p) ~ x_a(p + psi_pred(p))``.
+    ``separate_views`` as two (the same values). ``ddf_pred`` is in voxels and follows the backward-warp
+    convention ``x_b(p) ~ x_a(p + ddf_pred(p))``.
 
     Args:
         spatial_dims: 2 or 3.
@@ -77,5 +77,5 @@ class CoverNet(nn.Module):
             fa, fb = self.backbone(x_a), self.backbone(x_b)
         else:
             fa, fb = zip(*(f.chunk(2, 0) for f in self.backbone(torch.cat([x_a, x_b], 0))))
-        psi = self.vpa(fa, fb)
-        return psi, fa[0], fb[0]
+        ddf_pred = self.vpa(fa, fb)
+        return ddf_pred, fa[0], fb[0]
