@@ -68,7 +68,7 @@ def table(out: Path, variants: list[str]) -> str:
     lines = ["| variant | evaluation | method | labels | seeds | val Dice % | test Dice % | "
              "pretrain val EPE (zero motion) |", "|---|---|---|---|---|---|---|---|"]
     for name in variants:
-        res, done = out / name / "results.json", out / name / "pretrain" / "cover" / "done.json"
+        res, done = out / name / "results.json", out / name / "pretrain" / "cover" / "p0" / "done.json"
         if not res.is_file():
             if done.is_file():  # pretraining-only variant
                 p = json.loads(done.read_text())
@@ -78,9 +78,10 @@ def table(out: Path, variants: list[str]) -> str:
         summary = doc["summary"]
         if "finetune" not in summary and "probe" not in summary and "transfer" not in summary:
             summary = {"finetune": summary}  # older results.json: fine-tuning only
+        pretrain = {p["method"]: p for p in doc["pretrain"] if p.get("pretrain_seed", 0) == 0}
         for kind, by_method in summary.items():
             for method, by_col in by_method.items():
-                pre = epe(doc["pretrain"].get(method, {}))
+                pre = epe(pretrain.get(method, {}))
                 for col, s in by_col.items():
                     val = f"{100 * s['val_mean']:.1f} ± {100 * s['val_std']:.1f}" if "val_mean" in s else ""
                     labels = f"{col[1:]} atlases" if col.startswith("k") else f"{float(col):.0%}"
@@ -111,7 +112,7 @@ def run(argv: list[str] | None = None) -> int:
             runner = BenchmarkRunner(load_task(a.task, "quick", a.data, settings), out / name,
                                      log=lambda m: print(m, flush=True))
             runner.prepare()
-            runner.pretrain("cover")
+            runner.pretrain("cover", 0)
             continue
         argv_b = ["--task", a.task, "--quick", "--out", str(out / name), "--methods", *methods,
                   "--fractions", *a.fractions, "--seeds", *a.seeds, "--jobs", a.jobs,
