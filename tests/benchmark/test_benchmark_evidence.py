@@ -90,6 +90,20 @@ def test_saved_results_report_the_tested_checkpoints_validation_dice(task_file, 
     assert "| COVER | 84.0 ± 0.0 |" in (out / "results.md").read_text()
 
 
+def test_headline_modes(tmp_path):
+    for name, fraction in (("msd_hippocampus", 0.1), ("jsrt_scr", 0.05)):
+        t = load_task(name, "headline", data=str(tmp_path))
+        quick = load_task(name, "quick", data=str(tmp_path))
+        assert t.fractions == [fraction] and t.pretrain_seeds == [0, 1] and t.seeds == [0, 1, 2, 3, 4]
+        assert t.methods == ["cover", "pixel_contrast", "scratch"] and t.evaluations == ["finetune", "probe"]
+        assert t.finetune_steps == 0 and t.converge["max_steps"] > quick.finetune_steps and t.converge["rise"] == 0.01
+        assert t.pretrain_snapshots == [0.1, 0.25, 0.5, 1.0]
+        # the quick mode's widths, pretraining budget and views: the headline repeats its setting at more seeds
+        assert (t.common, t.pretrain_iterations, t.pretrain, t.seg, t.probe_steps) == (
+            quick.common, quick.pretrain_iterations, quick.pretrain, quick.seg, quick.probe_steps)
+        assert quick.pretrain_seeds == [0] and not quick.converge  # the committed quick results keep their meaning
+
+
 def test_converge_settings_are_checked(task_file):
     with pytest.raises(BadInputError, match="task.json: mode 'conv' sets both finetune_steps and converge"):
         load_task(str(task_file), "conv", settings=["finetune_steps=5"])
