@@ -22,7 +22,7 @@ from monai_cover.utils import atomic_write, read_json
 
 __all__ = [
     "save_backbone", "load_backbone_state", "backbone_config", "TrainedSettings",
-    "trained_settings", "load_backbone", "load_model_file",
+    "trained_settings", "load_backbone", "load_model_file", "reseed_backbone",
     "KeyReport", "compare_keys", "BACKBONE_FORMAT", "FIELD_MODEL", "save_field_model", "load_field_model",
 ]
 
@@ -307,6 +307,19 @@ def load_backbone(module: nn.Module, path: str | os.PathLike, strict: bool = Tru
     logger.info(f"{path}: {rep.summary()}")
     return rep
 
+
+def reseed_backbone(module: nn.Module, seed: int) -> nn.Module:
+    """Redraw ``module``'s random initialisation from ``seed``: a new backbone built from its ``config`` under
+    ``torch.manual_seed(seed)`` (the same scheme, the global random state untouched), copied in place.
+
+    cover_seg's ``backbone_seed``: a scratch model whose backbone is drawn from one seed while its head, data order
+    and augmentations follow ``seed`` (the benchmark pairs a scratch backbone with a pretraining seed).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        fresh = type(module)(**module.config)
+    module.load_state_dict(fresh.state_dict())
+    return module
 
 
 def load_model_file(network: nn.Module, path: str | os.PathLike) -> nn.Module:

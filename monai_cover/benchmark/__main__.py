@@ -1,10 +1,12 @@
 """``python -m monai_cover.benchmark --task jsrt_scr --mode quick --out results/jsrt_scr_quick``
 
-Pretrains every method of the task (COVER, the consistency-only ablation, the pixel InfoNCE baseline), fine-tunes
-each and a scratch model at every label fraction and seed with the same budget, evaluates on the ``test`` split,
-and writes ``results.json``, ``results.md`` and plots (``dice_vs_fraction.png``, or ``dice_by_evaluation.png`` for
-one fraction, ...) into ``--out``. Rerunning the same command skips finished runs and resumes interrupted ones;
-adding ``--report_only`` rewrites the report from ``results.json`` without running anything.
+Pretrains every method of the task (COVER, the consistency-only ablation, the pixel InfoNCE baseline) once per
+pretraining seed, fine-tunes each and a scratch model at every label fraction and (pretraining seed, label seed) with
+the same budget (with the task's ``converge``: the budget at which scratch's validation Dice stopped rising, chosen
+first), evaluates on the ``test`` split, and writes ``results.json``, ``results.md`` and plots
+(``dice_vs_fraction.png``, or ``dice_by_evaluation.png`` for one fraction, ...) into ``--out``. Rerunning the same
+command skips finished runs and resumes interrupted ones; adding ``--report_only`` rewrites the report from
+``results.json`` without running anything.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", help="dataset location (replaces the task's)")
     ap.add_argument("--methods", nargs="+", help="subset of the task's methods")
     ap.add_argument("--fractions", nargs="+", type=float, help="label fractions in (0, 1]")
-    ap.add_argument("--seeds", nargs="+", type=int)
+    ap.add_argument("--seeds", nargs="+", type=int, help="label seeds (subset of the task's)")
+    ap.add_argument("--pretrain_seeds", nargs="+", type=int, help="pretraining seeds (subset of the task's)")
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
                     help="change task values for this run, e.g. finetune_steps=600 pretrain.crop_size=128")
     ap.add_argument("--jobs", type=int, default=1,
@@ -43,35 +46,51 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     try:
         task = load_task(a.task, a.mode, a.data, a.settings)
-        for k in ("methods", "fractions", "seeds"):
+        for k in ("methods", "fractions", "seeds", "pretrain_seeds"):
             if getattr(a, k):
                 setattr(task, k, getattr(a, k))
         if a.report_only:
-            records, pretrain, command = _saved_results(Path(a.out) / "results.json", task)
+            records, pretrain, command, convergence = _saved_results(Path(a.out) / "results.json", task)
         else:
             runner = BenchmarkRunner(task, a.out, a.bundles, log=lambda m: print(m, flush=True), jobs=a.jobs)
             runner.run()
-            records, pretrain = runner.records, runner.pretrain_records
+            records, pretrain, convergence = runner.records, runner.pretrain_records, runner.convergence
             command = "python -m monai_cover.benchmark " + shlex.join(argv)
     except (BadInputError, BenchmarkError, ValueError) as e:
         print(f"benchmark: error: {e}", file=sys.stderr)
         return 1
-    md = write_report(a.out, task, records, pretrain, command)
+    md = write_report(a.out, task, records, pretrain, command, convergence)
     print(md.read_text())
     print(f"wrote {md}, results.json and the plots (*.png) in {a.out}")
     return 0
 
 
-def _saved_results(path: Path, task) -> tuple[list[dict], dict, str]:
-    """Runs, pretraining records and command of an earlier report; refuses one made with another budget."""
+def _saved_results(path: Path, task) -> tuple[list[dict], list[dict], str, dict]:
+    """Runs, pretraining records, command and budget search of an earlier report; refuses one made with another
+    budget."""
     doc = read_json(path)
+    saved = doc.get("budget", {})
+    budget = task_budget(task)
     changed = ["task"] * (doc.get("task") != task.name)
-    changed += sorted(k for k, v in task_budget(task).items()
-                      if k != "seeds" and doc.get("budget", {}).get(k) != v)  # --seeds may pick a subset
+    # --seeds / --pretrain_seeds may pick a subset
+    changed += sorted(k for k in {*budget, *saved} - {"seeds", "pretrain_seeds"} if saved.get(k) != budget.get(k))
     if changed:
         raise BadInputError(f"{path}: made with other settings than task {task.name!r} mode {task.mode!r} "
                             f"({', '.join(changed)}); pass the options of the command that made it")
-    return doc["runs"], doc.get("pretrain", {}), doc["command"]
+    pretrain = doc.get("pretrain", [])
+    # results from before pretraining seeds keep {method: record}
+    pretrain = list(pretrain.values()) if isinstance(pretrain, dict) else pretrain
+    return [_tested_validation(r) for r in doc["runs"]], pretrain, doc["command"], doc.get("convergence", {})
+
+
+def _tested_validation(run: dict) -> dict:
+    """``run`` with the validation Dice of its tested checkpoint. Runs recorded before ``val_step`` existed kept the
+    last validation as ``val_dice``; the tested model (BestModelSaver's, replaced only when validation Dice rises) is
+    the first maximum of their learning curve."""
+    if "val_step" in run or not run.get("curve"):
+        return run
+    step, dice = max(run["curve"], key=lambda point: point[1])  # max() keeps the first of equal maxima
+    return {**run, "val_dice": dice, "val_step": step}
 
 
 if __name__ == "__main__":

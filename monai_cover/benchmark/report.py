@@ -1,13 +1,15 @@
-"""Benchmark outputs: ``results.json`` (every run), ``results.md`` (tables, paired differences with 95% CIs,
-learning-curve summaries) and PNG plots (Dice vs labels, label transfer vs atlases, learning curves)."""
+"""Benchmark outputs: ``results.json`` (every run), ``results.md`` (tables, paired differences with 95% CIs and
+Holm's correction over all of them, learning-curve summaries, the converged fine-tuning budget) and PNG plots (Dice vs
+labels, label transfer vs atlases, learning curves, scratch's convergence)."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
-from monai_cover.benchmark.stats import curve_area, paired_difference, steps_to_reach
+from monai_cover.benchmark.stats import curve_area, holm, paired_difference, steps_to_reach
 from monai_cover.benchmark.tasks import Task
 from monai_cover.visualize import save_curves, save_points
 
@@ -26,6 +28,9 @@ _TITLES = {
 REFERENCES = ("scratch", "pixel_contrast")
 #: learning curves: steps to reach this share of scratch's final validation Dice
 REACH = 0.95
+#: family-wise error rate of Holm's correction over a report's paired intervals
+ALPHA = 0.05
+_TOKEN = re.compile("\x00(\\d+)\x00")  # a paired cell, filled in once every comparison of the report is known
 
 
 def _stats(values: list[float]) -> dict:
@@ -41,6 +46,10 @@ def _kind(r: dict) -> str:
 
 def _column(r: dict) -> str:
     return f"k{r['atlases']}" if _kind(r) == "transfer" else str(r["fraction"])
+
+
+def _pseed(r: dict) -> int:
+    return r.get("pretrain_seed", 0)  # results from before pretraining seeds: each method pretrained once, seed 0
 
 
 def summarise(records: list[dict]) -> dict:
@@ -74,20 +83,26 @@ def summarise(records: list[dict]) -> dict:
 
 
 def paired(records: list[dict], kind: str, method: str, reference: str, col: str, key: str = "dice") -> dict | None:
-    """Paired difference ``method - reference`` over the seeds both ran (``key``: ``dice``, ``val_dice`` or
-    ``auc``, the learning curve's area)."""
+    """Paired difference ``method - reference`` over the (pretraining seed, label seed) pairs both ran (``key``:
+    ``dice``, ``val_dice`` or ``auc``, the learning curve's area); ``by_pretrain_seed`` holds the mean difference of
+    each pretraining seed's pairs."""
     def by_seed(m: str) -> dict:
         out = {}
         for r in records:
             if _kind(r) == kind and r["method"] == m and _column(r) == col:
                 value = curve_area(r["curve"]) if key == "auc" and r.get("curve") else r.get(key)
                 if value is not None and value == value:
-                    out[r["seed"]] = value
+                    out[(_pseed(r), r["seed"])] = value
         return out
 
     a, b = by_seed(method), by_seed(reference)
-    seeds = sorted(set(a) & set(b))
-    return paired_difference([a[s] for s in seeds], [b[s] for s in seeds]) if seeds else None
+    pairs = sorted(set(a) & set(b))
+    if not pairs:
+        return None
+    d = paired_difference([a[s] for s in pairs], [b[s] for s in pairs])
+    d["by_pretrain_seed"] = {p: sum(x for (q, _), x in zip(pairs, d["diffs"]) if q == p) /
+                             sum(q == p for q, _ in pairs) for p in sorted({q for q, _ in pairs})}
+    return d
 
 
 def _budget(requested: int, runs, key: str = "iterations") -> str:
@@ -100,31 +115,70 @@ def _budget(requested: int, runs, key: str = "iterations") -> str:
 
 def task_budget(task: Task) -> dict:
     """The task's budget as ``results.json`` records it: iterations, steps, seeds and every bundle override."""
-    return {"pretrain_iterations": task.pretrain_iterations, "finetune_steps": task.finetune_steps,
-            "probe_steps": task.probe_steps, "val_checks": task.val_checks, "seeds": task.seeds,
-            "common": task.common, "pretrain": task.pretrain, "seg": task.seg, "probe": task.probe,
-            "transfer": task.transfer, "transfer_atlases": task.transfer_atlases}
+    budget = {"pretrain_iterations": task.pretrain_iterations, "finetune_steps": task.finetune_steps,
+              "probe_steps": task.probe_steps, "val_checks": task.val_checks, "seeds": task.seeds,
+              "pretrain_seeds": task.pretrain_seeds,
+              "common": task.common, "pretrain": task.pretrain, "seg": task.seg, "probe": task.probe,
+              "transfer": task.transfer, "transfer_atlases": task.transfer_atlases}
+    # recorded only when set, so results made before they existed (off) still read as the same budget
+    budget.update({k: getattr(task, k) for k in ("converge", "pretrain_snapshots") if getattr(task, k)})
+    return budget
+
+
+def _budgets(convergence: dict) -> str:
+    """The chosen fine-tuning budget(s): ``400 steps``, or per label fraction ``400 steps at 5%, 600 at 10%``."""
+    if len(convergence) == 1:
+        return f"{next(iter(convergence.values()))['budget']} steps"
+    return ", ".join(f"{c['budget']}{' steps' * (i == 0)} at {float(f):.0%}"
+                     for i, (f, c) in enumerate(convergence.items()))
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
-def _diff_cell(d: dict | None) -> str:
+def _diff_cell(d: dict | None, survives: bool = False) -> str:
+    """``+2.9 [+0.3, +5.4]``: bold when the 95% CI excludes 0, ``†`` when it survives Holm's correction; with
+    several pretraining seeds their mean differences follow (``p0 +1.0 / p1 +4.8``)."""
     if d is None:
         return ""
     if d["n"] < 2:
         return f"{100 * d['mean']:+.1f}"
     text = f"{100 * d['mean']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]"
-    return f"**{text}**" if d["excludes_zero"] else text
+    text = (f"**{text}**" if d["excludes_zero"] else text) + (" †" if survives else "")
+    per = d.get("by_pretrain_seed", {})
+    if len(per) > 1:
+        text += " (" + " / ".join(f"p{p} {100 * m:+.1f}" for p, m in per.items()) + ")"
+    return text
 
 
 class _Report:
     """Builds results.md section by section from the summary and the raw records."""
 
-    def __init__(self, task: Task, records: list[dict], summary: dict) -> None:
+    def __init__(self, task: Task, records: list[dict], summary: dict, convergence: dict | None = None) -> None:
         self.task, self.records, self.summary = task, records, summary
+        self.convergence = convergence or {}
         self.lines: list[str] = []
+        #: every paired interval of the report, in order: Holm's family
+        self.comparisons: list[dict] = []
+
+    def holm_note(self) -> str:
+        """How many paired comparisons the report makes and how many survive Holm's correction."""
+        tested = [d for d in self.comparisons if d["n"] >= 2]
+        if not tested:
+            return "Comparisons: none with an interval (one seed pair per difference), so no test and no correction."
+        kept = sum(holm([d["p"] for d in tested], ALPHA))
+        return (f"Comparisons: this report makes **{len(tested)} paired comparisons** (every interval in its "
+                f"difference tables); Holm's correction over all {len(tested)} keeps **{kept}** of them significant at "
+                f"{ALPHA:.0%} family-wise (marked †; p-values from the same paired t as the intervals). Bold: the "
+                "interval alone excludes 0. Mean ± std tables mark nothing: methods are compared by the paired "
+                "differences.")
+
+    def rendered(self) -> list[str]:
+        """The lines with every paired cell filled in (its Holm mark known only once all are)."""
+        survives = holm([d["p"] if d["n"] >= 2 else math.nan for d in self.comparisons], ALPHA)
+        return [_TOKEN.sub(lambda m: _diff_cell(self.comparisons[int(m.group(1))], survives[int(m.group(1))]), ln)
+                for ln in self.lines]
 
     def name(self, kind: str, method: str) -> str:
         return _RANDOM.get(kind, _NAMES["scratch"]) if method == "scratch" else _NAMES.get(method, method)
@@ -148,10 +202,7 @@ class _Report:
         s = self.summary[kind][m].get(col)
         if s is None or f"{key}mean" not in s:
             return ""
-        best = max(self.summary[kind][k][col].get(f"{key}mean", -1) for k in self.methods(kind)
-                   if col in self.summary[kind][k])
-        text = f"{_pct(s[key + 'mean'])} ± {_pct(s[key + 'std'])}"
-        return f"**{text}**" if s[key + "mean"] == best else text
+        return f"{_pct(s[key + 'mean'])} ± {_pct(s[key + 'std'])}"  # no "best" mark: the paired tables decide
 
     def table(self, kind: str, key: str = "") -> None:
         cols = self.columns(kind)
@@ -170,7 +221,12 @@ class _Report:
         self.lines += ["| difference | " + " | ".join(self.header(kind, c) for c in cols) + " |",
                        "|---|" + "---|" * len(cols)]
         for m, ref in rows:
-            cells = [_diff_cell(paired(self.records, kind, m, ref, c, key)) for c in cols]
+            cells = []
+            for c in cols:
+                d = paired(self.records, kind, m, ref, c, key)
+                if d is not None:
+                    self.comparisons.append(d)
+                cells.append("" if d is None else f"\x00{len(self.comparisons) - 1}\x00")
             short = {**_SHORT, "scratch": "random init"} if kind in _RANDOM else _SHORT
             self.lines.append(f"| {short.get(m, m)} − {short.get(ref, ref)} | " + " | ".join(cells) + " |")
 
@@ -188,13 +244,15 @@ class _Report:
         runs = [r for r in self.records if _kind(r) == "finetune" and r.get("curve")]
         if not runs:
             return
-        final = {(r["fraction"], r["seed"]): r["curve"][-1][1] for r in runs if r["method"] == "scratch"}
+        final = {(r["fraction"], _pseed(r), r["seed"]): r["curve"][-1][1] for r in runs if r["method"] == "scratch"}
         steps = sorted({int(p[0]) for r in runs for p in r["curve"]})
         self.lines += ["", "### Learning curves (fine-tuning, validation Dice)", "",
                        f"Validation Dice every ~{steps[0] if steps else '?'} steps. AUC = area under the validation "
                        "curve divided by its length (its average Dice, %), mean ± std over seeds. "
                        f"Reach = steps until validation Dice first reaches {REACH:.0%} of scratch's final validation "
-                       "Dice for the same seed and labels, per seed (— = never).", ""]
+                       "Dice for the same seeds and labels, per run in seed order (— = never)."
+                       + (" These are the early view; the test Dice above is the converged one." if self.convergence
+                          else ""), ""]
         self.table("finetune", "auc_")
         if final:
             self.lines += ["", "| method | " + " | ".join(f"reach, {float(c):.0%}" for c in cols) + " |",
@@ -203,20 +261,22 @@ class _Report:
                 cells = []
                 for c in cols:
                     rs = sorted((r for r in runs if r["method"] == m and str(r["fraction"]) == c),
-                                key=lambda r: r["seed"])
-                    reach = [steps_to_reach(r["curve"], REACH * final[(r["fraction"], r["seed"])])
-                             for r in rs if (r["fraction"], r["seed"]) in final]
+                                key=lambda r: (_pseed(r), r["seed"]))
+                    reach = [steps_to_reach(r["curve"], REACH * final[(r["fraction"], _pseed(r), r["seed"])])
+                             for r in rs if (r["fraction"], _pseed(r), r["seed"]) in final]
                     cells.append(" / ".join("—" if x is None else str(x) for x in reach))
                 self.lines.append(f"| {_NAMES.get(m, m)} | " + " | ".join(cells) + " |")
-        self.lines += ["", "Paired AUC differences (Dice points, mean [95% CI t] over seeds; bold: the CI excludes 0):",
-                       ""]
+        self.lines += ["", "Paired AUC differences (Dice points, mean [95% CI t] over seed pairs; bold: the CI "
+                       "excludes 0; †: survives Holm):", ""]
         self.paired_table("finetune", "auc")
 
     def section(self, kind: str) -> None:
         if kind not in self.summary:
             return
         t = self.task
-        what = {"finetune": f"{t.finetune_steps} steps", "probe": f"{t.probe_steps} steps",
+        steps = (f"{_budgets(self.convergence)}, where scratch converged" if self.convergence
+                 else f"{t.finetune_steps} steps")
+        what = {"finetune": steps, "probe": f"{t.probe_steps} steps",
                 "transfer": ", ".join(f"{k}={v}" for k, v in t.transfer.items()) or "defaults"}[kind]
         self.lines += ["", f"## {_TITLES[kind]} ({what})", "", "Test Dice (%), mean ± std over seeds:", ""]
         self.table(kind)
@@ -224,14 +284,36 @@ class _Report:
             self.lines += ["", f"Validation Dice (%) on the fixed {t.num_val}-case holdout inside `train` (the only "
                            "numbers to tune on):", ""]
             self.table(kind, "val_")
-        self.lines += ["", "Paired differences in test Dice (points; mean [95% CI, t] over seeds, each seed the same "
-                       "labeled cases / atlases and initialisation seed for both; bold: the CI excludes 0):", ""]
+        self.lines += ["", "Paired differences in test Dice (points; mean [95% CI, t] over seed pairs, each pair the "
+                       "same labeled cases / atlases and initialisation seed for both; bold: the CI excludes 0; †: "
+                       "survives Holm):", ""]
         self.paired_table(kind)
         cols = self.columns(kind)
         for col in (cols if kind == "finetune" else cols[-1:]):
             self.per_structure(kind, col)
         if kind == "finetune":
+            self.converged_budget()
             self.learning_curves()
+
+    def converged_budget(self) -> None:
+        """How the fine-tuning budget was chosen: scratch's mean validation curve and where it stopped rising."""
+        for frac, c in self.convergence.items():
+            runs = c["runs"]
+            mean = c["mean_curve"]
+            every = max(1, len(mean) // 8)
+            shown = [p for i, p in enumerate(mean) if i % every == every - 1 or p[0] == c["budget"]]
+            verdict = (f"it stopped rising at **{c['budget']} steps**, the budget of every method above"
+                       if c["converged"] else f"**it still rose at {c['max_steps']} steps**: every method ran "
+                       f"{c['budget']} steps, and the converged view needs a larger converge.max_steps")
+            self.lines += ["", f"### Fine-tuning budget, {float(frac):.0%} labels (scratch, validation only)", "",
+                           f"Scratch fine-tuned for {c['max_steps']} steps in {len(runs)} run(s) (every pretraining x "
+                           f"label seed), validated {len(mean)} times on the holdout inside `train` (test never "
+                           f"seen). The budget is the first validation step from which on the mean curve rises by "
+                           f"less than {100 * c['rise']:.1f} Dice points over the last {c['window']:.0%} of the "
+                           f"steps: {verdict} (`convergence_f{round(float(frac) * 100):03d}.png`).", "",
+                           "| step | " + " | ".join(str(int(s)) for s, _ in shown) + " |",
+                           "|---|" + "---|" * len(shown),
+                           "| mean validation Dice (%) | " + " | ".join(_pct(v) for _, v in shown) + " |"]
 
 
 def _plots(out: Path, task: Task, summary: dict) -> None:
@@ -278,6 +360,17 @@ def _evaluations_plot(out: Path, task: Task, summary: dict) -> None:
                 errors={_NAMES.get(m, m).split(" (")[0]: values(m, "std") for m in methods})
 
 
+def _convergence_plots(out: Path, task: Task, convergence: dict) -> None:
+    """``convergence_f<percent>.png``: scratch's validation curves of the budget search, each run and their mean."""
+    for frac, c in convergence.items():
+        xs = [s for s, _ in c["mean_curve"]]
+        curves = {f"p{r['pretrain_seed']} seed {r['seed']}": [100 * v for _, v in r["curve"]] for r in c["runs"]}
+        curves["mean"] = [100 * v for _, v in c["mean_curve"]]
+        save_curves(out / f"convergence_f{round(float(frac) * 100):03d}.png", xs, curves, "fine-tuning step",
+                    "validation Dice (%)", f"{task.name}: scratch at {float(frac):.0%} labels, budget {c['budget']} "
+                    f"steps ({'converged' if c['converged'] else 'not converged'})")
+
+
 def _learning_curve_plots(out: Path, task: Task, records: list[dict]) -> None:
     runs = [r for r in records if _kind(r) == "finetune" and r.get("curve")]
     for f in task.fractions:
@@ -294,53 +387,94 @@ def _learning_curve_plots(out: Path, task: Task, records: list[dict]) -> None:
                         "validation Dice (%)", f"{task.name}: {f:.0%} labels, mean over seeds")
 
 
-def write_report(out_dir: str | Path, task: Task, records: list[dict], pretrain: dict, command: str) -> Path:
-    """Write ``results.json``, ``results.md`` and the plots into ``out_dir``; returns the markdown path."""
+def write_report(out_dir: str | Path, task: Task, records: list[dict], pretrain: list[dict], command: str,
+                 convergence: dict | None = None) -> Path:
+    """Write ``results.json``, ``results.md`` and the plots into ``out_dir``; returns the markdown path.
+
+    ``pretrain``: one record per (method, pretraining seed); ``convergence``: the fine-tuning budget search
+    (:meth:`~monai_cover.benchmark.runner.BenchmarkRunner.choose_budgets`), if the task had one.
+    """
     out = Path(out_dir)
+    convergence = convergence or {}
     # the task's method order, whatever order the pretraining jobs finished (or were saved) in
-    pretrain = {m: pretrain[m] for m in task.methods if m in pretrain}
+    pretrain = sorted((p for p in pretrain if p["method"] in task.methods),
+                      key=lambda p: (task.methods.index(p["method"]), _pseed(p)))
     summary = summarise(records)
     doc = {"task": task.name, "title": task.title, "mode": task.mode, "command": command,
-           "budget": task_budget(task), "pretrain": pretrain, "summary": summary, "runs": records}
+           "budget": task_budget(task), "pretrain": pretrain, **({"convergence": convergence} if convergence else {}),
+           "summary": summary, "runs": records}
     (out / "results.json").write_text(json.dumps(doc, indent=1))
 
     finetune = [r for r in records if _kind(r) == "finetune"]
     probe = [r for r in records if _kind(r) == "probe"]
     seeds = sorted({r["seed"] for r in records})
-    pre_secs = sum(p["seconds"] for p in pretrain.values())
-    all_secs = pre_secs + sum(r["seconds"] for r in records)
-    timed = [x for x in [*pretrain.values(), *records] if "start" in x and "end" in x]
+    pseeds = sorted({_pseed(r) for r in records} | {_pseed(p) for p in pretrain})
+    pre_secs = sum(p["seconds"] for p in pretrain)
+    conv_secs = sum(r["seconds"] for c in convergence.values() for r in c["runs"])
+    all_secs = pre_secs + conv_secs + sum(r["seconds"] for r in records)
+    timed = [x for x in [*pretrain, *records] if "start" in x and "end" in x]
     wall = (max(x["end"] for x in timed) - min(x["start"] for x in timed)) / 60 if timed else None
-    budget = [f"Pretraining: {_budget(task.pretrain_iterations, pretrain.values())} iterations per method, once "
-              "(its weights serve every evaluation, fraction and seed)"]
+    once = ("once (its weights serve every evaluation, fraction and seed)" if len(pseeds) < 2 else
+            f"once per pretraining seed {pseeds} (each backbone serves every evaluation, fraction and label seed)")
+    budget = [f"Pretraining: {_budget(task.pretrain_iterations, pretrain)} iterations per method, {once}"]
     if finetune:
-        budget.append(f"fine-tuning: {_budget(task.finetune_steps, finetune, 'steps')} steps for every method, "
-                      "scratch included")
+        steps = (f"{_budgets(convergence)}, the budget at which scratch's validation Dice stopped rising (below),"
+                 if convergence
+                 else f"{_budget(task.finetune_steps, finetune, 'steps')} steps")
+        budget.append(f"fine-tuning: {steps} for every method, scratch included")
     if probe:
         budget.append(f"linear probe: {_budget(task.probe_steps, probe, 'steps')} steps")
+    if len(pseeds) < 2:
+        design = (f"Seeds {seeds}: each seed its own labeled subset, atlases and initialisation, shared by all methods "
+                  "(paired comparisons).")
+    else:
+        design = (f"Label seeds {seeds} x pretraining seeds {pseeds}: a label seed fixes the labeled subset, atlases, "
+                  "head initialisation and data order; a pretraining seed fixes the pretraining run (scratch: its "
+                  "random backbone). Every pair of seeds is shared by all methods, and differences are paired over the "
+                  f"{len(seeds) * len(pseeds)} pairs. Pairs with the same pretraining seed share a backbone, so the t "
+                  "interval over pairs counts pretraining variance as if each pair had its own: the mean difference of "
+                  "each pretraining seed (p0 / p1 ...) follows every interval to show it.")
     lines = [f"# Benchmark: {task.title or task.name} ({task.mode} mode)", "",
              f"Command: `{command}`", "",
-             "; ".join(budget) + f" (runs end on whole epochs). Seeds {seeds}: each seed its own labeled subset, "
-             "atlases and initialisation, shared by all methods (paired comparisons)."]
+             "; ".join(budget) + f" (runs end on whole epochs). {design}"]
     if all_secs:
         lines += ["", f"Time: pretraining {pre_secs / 60:.0f} of {all_secs / 60:.0f} bundle-process minutes "
-                  f"(**{pre_secs / all_secs:.0%} pretraining**)"
+                  f"(**{pre_secs / all_secs:.0%} pretraining**"
+                  + (f", {conv_secs / 60:.0f} min choosing the fine-tuning budget)" if conv_secs else ")")
                   + (f"; {wall:.0f} min wall from the first run's start to the last run's end." if wall else ".")]
-    rep = _Report(task, records, summary)
+    rep = _Report(task, records, summary, convergence)
     for kind in ("finetune", "probe", "transfer"):
         rep.section(kind)
-    lines += rep.lines
+    lines += ["", rep.holm_note(), *rep.rendered()]
     if pretrain:
-        lines += ["", "## Pretraining", "", "val EPE: endpoint error of the predicted displacement on held-out views, "
-                  "voxels; only COVER trains the displacement head.", "",
-                  "| method | iterations | images | minutes | val EPE | zero-motion EPE |", "|---|---|---|---|---|---|"]
-        for m, p in pretrain.items():
-            epe = "" if p.get("val_epe") is None else f"{p['val_epe']:.2f}"
-            zero = "" if p.get("val_epe_zero") is None else f"{p['val_epe_zero']:.2f}"
-            lines.append(f"| {m} | {p['iterations']} | {p['images']} | {p['seconds'] / 60:.1f} | {epe} | {zero} |")
+        lines += _pretrain_table(pretrain)
     lines += ["", f"Total run time of the bundle runs: {all_secs / 60:.0f} min."]
     md = out / "results.md"
     md.write_text("\n".join(lines) + "\n")
     _plots(out, task, summary)
     _learning_curve_plots(out, task, records)
+    _convergence_plots(out, task, convergence)
     return md
+
+
+def _epe(rec: dict, key: str = "val_epe") -> str:
+    return "" if rec.get(key) is None else f"{rec[key]:.2f}"
+
+
+def _pretrain_table(pretrain: list[dict]) -> list[str]:
+    """One row per pretraining run; with snapshots, the held-out EPE at each."""
+    snaps = any(p.get("snapshots") for p in pretrain)
+    lines = ["", "## Pretraining", "", "val EPE: endpoint error of the predicted displacement on held-out views, "
+             "voxels (the views are drawn with the pretraining seed); only COVER trains the displacement head."
+             + (" Snapshots: the backbone kept at those iterations (`pretrain/<method>/p<seed>/models/snapshots/`), "
+                "val EPE at each." if snaps else ""), "",
+             "| method | pretraining seed | iterations | images | minutes | val EPE | zero-motion EPE |"
+             + (" snapshots: iteration (val EPE) |" if snaps else ""),
+             "|---|---|---|---|---|---|---|" + ("---|" if snaps else "")]
+    for p in pretrain:
+        row = (f"| {p['method']} | {_pseed(p)} | {p['iterations']} | {p['images']} | {p['seconds'] / 60:.1f} | "
+               f"{_epe(p)} | {_epe(p, 'val_epe_zero')} |")
+        if snaps:
+            row += " " + ", ".join(f"{x['iteration']} ({_epe(x)})" for x in p.get("snapshots", [])) + " |"
+        lines.append(row)
+    return lines

@@ -1,9 +1,14 @@
-"""Run a benchmark task through the bundles: pretrain each method once, then evaluate its features three ways.
+"""Run a benchmark task through the bundles: pretrain each method once per pretraining seed, then evaluate its
+features three ways.
 
-Evaluations (each a bundle run per method, label fraction or atlas count, and seed; ``scratch`` = random init):
+Evaluations (each a bundle run per method, label fraction or atlas count, pretraining seed and label seed; ``scratch``
+= a random backbone drawn from the pretraining seed, so scratch has a distinct run for every pair of seeds too):
 ``finetune`` (cover_seg train + evaluate, validation Dice recorded along the way as a learning curve), ``probe``
 (the same with the backbone frozen: a 1x1 head on fixed features) and ``transfer`` (cover_seg label_transfer.json:
 no training, each test pixel/voxel takes the labels of its most similar positions in ``k`` labeled atlases).
+With the task's ``converge`` setting, fine-tuning first runs scratch alone for ``max_steps`` with dense validation and
+every method is then fine-tuned for the budget at which scratch's mean validation Dice stopped rising (validation
+only: the holdout inside ``train``; these runs never see ``test``).
 
 Every run is ``python -m monai.bundle run`` on the shipped bundle configs plus one ``overrides.json`` written into
 the run's folder (so each number can be reproduced by hand; the log names the command). Runs that belong together (a
@@ -29,6 +34,7 @@ from pathlib import Path
 
 from monai_cover.benchmark.chain import MARKER
 from monai_cover.benchmark.splits import fraction_datalist, labeled_cases, pretrain_datalist, transfer_datalist
+from monai_cover.benchmark.stats import converged_step, mean_curve
 from monai_cover.benchmark.tasks import Task
 from monai_cover.utils import atomic_write
 
@@ -80,9 +86,12 @@ def _relative_to(overrides: dict, out: str) -> dict:
 class BenchmarkRunner:
     """Runs one :class:`~monai_cover.benchmark.tasks.Task` into ``out_dir``.
 
-    Layout: ``datalists/`` (pretraining list, one list per fraction and seed), ``pretrain/<method>/`` (a
-    cover_pretrain bundle root), ``finetune/<method>/f<percent>_s<seed>/`` (a cover_seg bundle root with
-    ``result.json``), ``logs/`` and, from :mod:`~monai_cover.benchmark.report`, ``results.json``/``.md``/``.png``.
+    Layout: ``datalists/`` (pretraining list, one list per fraction and label seed), ``pretrain/<method>/p<pseed>/``
+    (a cover_pretrain bundle root per pretraining seed, ``done.json`` its record, ``models/snapshots/`` its
+    snapshots), ``finetune/<method>/f<percent>_p<pseed>_s<seed>/`` (a cover_seg bundle root with ``result.json``;
+    ``probe/`` alike, ``transfer/<method>/k<atlases>_p<pseed>_s<seed>/``), ``converge/`` (scratch's long runs and
+    ``budget.json``, the chosen fine-tuning budget) and, from :mod:`~monai_cover.benchmark.report`,
+    ``results.json``/``.md``/``.png``.
 
     Args:
         task: the resolved task.
@@ -102,7 +111,13 @@ class BenchmarkRunner:
         self.python, self.log, self.jobs = python, log, jobs
         self.train, self.test, self.label_names = labeled_cases(task.layout, task.data)
         self.records: list[dict] = []
-        self.pretrain_records: dict[str, dict] = {}
+        #: one record per (method, pretraining seed), in the order they finished
+        self.pretrain_records: list[dict] = []
+        #: ``{str(fraction): {...}}`` when ``converge`` chose the fine-tuning budget (``converge/budget.json``)
+        self.convergence: dict = {}
+        #: fine-tuning steps per label fraction; ``None`` until ``converge`` has chosen them
+        self.budgets: dict[float, int] | None = None if task.converge else {f: task.finetune_steps
+                                                                             for f in task.fractions}
 
     # -- one bundle run -------------------------------------------------------------------------------------------
     def _same_settings(self, name: str, overrides: dict, run_dir: Path) -> bool:
@@ -166,10 +181,12 @@ class BenchmarkRunner:
         return secs
 
     # -- pretraining --------------------------------------------------------------------------------------------
-    def pretrain(self, method: str) -> Path:
-        """Pretrain ``method`` for the task's iteration budget; returns the exported backbone weights."""
+    def pretrain(self, method: str, pseed: int) -> Path:
+        """Pretrain ``method`` with pretraining seed ``pseed`` (its initialisation, views and validation views) for the
+        task's iteration budget; returns the exported backbone weights. With ``pretrain_snapshots`` the backbone and
+        the held-out EPE are also kept at those shares of the iterations (``models/snapshots/``)."""
         t = self.task
-        run_dir = self.out / "pretrain" / method
+        run_dir = self.out / "pretrain" / method / f"p{pseed}"
         done = run_dir / "done.json"
         weights = run_dir / "models" / "model.safetensors"
         datalist = self.out / "datalists" / "pretrain.json"
@@ -179,38 +196,51 @@ class BenchmarkRunner:
         batch = int(t.pretrain.get("batch_size", 4))
         per_epoch = n_train // batch if n_train > batch else 1
         epochs = max(1, math.ceil(t.pretrain_iterations / per_epoch))
+        iterations = epochs * per_epoch
+        snapshots = sorted({max(1, round(share * iterations)) for share in t.pretrain_snapshots})
         overrides = {"bundle_root": str(run_dir), "dataset_dir": str(datalist), "num_val": num_val,
-                     "spatial_dims": t.spatial_dims, "method": method, "epochs": epochs, "seed": 0,
-                     "checkpoint_interval": 100, **t.common, **t.pretrain}
+                     "spatial_dims": t.spatial_dims, "method": method, "epochs": epochs, "seed": pseed,
+                     "checkpoint_interval": 100, **({"snapshot_iterations": snapshots} if snapshots else {}),
+                     **t.common, **t.pretrain}
         if done.is_file() and self._same_settings("pretrain", overrides, run_dir):
-            self.pretrain_records[method] = json.loads(done.read_text())
-            self.log(f"pretrain {method}: done earlier ({self.pretrain_records[method]['iterations']} iterations)")
+            rec = json.loads(done.read_text())
+            self.pretrain_records.append(rec)
+            self.log(f"pretrain {method} p{pseed}: done earlier ({rec['iterations']} iterations)")
             return weights
-        self.log(f"pretrain {method}: {epochs * per_epoch} iterations on {n_train} images ...")
+        self.log(f"pretrain {method} p{pseed}: {iterations} iterations on {n_train} images ...")
         start = time.time()
         secs = self._bundle("pretrain", [self.bundles / "cover_pretrain/configs/train.json"], overrides, run_dir)
         hist_file = run_dir / "outputs" / f"{t.spatial_dims}d" / "val_history.json"
-        hist = json.loads(hist_file.read_text()) if hist_file.is_file() else []
-        rec = {"method": method, "iterations": epochs * per_epoch, "images": n_train, "seconds": round(secs, 1),
-               "start": start, "end": time.time(),
-               "val_epe": hist[-1]["val_epe"] if hist else None,
-               "val_epe_zero": hist[-1]["val_epe_zero"] if hist else None}
+        hist = {h["iteration"]: h for h in json.loads(hist_file.read_text())} if hist_file.is_file() else {}
+        last = hist[max(hist)] if hist else {}
+        rec = {"method": method, "pretrain_seed": pseed, "iterations": iterations, "images": n_train,
+               "seconds": round(secs, 1), "start": start, "end": time.time(),
+               "val_epe": last.get("val_epe"), "val_epe_zero": last.get("val_epe_zero")}
+        if snapshots:  # paths relative to the output folder, so a moved folder still finds them
+            rec["snapshots"] = [{"iteration": it, "val_epe": hist.get(it, {}).get("val_epe"),
+                                 "val_epe_zero": hist.get(it, {}).get("val_epe_zero"),
+                                 "weights": str((run_dir / "models" / "snapshots" / f"iteration_{it:06d}" /
+                                                 "model.safetensors").relative_to(self.out))}
+                                for it in snapshots]
         done.write_text(json.dumps(rec, indent=1))
-        self.pretrain_records[method] = rec
-        self.log(f"pretrain {method}: {secs:.0f} s, final val EPE {rec['val_epe']}")
+        self.pretrain_records.append(rec)
+        self.log(f"pretrain {method} p{pseed}: {secs:.0f} s, final val EPE {rec['val_epe']}")
         return weights
 
     # -- fine-tuning and linear probe (cover_seg train + evaluate) ---------------------------------------------
-    def finetune(self, method: str, fraction: float, seed: int, weights: Path | None, kind: str = "finetune") -> dict:
+    def finetune(self, method: str, fraction: float, pseed: int, seed: int, weights: Path | None,
+                 kind: str = "finetune") -> dict:
         """Fine-tune (``kind="finetune"``) or train a 1x1 head on the frozen backbone (``"probe"``) on ``fraction``
-        of the train split, evaluate on test. ``weights=None`` starts from a random backbone (``scratch``).
+        of the train split with label seed ``seed``, evaluate on test. ``weights=None`` starts from a random backbone
+        drawn from ``pseed`` (``scratch``). ``"converge"``: scratch's long run that chooses the fine-tuning budget
+        (``converge.max_steps``, ``converge.val_checks`` validations, no test evaluation).
 
-        The record holds test and validation Dice and, for fine-tuning, the validation learning curve
-        ``[[step, Dice], ...]``.
+        The record holds test Dice, the validation Dice of the tested checkpoint (``models/model.pt``: the best
+        validation) and its step (``val_dice``, ``val_step``) and the validation learning curve ``[[step, Dice], ...]``.
         """
         t = self.task
         tag = f"f{round(fraction * 100):03d}_s{seed}"
-        run_dir = self.out / kind / method / tag
+        run_dir = self.out / kind / method / f"f{round(fraction * 100):03d}_p{pseed}_s{seed}"
         result = run_dir / "result.json"
         dl = fraction_datalist(self.train, self.test, fraction, seed, t.num_val)
         dl_file = self.out / "datalists" / f"{tag}.json"
@@ -219,36 +249,46 @@ class BenchmarkRunner:
         n = len(dl["training"])
         batch = int(t.seg.get("batch_size", 4))
         per_epoch = math.ceil(n / batch)
-        steps, extra = (t.finetune_steps, {}) if kind == "finetune" else (t.probe_steps,
-                                                                          {"freeze_backbone": True, **t.probe})
+        steps, checks, extra = {"finetune": (self.budgets[fraction] if self.budgets else 0, t.val_checks, {}),
+                                "probe": (t.probe_steps, 1, {"freeze_backbone": True, **t.probe}),
+                                "converge": (t.converge.get("max_steps"), t.converge.get("val_checks"), {})}[kind]
         epochs = max(1, math.ceil(steps / per_epoch))
         # probes validate once, at the end; fine-tuning val_checks times (the learning curve)
-        val_interval = max(1, epochs // max(1, t.val_checks)) if kind == "finetune" else epochs
+        val_interval = max(1, epochs // max(1, checks))
         overrides = {"bundle_root": str(run_dir), "data_file": str(dl_file), "spatial_dims": t.spatial_dims,
                      "multilabel": t.multilabel, "label_names": self.label_names, "seed": seed, "epochs": epochs,
-                     "val_interval": val_interval, "pretrained": str(weights) if weights else None,
-                     **t.common, **t.seg, **extra}
+                     "val_interval": val_interval, **self._backbone(weights, pseed), **t.common, **t.seg, **extra}
         if result.is_file() and self._same_settings("train", overrides, run_dir):
             return json.loads(result.read_text())
         seg = self.bundles / "cover_seg/configs"
+        steps_run = [("train", [seg / "train.json"], overrides, run_dir)]
+        if kind != "converge":  # choosing the budget looks at validation only
+            steps_run.append(("evaluate", [seg / "train.json", seg / "evaluate.json"], overrides, run_dir))
         start = time.time()
-        secs = sum(self._bundles([("train", [seg / "train.json"], overrides, run_dir),
-                                  ("evaluate", [seg / "train.json", seg / "evaluate.json"], overrides, run_dir)],
-                                 run_dir / "train.log"))
+        secs = sum(self._bundles(steps_run, run_dir / "train.log"))
         history = json.loads((run_dir / "outputs" / "dice_history.json").read_text())
-        rec = {"eval": kind, "method": method, "fraction": fraction, "seed": seed, "num_train": n,
-               "steps": epochs * per_epoch, "seconds": round(secs, 1), "start": start, "end": time.time(),
-               "val_dice": history[-1]["dice"] if history else float("nan"),
-               "curve": [[h["epoch"] * per_epoch, h["dice"]] for h in history],
-               **read_eval(run_dir / "outputs" / "eval", self.label_names)}
+        # the tested model is BestModelSaver's (models/model.pt): its validation Dice and epoch are in model.json
+        best = json.loads((run_dir / "models" / "model.json").read_text())
+        rec = {"eval": kind, "method": method, "fraction": fraction, "pretrain_seed": pseed, "seed": seed,
+               "num_train": n, "steps": epochs * per_epoch, "seconds": round(secs, 1), "start": start,
+               "end": time.time(), "val_dice": best["best"], "val_step": best["epoch"] * per_epoch,
+               "curve": [[h["epoch"] * per_epoch, h["dice"]] for h in history]}
+        if kind != "converge":
+            rec.update(read_eval(run_dir / "outputs" / "eval", self.label_names))
         atomic_write(result, lambda tmp: Path(tmp).write_text(json.dumps(rec, indent=1)))
         return rec
 
+    @staticmethod
+    def _backbone(weights: Path | None, pseed: int) -> dict:
+        """cover_seg overrides of the backbone: the pretrained weights, or scratch's random backbone drawn from the
+        pretraining seed (shared by its label seeds, as a pretrained backbone is)."""
+        return {"pretrained": str(weights)} if weights else {"pretrained": None, "backbone_seed": pseed}
+
     # -- label transfer (cover_seg label_transfer.json, no training) -------------------------------------------
-    def transfer(self, method: str, seed: int, weights: Path | None) -> list[dict]:
-        """Segment the validation and test cases from each of the task's atlas counts ``k`` (the seed's first ``k``
-        labeled cases, so the same atlases for every method) by feature matching; Dice on both. One record per
-        ``k``, each from its own bundle run (``transfer/<method>/k<k>_s<seed>/``), all in one process."""
+    def transfer(self, method: str, pseed: int, seed: int, weights: Path | None) -> list[dict]:
+        """Segment the validation and test cases from each of the task's atlas counts ``k`` (the label seed's first
+        ``k`` labeled cases, so the same atlases for every method) by feature matching; Dice on both. One record per
+        ``k``, each from its own bundle run (``transfer/<method>/k<k>_p<pseed>_s<seed>/``), all in one process."""
         t = self.task
         dl = transfer_datalist(self.train, self.test, max(t.transfer_atlases), seed, t.num_val)
         dl_file = self.out / "datalists" / f"transfer_s{seed}.json"
@@ -258,11 +298,11 @@ class BenchmarkRunner:
         records: dict[int, dict] = {}
         todo = []
         for atlases in t.transfer_atlases:
-            run_dir = self.out / "transfer" / method / f"k{atlases}_s{seed}"
+            run_dir = self.out / "transfer" / method / f"k{atlases}_p{pseed}_s{seed}"
             result = run_dir / "result.json"
             overrides = {"bundle_root": str(run_dir), "data_file": str(dl_file), "spatial_dims": t.spatial_dims,
                          "multilabel": t.multilabel, "label_names": self.label_names, "seed": seed,
-                         "pretrained": str(weights) if weights else None, "num_atlases": atlases,
+                         **self._backbone(weights, pseed), "num_atlases": atlases,
                          **t.common, **t.seg, **{f"transfer_{k}": v for k, v in t.transfer.items()}}
             if result.is_file() and self._same_settings("transfer", overrides, run_dir):
                 records[atlases] = json.loads(result.read_text())
@@ -271,11 +311,11 @@ class BenchmarkRunner:
         if todo:
             start = time.time()
             secs = self._bundles([("transfer", configs, ov, rd) for _, rd, ov in todo],
-                                 self.out / "transfer" / method / f"s{seed}.log")
+                                 self.out / "transfer" / method / f"p{pseed}_s{seed}.log")
             for (atlases, run_dir, _), sec in zip(todo, secs):
                 ev = run_dir / "outputs" / "label_transfer"
                 val = read_eval(ev, self.label_names, {c["image"] for c in dl["validation"]})
-                rec = {"eval": "transfer", "method": method, "atlases": atlases, "seed": seed,
+                rec = {"eval": "transfer", "method": method, "atlases": atlases, "pretrain_seed": pseed, "seed": seed,
                        "seconds": round(sec, 1), "start": start, "end": time.time(),
                        "val_dice": val["dice"], **read_eval(ev, self.label_names, {c["image"] for c in self.test})}
                 atomic_write(run_dir / "result.json", lambda tmp, r=rec: Path(tmp).write_text(json.dumps(r, indent=1)))
@@ -288,47 +328,103 @@ class BenchmarkRunner:
         (self.out / "datalists" / "pretrain.json").write_text(
             json.dumps(pretrain_datalist(self.train, self.task.unlabeled), indent=1))
 
-    def _runs(self, method: str) -> list[tuple]:
-        """``(function, args, kind)`` of every evaluation of ``method`` (weights filled in later); a transfer entry
-        covers every atlas count of its seed."""
+    # -- the converged fine-tuning budget --------------------------------------------------------------------
+    def choose_budgets(self, runs: list[dict]) -> dict:
+        """Per label fraction, the fine-tuning budget from scratch's ``converge`` runs (every pretraining x label
+        seed): the first validation step from which on their mean curve rises less than ``converge.rise`` over the
+        last ``converge.window`` of the steps (:func:`~monai_cover.benchmark.stats.converged_step`); ``max_steps``
+        when it never stops rising (``converged: false``). Sets :attr:`budgets` and :attr:`convergence` and writes
+        ``converge/budget.json``."""
+        c = self.task.converge
+        self.budgets, self.convergence = {}, {}
+        for f in self.task.fractions:
+            rs = sorted((r for r in runs if r["fraction"] == f), key=lambda r: (r["pretrain_seed"], r["seed"]))
+            mean = mean_curve([r["curve"] for r in rs])
+            step = converged_step(mean, c["rise"], c["window"])
+            self.budgets[f] = int(mean[-1][0]) if step is None else step
+            self.convergence[str(f)] = {
+                "budget": self.budgets[f], "converged": step is not None, **c, "mean_curve": mean,
+                "runs": [{k: r[k] for k in ("pretrain_seed", "seed", "steps", "seconds", "val_dice", "val_step",
+                                            "curve")} for r in rs]}
+            self.log(f"converge {f:.0%}: scratch's mean validation Dice "
+                     + (f"still rose at {mean[-1][0]:.0f} steps" if step is None else f"stopped rising at step {step}")
+                     + f"; fine-tuning budget {self.budgets[f]} steps")
+        atomic_write(self.out / "converge" / "budget.json",
+                     lambda tmp: Path(tmp).write_text(json.dumps(self.convergence, indent=1)))
+        return self.convergence
+
+    def _runs(self, method: str, pseed: int) -> list[tuple]:
+        """``(function, args, kind)`` of every evaluation of ``method`` with pretraining seed ``pseed`` (weights
+        filled in later); a transfer entry covers every atlas count of its label seed."""
         t = self.task
         runs = []
         for seed in t.seeds:
             for kind in ("finetune", "probe"):
                 if kind in t.evaluations:
-                    runs += [(self.finetune, (method, f, seed), kind) for f in t.fractions]
+                    runs += [(self.finetune, (method, f, pseed, seed), kind) for f in t.fractions]
             if "transfer" in t.evaluations:
-                runs.append((self.transfer, (method, seed), None))
+                runs.append((self.transfer, (method, pseed, seed), None))
         return runs
 
     def run(self) -> list[dict]:
-        """Everything. Pretraining runs first; each method's evaluations start as soon as its weights exist (scratch
-        at once). Results are ordered (method, seed, evaluation) whatever order the jobs finish in."""
+        """Everything. Pretraining (and scratch's ``converge`` runs) first; each backbone's evaluations start as soon
+        as its weights exist (scratch at once), its fine-tuning once the budget is known. Results are ordered
+        (method, pretraining seed, label seed, evaluation) whatever order the jobs finish in."""
         t = self.task
         self.prepare()
         order = {m: i for i, m in enumerate(t.methods)}
         per_seed = len(t.fractions) * sum(k in t.evaluations for k in ("finetune", "probe")) + (
             len(t.transfer_atlases) if "transfer" in t.evaluations else 0)
-        runs_total = len(t.methods) * len(t.seeds) * per_seed  # records: one per atlas count for transfer
+        # records: one per atlas count for transfer
+        runs_total = len(t.methods) * len(t.pretrain_seeds) * len(t.seeds) * per_seed
+        backbones = [(m, p) for m in t.methods for p in t.pretrain_seeds]
         with ThreadPoolExecutor(self.jobs) as pool:
             try:
-                pending = {pool.submit(self.pretrain, m): ("pretrain", m) for m in t.methods if m != "scratch"}
+                pending = {pool.submit(self.pretrain, m, p): ("pretrain", (m, p)) for m, p in backbones
+                           if m != "scratch"}
+                converging = [(f, p, s) for f in t.fractions for p in t.pretrain_seeds for s in t.seeds
+                              if t.converge and "finetune" in t.evaluations]
+                for f, p, s in converging:
+                    pending[pool.submit(self.finetune, "scratch", f, p, s, None, kind="converge")] = ("converge", None)
+                converged: list[dict] = []
+                ready: dict[tuple, Path | None] = {}
 
-                def submit(method: str, weights: Path | None) -> None:
-                    for i, (fn, args, kind) in enumerate(self._runs(method)):
-                        extra = {"kind": kind} if kind else {}
-                        pending[pool.submit(fn, *args, weights, **extra)] = ("run", (order[method], i))
+                def submit(backbone: tuple, which: set[str | None]) -> None:
+                    """Queue ``backbone``'s evaluations of the kinds in ``which`` (``None``: transfer)."""
+                    method, pseed = backbone
+                    for i, (fn, args, kind) in enumerate(self._runs(method, pseed)):
+                        if kind in which:
+                            extra = {"kind": kind} if kind else {}
+                            key = (order[method], t.pretrain_seeds.index(pseed), i)
+                            pending[pool.submit(fn, *args, ready[backbone], **extra)] = ("run", key)
 
-                if "scratch" in t.methods:
-                    submit("scratch", None)
+                def weights_ready(backbone: tuple, weights: Path | None) -> None:
+                    """Queue what can run now: everything once the fine-tuning budget is known, else all but it."""
+                    ready[backbone] = weights
+                    submit(backbone, {"probe", None} | ({"finetune"} if self.budgets is not None else set()))
+
+                for b in backbones:
+                    if b[0] == "scratch":
+                        weights_ready(b, None)
                 done: dict = {}
                 run_seconds = 0.0
-                while pending:  # one loop for both kinds, so runs are reported while pretraining still goes on
+                while pending:  # one loop for every kind, so runs are reported while pretraining still goes on
                     finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
                     for fut in finished:
                         what, key = pending.pop(fut)
                         if what == "pretrain":
-                            submit(key, fut.result())
+                            weights_ready(key, fut.result())
+                            continue
+                        if what == "converge":
+                            converged.append(fut.result())
+                            self.log(f"[converge {len(converged)}/{len(converging)}] scratch "
+                                     f"{converged[-1]['fraction']:.0%} p{converged[-1]['pretrain_seed']} seed "
+                                     f"{converged[-1]['seed']}: best val Dice {100 * converged[-1]['val_dice']:.1f} "
+                                     f"at step {converged[-1]['val_step']}")
+                            if len(converged) == len(converging):
+                                self.choose_budgets(converged)
+                                for b in ready:
+                                    submit(b, {"finetune"})
                             continue
                         result = fut.result()
                         for j, rec in enumerate(result if isinstance(result, list) else [result]):
@@ -339,11 +435,13 @@ class BenchmarkRunner:
                             eta = run_seconds / k * (runs_total - k) / self.jobs
                             where = f"{rec['fraction']:>5.0%}" if "fraction" in rec else f"k={rec['atlases']}"
                             self.log(f"[{k}/{runs_total}] {rec.get('eval', 'finetune'):>8} {rec['method']:>14} "
-                                     f"{where} seed {rec['seed']}: val Dice "
+                                     f"{where} p{rec['pretrain_seed']} seed {rec['seed']}: val Dice "
                                      f"{100 * rec.get('val_dice', float('nan')):.1f}, test Dice "
                                      f"{100 * rec['dice']:.1f} ({rec['seconds']:.0f} s; ETA {eta / 60:.0f} min)")
             except BaseException:
                 pool.shutdown(cancel_futures=True)  # runs already started finish; queued ones do not start
                 raise
         self.records = [done[k] for k in sorted(done)]
+        order_pre = {(m, p): i for i, (m, p) in enumerate(backbones)}
+        self.pretrain_records.sort(key=lambda r: order_pre[(r["method"], r["pretrain_seed"])])
         return self.records

@@ -139,6 +139,8 @@ PRETRAIN = BundleDeclaration(
         "temporal_smoothness": Setting("two-frame pairs: bending energy weight", _WEIGHT, roles=(RUN,)),
         "temporal_transitivity": Setting("two-frame pairs: transitivity weight", _WEIGHT, roles=(RUN,)),
         "val_pair_kinds": Setting("validation pair kinds to report (same, cross, synthetic)"),
+        "snapshot_iterations": Setting("iterations at which the backbone is also kept (models/snapshots/) and the "
+                                       "held-out EPE measured"),
         # speed
         "checkpointing": Setting("recompute activations to save memory", flag),
         "separate_views": Setting("the two views as two batches", flag),
@@ -187,6 +189,8 @@ SEG = BundleDeclaration(
         "pretrained": Setting("backbone: weights file, hub folder or id (null: scratch)", roles=(RUN,)),
         "pretrained_strict": Setting("every backbone tensor must load", flag),
         "freeze_backbone": Setting("train the head only (linear probe)", flag, roles=(RUN,)),
+        "backbone_seed": Setting("seed of a random backbone's initialisation (null: seed)", whole(0, optional=True),
+                                 roles=(RUN,)),
         "seed": Setting("random seed (split, init, order)", whole(0), roles=(RUN,)),
         "resume": Setting("continue the run in output_dir (False: start over, old outputs kept aside)"),
         "slicewise": Setting("a 2D network on the slices of volumes", flag, configs=_TRAINED, roles=(RUN, MODEL)),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ignite.engine import Engine, Events
@@ -23,12 +24,17 @@ class BackboneExport:
     Runs at the end of training and every ``interval`` iterations (``<= 0``: only at the end), rank 0 only.
     The backbone's ``config`` attribute (constructor arguments) is stored beside the weights, with ``inputs``: how
     the images were prepared (``{"intensity": "ct"}``), which ``cover_seg`` and feature extraction then default to.
+
+    ``snapshots``: iterations at which the backbone is also kept, in ``<model_dir>/snapshots/iteration_<N>/``
+    (``model.pt``, ``model.safetensors``, ``model.json``; never overwritten by later exports), so feature quality
+    can be measured along pretraining.
     """
 
     def __init__(self, model_dir: str | os.PathLike, network, interval: int = 0,
-                 inputs: Mapping[str, Any] | None = None) -> None:
+                 inputs: Mapping[str, Any] | None = None, snapshots: Sequence[int] = ()) -> None:
         self.model_dir, self.network, self.interval = model_dir, network, interval
         self.inputs = dict(inputs or {})
+        self.snapshots = {int(i) for i in snapshots or ()}
         self.logger = logging.getLogger(self.__class__.__name__)
         self._last_iteration = -1
 
@@ -36,6 +42,19 @@ class BackboneExport:
         if self.interval > 0:
             engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.interval), self)
         engine.add_event_handler(Events.COMPLETED, self)
+        if self.snapshots:
+            engine.add_event_handler(Events.ITERATION_COMPLETED(event_filter=lambda _, it: it in self.snapshots),
+                                     self.snapshot)
+
+    def snapshot(self, engine: Engine) -> None:
+        """Keep the backbone of this iteration in ``snapshots/iteration_<N>/``."""
+        if not is_main_process():
+            return
+        it = engine.state.iteration
+        backbone = getattr(self.network, "module", self.network).backbone
+        config = dict(getattr(backbone, "config", {}), **self.inputs, pretrain_iterations=it)
+        paths = save_backbone(Path(self.model_dir) / "snapshots" / f"iteration_{it:06d}", backbone, config)
+        self.logger.info(f"kept the backbone of iteration {it} in {paths['safetensors'].parent}")
 
     def __call__(self, engine: Engine) -> None:
         if not is_main_process() or engine.state.iteration == self._last_iteration:

@@ -50,6 +50,7 @@ class CoverValidation:
             arguments, seeded with ``seed`` (the training sampler's draws are untouched).
         output_dir: folder for panels and history.
         interval: iterations between validations; also run at start (the untrained / resumed model) and end.
+        at: further iterations to validate at (e.g. where backbone snapshots are kept).
         num_images: size of the validation batch.
         log_dir: TensorBoard folder (``None``: no TensorBoard).
         seed: view seed.
@@ -63,12 +64,13 @@ class CoverValidation:
     def __init__(
         self, dataset: Sequence[Any], sampler: CoverViewSampler, output_dir: str | os.PathLike, interval: int = 100,
         num_images: int = 4, log_dir: str | os.PathLike | None = None, seed: int = 0, image_key: str = "image",
-        plot: bool = True, pair_kinds: Sequence[str] | None = None,
+        plot: bool = True, pair_kinds: Sequence[str] | None = None, at: Sequence[int] = (),
     ) -> None:
         self.dataset, self.sampler_args = dataset, dict(sampler.config)
         self.output_dir, self.interval, self.num_images = Path(output_dir), interval, num_images
         self.log_dir, self.seed, self.image_key, self.plot = log_dir, seed, image_key, plot
         self.pair_kinds = None if pair_kinds is None else list(pair_kinds)
+        self.at = {int(i) for i in at or ()}
         for kind in self.pair_kinds or []:
             if kind not in ("same", "cross", "synthetic"):
                 raise BadSettingError(f"--val_pair_kinds {self.pair_kinds}: {kind!r} is not one of same, cross, "
@@ -85,6 +87,8 @@ class CoverValidation:
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self)
         engine.add_event_handler(Events.ITERATION_COMPLETED(every=max(1, self.interval)), self)
+        if self.at:
+            engine.add_event_handler(Events.ITERATION_COMPLETED(event_filter=lambda _, it: it in self.at), self)
         engine.add_event_handler(Events.COMPLETED, self)
 
     def _prepare(self, device: torch.device) -> None:

@@ -20,16 +20,17 @@ def test_every_variant_resolves(task, tmp_path):
         t = load_task(task, "quick", str(tmp_path), settings)
         assert set(methods) <= set(t.methods), name
     mild = load_task("jsrt_scr", "quick", str(tmp_path), tune.VARIANTS["jsrt_scr"]["pretrain300_mild_ranges"][1])
-    assert mild.pretrain["spatial_ranges"]["rotate_deg"] == 15.0 and mild.pretrain_iterations == 300
+    assert mild.pretrain["train#sampler#rotate_deg"] == 15.0 and mild.pretrain_iterations == 300
 
 
 def test_table_reads_finetune_and_pretrain_only_variants(tmp_path):
     (tmp_path / "ft").mkdir()
     (tmp_path / "ft" / "results.json").write_text(json.dumps({
-        "pretrain": {"cover": {"val_epe": 27.5, "val_epe_zero": 39.5}},
+        "pretrain": [{"method": "cover", "pretrain_seed": 0, "val_epe": 27.5, "val_epe_zero": 39.5},
+                     {"method": "cover", "pretrain_seed": 1, "val_epe": 9.0, "val_epe_zero": 39.5}],
         "summary": {"cover": {"0.1": {"n": 2, "mean": 0.88, "std": 0.01, "val_mean": 0.875, "val_std": 0.02}},
                     "scratch": {"0.1": {"n": 2, "mean": 0.883, "std": 0.0}}}}))
-    done = tmp_path / "pt" / "pretrain" / "cover" / "done.json"
+    done = tmp_path / "pt" / "pretrain" / "cover" / "p0" / "done.json"
     done.parent.mkdir(parents=True)
     done.write_text(json.dumps({"iterations": 300, "val_epe": 20.25, "val_epe_zero": 39.5}))
     lines = tune.table(tmp_path, ["ft", "pt", "missing"]).splitlines()
@@ -39,7 +40,7 @@ def test_table_reads_finetune_and_pretrain_only_variants(tmp_path):
     assert len(lines) == 5
     # a results.json with every evaluation: one row per evaluation, atlas counts named as such
     (tmp_path / "all").mkdir()
-    (tmp_path / "all" / "results.json").write_text(json.dumps({"pretrain": {}, "summary": {
+    (tmp_path / "all" / "results.json").write_text(json.dumps({"pretrain": [], "summary": {
         "probe": {"cover": {"0.1": {"n": 3, "mean": 0.5, "std": 0.1, "val_mean": 0.4, "val_std": 0.0}}},
         "transfer": {"cover": {"k3": {"n": 3, "mean": 0.7, "std": 0.0}}}}}))
     assert tune.table(tmp_path, ["all"]).splitlines()[2:] == [
