@@ -117,3 +117,11 @@ def test_a_bad_value_stops_in_one_line_before_anything_is_built(configs, overrid
 def test_overrides_by_path_and_components_of_a_users_own_overlay_pass():
     extra = {"train#trainer#max_epochs": 3, "my_handler": {"_target_": "StatsHandler"}}
     assert _first_error(PRETRAIN, **extra) is None
+
+
+@pytest.mark.parametrize("bundle", sorted(BUNDLES))
+def test_the_bundle_readme_lists_every_setting_as_the_declarations_say(bundle):
+    """The README's settings table is generated (python -m monai_cover.config.docs); a stale one fails here."""
+    from monai_cover.config.docs import update_readme
+
+    assert update_readme(bundle, REPO / "bundles", write=False), "run: python -m monai_cover.config.docs"

@@ -28,12 +28,15 @@ def flag(name: str, value: Any) -> None:
                           "lowercase or other text reaches the config as a string, which counts as true)")
 
 
+flag.describe = "True or False"
+
+
 def choice(*options: str | int) -> Check:
     """One of ``options`` (text as written, or whole numbers)."""
     def check(name: str, value: Any) -> None:
         if isinstance(value, (bool, float)) or not isinstance(value, (str, int)) or value not in options:
             raise BadSettingError(f"--{name} {value!r}: not one of {', '.join(map(str, options))}")
-    check.options = options  # the README tables list them
+    check.describe = " / ".join(map(str, options))  # the settings tables list them
     return check
 
 
@@ -43,6 +46,9 @@ def share(name: str, value: Any) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
         raise BadSettingError(f"--{name} {value!r}: must be in [0, 1], got {value} (a share of the pairs)")
+
+
+share.describe = "in [0, 1]"
 
 
 def number(low: float = 0.0, *, above: bool = False, optional: bool = False, what: str = "") -> Check:
@@ -56,6 +62,7 @@ def number(low: float = 0.0, *, above: bool = False, optional: bool = False, wha
             expected = f"a number {'>' if above else '>='} {low:g}"
             raise BadSettingError(f"--{name} {value!r}: {what}, {expected}" if what else
                                   f"--{name} {value!r}: {expected} expected")
+    check.describe = f"{'>' if above else '>='} {low:g}" + (" or null" if optional else "")
     return check
 
 
@@ -68,4 +75,5 @@ def whole(low: int = 0, *, optional: bool = False, allowed: Sequence[Any] = ()) 
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             other = f" or {', '.join(map(str, allowed))}" if allowed else ""
             raise BadSettingError(f"--{name} {value!r}: a whole number >= {low}{other} expected")
+    check.describe = f"whole, >= {low}" + (" or null" if optional else "")
     return check

@@ -28,7 +28,9 @@ from monai_cover.losses import PRETRAIN_METHODS
 from monai_cover.networks.nets.backbone import BACKBONE_INITS
 from monai_cover.transforms.sampler import APPEARANCE_PRESETS, ROTATION_SAMPLINGS
 
-__all__ = ["BUNDLES", "BundleDeclaration", "CACHE_MODES", "COLOR", "MODEL", "RUN", "Setting", "WEIGHTS"]
+__all__ = [
+    "BUNDLES", "BundleDeclaration", "CACHE_MODES", "COLOR", "MODEL", "PROPAGATION_MODES", "RUN", "Setting", "WEIGHTS",
+]
 
 #: roles: a rerun into the same output folder must repeat it (else RunGuard refuses, naming it)
 RUN = "run"
@@ -63,6 +65,8 @@ class BundleDeclaration:
         return names | {w for c in configs for w in self.wiring.get(c, ())}
 
 
+#: how propagation reaches each frame (:func:`monai_cover.inferers.propagate_sequence`)
+PROPAGATION_MODES = ("direct", "chain")
 #: where decoded images live (:func:`monai_cover.data.training_dataset`)
 CACHE_MODES = ("memory", "disk", "none")
 _CACHE = choice(*CACHE_MODES)
@@ -154,7 +158,7 @@ PRETRAIN = BundleDeclaration(
         "sequence": Setting("the sequence file to propagate a label through", configs=("propagate",)),
         "label": Setting("the label of the reference frame", configs=("propagate",)),
         "reference_frame": Setting("index of the labeled frame", whole(0), configs=("propagate",)),
-        "mode": Setting("direct (each frame from the reference) or chained", choice("direct", "chained"),
+        "mode": Setting("direct (each frame from the reference) or chain (frame to frame)", choice(*PROPAGATION_MODES),
                         configs=("propagate",)),
     },
     wiring={

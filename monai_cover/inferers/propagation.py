@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from monai.transforms import DivisiblePad
 from monai.utils import look_up_option
 
+from monai_cover.config.declarations import PROPAGATION_MODES
 from monai_cover.errors import BadSettingError, CoverError
 from monai_cover.networks.blocks.warp import warp
 from monai_cover.utils import atomic_write
@@ -27,9 +28,6 @@ from monai_cover.utils import atomic_write
 __all__ = ["PROPAGATION_MODES", "propagate_file", "propagate_labels", "propagate_sequence"]
 
 logger = logging.getLogger(__name__)
-
-#: ``mode`` of :func:`propagate_sequence`
-PROPAGATION_MODES = ("direct", "chain")
 
 
 def propagate_labels(label: torch.Tensor, ddfs: Iterable[torch.Tensor], num_classes: int) -> list[torch.Tensor]:
