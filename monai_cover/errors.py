@@ -141,8 +141,21 @@ def _one_line_excepthook(exc_type, exc, tb) -> None:
 _previous_excepthook = sys.excepthook
 
 
+class _QuietExpectedFailures(logging.Filter):
+    """Drop the error records that ignite and MONAI's handlers log while an expected failure unwinds an engine run
+    ("Engine run is terminating due to exception: ...", ``StatsHandler``'s "Exception: ..." with its traceback): the
+    one line at the end says it, once. Logged inside the ``except`` that handles it, so the exception is at hand."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR or os.environ.get("MONAI_COVER_FULL_TRACEBACK"):
+            return True
+        exc = record.exc_info[1] if record.exc_info else sys.exc_info()[1]
+        return exc is None or describe_expected(exc) is None
+
+
 def install_one_line_errors() -> bool:
-    """Make uncaught expected failures print one line and exit 1 (what the bundles' ``initialize`` calls first).
+    """Make uncaught expected failures print one line and exit 1 (what the bundles' ``initialize`` calls first), with
+    no error records of the engines before it (:class:`_QuietExpectedFailures` on the logging handlers in place).
 
     Opt-in: importing the package changes nothing in a user's own program. Idempotent. Returns ``True``.
     """
@@ -150,4 +163,22 @@ def install_one_line_errors() -> bool:
     if getattr(sys.excepthook, "__name__", "") != _one_line_excepthook.__name__:
         _previous_excepthook = sys.excepthook
         sys.excepthook = _one_line_excepthook
+    loggers = [logging.getLogger(), *(lg for lg in logging.Logger.manager.loggerDict.values()
+                                      if isinstance(lg, logging.Logger))]
+    # handlers see what propagates to them (ignite's engine loggers); a logger's own filter what it logs itself,
+    # which is where MONAI's StatsHandler logs the traceback, on a logger of its own made when the engines are built
+    for filterer in {*loggers, *(h for lg in loggers for h in lg.handlers)}:
+        if not any(isinstance(f, _QuietExpectedFailures) for f in filterer.filters):
+            filterer.addFilter(_QuietExpectedFailures())
+    if logging.getLoggerClass() is logging.Logger:
+        logging.setLoggerClass(_QuietLogger)
     return True
+
+
+class _QuietLogger(logging.Logger):
+    """A logger made after :func:`install_one_line_errors` (the engines' handlers make theirs when built), with the
+    :class:`_QuietExpectedFailures` filter."""
+
+    def __init__(self, name: str, level: int = logging.NOTSET) -> None:
+        super().__init__(name, level)
+        self.addFilter(_QuietExpectedFailures())

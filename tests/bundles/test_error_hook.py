@@ -35,3 +35,16 @@ def test_an_error_inside_the_run_is_one_line_and_the_traceback_is_one_variable_a
     proc = subprocess.run([sys.executable, "-m", "monai.bundle", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 1 and "Traceback (most recent call last)" in proc.stderr
+
+
+def test_a_refusal_raised_inside_an_engine_handler_is_still_only_one_line(tmp_path, png_dir):
+    """RunGuard refuses from the trainer's STARTED event: ignite and MONAI's StatsHandler used to log the exception
+    and its traceback before the line (29-89 lines)."""
+    from tests.bundles.conftest import TINY_NET, run_bundle
+
+    args = ["run", "--config_file", TRAIN, "--bundle_root", str(tmp_path), "--dataset_dir", str(png_dir),
+            "--epochs", "1", "--crop_size", "32", "--batch_size", "2", *TINY_NET]
+    run_bundle(*args)
+    last = bundle_error(*args, "--learning_rate", "0.001", process=True)
+    assert last.startswith(f"RunMismatchError: {tmp_path / 'outputs' / '2d'}: holds the outputs of a run with other "
+                           "settings (learning_rate 0.0001 -> 0.001)")
