@@ -13,10 +13,12 @@ from monai_cover.config.rules import (
     fit_patch_size,
     image_channels,
     seg_input_channels,
+    trained_value,
 )
 
 __all__ = [
     "BUNDLES", "BundleDeclaration", "MODEL", "RUN", "Setting", "WEIGHTS", "check_bundle", "check_crops_per_image",
     "check_known", "check_modalities", "check_modality_intensity", "check_slicewise", "check_temporal",
     "check_trained_settings", "fit_patch_size", "image_channels", "running_parser", "seg_input_channels",
+    "trained_value",
 ]

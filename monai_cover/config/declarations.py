@@ -251,7 +251,7 @@ SEG = BundleDeclaration(
         "multi_gpu_train": ("device", "network", "train", "validate", "initialize", "run", "finalize"),
         "evaluate": ("trained", "net_roi_size", "eval_dir", "test_data", "validate", "initialize", "run"),
         "label_transfer": ("eval_dir", "atlases", "validate", "initialize"),
-        "inference": ("imports", "model_folder", "trained", "net_dims", "in_channels", "out_channels",
+        "inference": ("imports", "model_folder", "trained", "net_dims", "net_roi_size", "in_channels", "out_channels",
                       "model_settings", "save_png", "savers", "network_def", "network", "all_images",
                       "data_root_dir", "plan", "datalist", "preprocessing", "dataset", "dataloader", "inferer",
                       "postprocessing", "post", "handlers", "evaluator", "initialize", "run"),

@@ -78,6 +78,17 @@ def test_an_override_that_contradicts_the_trained_model_is_one_line(trained_2d, 
                     "the model you mean) (set MONAI_COVER_FULL_TRACEBACK=1 for the traceback)")
 
 
+def test_roi_size_auto_at_evaluation_and_inference_means_the_trained_size(trained_2d, seg2d_dir, tmp_path):
+    """A benchmark passes training's --roi_size auto to evaluation too: the model's size, not a contradiction."""
+    root, _ = trained_2d
+    run_bundle("run", "--config_file", f"['{TRAIN}','{EVALUATE}']", "--bundle_root", str(root), *_data(seg2d_dir),
+               "--roi_size", "auto", "--output_dir", str(tmp_path / "eval_auto"))
+    assert (tmp_path / "eval_auto" / "eval" / "val_mean_dice_raw.csv").is_file()
+    run_bundle("run", "--config_file", INFER, "--bundle_root", str(root), "--dataset_dir", str(seg2d_dir / "images"),
+               "--roi_size", "auto", "--output_dir", str(tmp_path / "pred"))
+    assert len(list((tmp_path / "pred").glob("*_seg.nii.gz"))) == 8
+
+
 def test_budget_in_iterations_ends_on_the_epoch_that_reaches_it(tmp_path, seg2d_dir):
     """--iterations 5 with 6 training cases of batch 2 (3 steps an epoch): 2 epochs, 6 steps (--epochs ignored)."""
     run_bundle("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path), *_data(seg2d_dir), *ARGS_2D,
