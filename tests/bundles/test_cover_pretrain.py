@@ -26,7 +26,11 @@ def _checkpoint_iterations(out_dir):
 
 
 def test_train_2d_end_to_end(tmp_path, png_dir):
-    _train(tmp_path, png_dir, "--epochs", "2", "--crop_size", "32")
+    proc = _train(tmp_path, png_dir, "--epochs", "2", "--crop_size", "32")
+    # every iteration's line shows the learning rate unrounded: warm-up from 0 to 1e-4, then cosine decay (a small
+    # rate was printed as 'lr: 0.0000')
+    rates = re.findall(r"lr: (\S+)", proc.stdout + proc.stderr)
+    assert rates == ["0", "0.0001", "7.5e-05", "2.5e-05"], rates
     out = tmp_path / "outputs" / "2d"
     # 5 training images, batch 2, drop_last -> 2 iterations per epoch -> 4 iterations
     assert _checkpoint_iterations(out)[-1] == 4
