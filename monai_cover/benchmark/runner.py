@@ -210,8 +210,9 @@ class BenchmarkRunner:
         self.log(f"pretrain {method} p{pseed}: {iterations} iterations on {n_train} images ...")
         start = time.time()
         secs = self._bundle("pretrain", [self.bundles / "cover_pretrain/configs/train.json"], overrides, run_dir)
-        hist_file = run_dir / "outputs" / f"{t.spatial_dims}d" / "val_history.json"
-        hist = {h["iteration"]: h for h in json.loads(hist_file.read_text())} if hist_file.is_file() else {}
+        # outputs/<n>d: n is the network's dimensions, 2 for slice-wise pretraining of volumes
+        hist_file = next(iter(sorted((run_dir / "outputs").glob("[23]d/val_history.json"))), None)
+        hist = {h["iteration"]: h for h in json.loads(hist_file.read_text())} if hist_file else {}
         last = hist[max(hist)] if hist else {}
         rec = {"method": method, "pretrain_seed": pseed, "iterations": iterations, "images": n_train,
                "seconds": round(secs, 1), "start": start, "end": time.time(),

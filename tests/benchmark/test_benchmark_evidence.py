@@ -172,3 +172,24 @@ def test_runner_without_converge_fine_tunes_at_the_task_budget_at_once(task_file
     assert [c[0] for c in calls if c[1] == "scratch"] == ["finetune", "probe"] * 2
     assert {r["steps"] for r in records if r["eval"] == "finetune"} == {7} and len(records) == 3 * 2 * 2
     assert not (tmp_path / "out" / "converge").exists()
+
+
+def test_slicewise_pretraining_of_volumes_reports_its_epe_from_where_the_bundle_wrote_it(task_file, tmp_path):
+    """--slicewise True on 3D data trains a 2D network, whose outputs are outputs/2d (the runner looked in 3d)."""
+    spec = json.loads(task_file.read_text())
+    spec.update(spatial_dims=3, pretrain={"slicewise": True})
+    task_file.write_text(json.dumps(spec))
+    runner = BenchmarkRunner(load_task(str(task_file), "fixed"), tmp_path / "out")
+    runner.prepare()
+
+    def bundle(name, configs, overrides, run_dir):
+        assert overrides["slicewise"] is True and overrides["spatial_dims"] == 3
+        (run_dir / "outputs" / "2d").mkdir(parents=True)
+        (run_dir / "outputs" / "2d" / "val_history.json").write_text(json.dumps(
+            [{"iteration": 0, "val_epe": 9.0, "val_epe_zero": 9.5}, {"iteration": 4, "val_epe": 3.0,
+                                                                       "val_epe_zero": 9.5}]))
+        return 1.0
+
+    runner._bundle = bundle
+    runner.pretrain("cover", 0)
+    assert runner.pretrain_records[-1]["val_epe"] == 3.0 and runner.pretrain_records[-1]["val_epe_zero"] == 9.5
