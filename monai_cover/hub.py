@@ -28,7 +28,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from monai_cover.errors import CoverError, MissingFileError, first_line
+from monai_cover.errors import CoverError, MissingFileError, RunMismatchError, first_line
 from monai_cover.utils import atomic_write, read_json
 from monai_cover.weights import FIELD_MODEL, backbone_config, load_backbone
 
@@ -193,18 +193,30 @@ def model_card(config: Mapping[str, Any], history: Sequence[Mapping[str, Any]] =
     return "\n".join(lines)
 
 
+def _refuse_another_model(out_dir: Path, name: str, source: Path, overwrite: bool) -> None:
+    """One line, before anything is written, when ``out_dir`` already holds another model's ``name`` (the same
+    model exported again is fine)."""
+    existing = out_dir / name
+    if existing.is_file() and not overwrite and existing.read_bytes() != source.read_bytes():
+        raise RunMismatchError(f"{out_dir}: holds the hub folder of another model (its {name} differs from {source}); "
+                               "nothing was written (choose another --out, or pass --overwrite to replace it)")
+
+
 def export_hub_folder(model_dir: str | Path, out_dir: str | Path, run_dir: str | Path | None = None,
-                      data: str = "", license: str = "other") -> Path:
+                      data: str = "", license: str = "other", overwrite: bool = False) -> Path:
     """Write a hub folder (``HUB_FILES``) into ``out_dir`` from a ``cover_pretrain`` ``models/`` folder (with
     ``run_dir``, its ``outputs/<d>d``, the card reports the last held-out endpoint error) or from a trained
-    ``cover_seg`` ``models/`` folder (``model.pt`` + ``model.json``; the card reports the best validation Dice)."""
+    ``cover_seg`` ``models/`` folder (``model.pt`` + ``model.json``; the card reports the best validation Dice).
+    A folder that holds another model's export is refused unless ``overwrite``."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     weights = model_dir / "model.safetensors"
     if not weights.is_file() and (model_dir / "model.pt").is_file() and _seg_settings(str(model_dir / "model.pt")):
+        _refuse_another_model(out_dir, "model.pt", model_dir / "model.pt", overwrite)
         return _export_seg_folder(model_dir, out_dir, data, license)
     if not weights.is_file():
         raise MissingFileError(f"{weights}: no exported backbone here (run cover_pretrain first, or give its "
                                "--model_dir)")
+    _refuse_another_model(out_dir, "model.safetensors", weights, overwrite)
     config = dict(read_json(model_dir / "model.json"))
     history_file = Path(run_dir) / "val_history.json" if run_dir else None
     history = json.loads(history_file.read_text()) if history_file and history_file.is_file() else []
@@ -314,6 +326,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ex.add_argument("--data", default="", help="one line describing the pretraining data, for the model card")
     ex.add_argument("--license", default="other")
     ex.add_argument("--push", default=None, metavar="OWNER/NAME", help="also upload it (private)")
+    ex.add_argument("--overwrite", action="store_true", help="replace another model's export in --out")
     lf = sub.add_parser("large_files", help="write <bundle>/large_files.yml (weights' URLs and SHA-256)")
     lf.add_argument("--bundle_dir", required=True, help="the bundle folder (its models/ holds the weights)")
     lf.add_argument("--url_base", required=True, help="where the files of models/ are hosted")
@@ -321,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "large_files":
         print(f"wrote {large_files(args.bundle_dir, args.url_base)}")
         return
-    folder = export_hub_folder(args.model_dir, args.out, args.run_dir, args.data, args.license)
+    folder = export_hub_folder(args.model_dir, args.out, args.run_dir, args.data, args.license, args.overwrite)
     print(f"wrote {folder}")
     if args.push:
         print(f"uploaded to {push_to_hub(folder, args.push)}")

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from monai_cover.errors import MissingFileError
+from monai_cover.errors import MissingFileError, RunMismatchError
 from monai_cover.hub import HUB_FILES, export_hub_folder, from_pretrained, model_card, resolve_pretrained
 from monai_cover.networks import CoverUNet
 from monai_cover.weights import save_backbone
@@ -87,6 +87,17 @@ def test_export_command(tmp_path, hub_folder, capsys):
     assert "wrote" in capsys.readouterr().out and (tmp_path / "cli" / "README.md").is_file()
     with pytest.raises(MissingFileError, match="no exported backbone here"):
         main(["export", "--model_dir", str(tmp_path / "nothing"), "--out", str(tmp_path / "cli2")])
+    # the same model again is fine; another model into that folder is refused, unless --overwrite
+    main(["export", "--model_dir", str(tmp_path / "models"), "--out", str(tmp_path / "cli"), "--data", "demo"])
+    torch.manual_seed(1)
+    save_backbone(tmp_path / "other", CoverUNet(**TINY), TINY)
+    before = (tmp_path / "cli" / "model.safetensors").read_bytes()
+    with pytest.raises(RunMismatchError, match=r"cli: holds the hub folder of another model \(its model.safetensors "
+                                               r"differs from .*other/model.safetensors\); nothing was written"):
+        main(["export", "--model_dir", str(tmp_path / "other"), "--out", str(tmp_path / "cli")])
+    assert (tmp_path / "cli" / "model.safetensors").read_bytes() == before
+    main(["export", "--model_dir", str(tmp_path / "other"), "--out", str(tmp_path / "cli"), "--overwrite"])
+    assert (tmp_path / "cli" / "model.safetensors").read_bytes() != before
 
 
 def test_large_files_yml_lets_monai_download_the_weights_from_a_server(tmp_path, hub_folder):
