@@ -15,7 +15,7 @@ from monai_cover.data.dicom_seg import SaveDicomSegd, dicom_segmentation, dicom_
 from monai_cover.data.intensity import intensity_scalingd, percentile_scaling, percentile_scalingd
 from monai_cover.data.loading import SafeLoadImage, SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose, filter_readable, usable_items
-from monai_cover.data.predictions import PredictionLayout, PredictionPlan, prediction_root
+from monai_cover.data.predictions import PredictionLayout, PredictionPlan, SavePredictiond, prediction_root
 from monai_cover.data.seg_transforms import seg_postprocessing, seg_preprocessing
 from monai_cover.data.sequences import (
     LoadSequence,
@@ -32,7 +32,8 @@ __all__ = [
     "SafeLoadImage", "SafeLoadImaged", "training_dataset",
     "check_dicom_folder", "SaveDicomSegd", "dicom_segmentation", "dicom_sources", "filter_readable", "usable_items",
     "IMAGE_SUFFIXES", "find_images", "find_pairs", "holdout", "is_dicom_file", "load_datalist", "pretrain_transforms",
-    "seg_datalists", "seg_postprocessing", "seg_preprocessing", "PredictionLayout", "PredictionPlan",
+    "seg_datalists", "seg_postprocessing", "seg_preprocessing", "PredictionLayout",
+    "PredictionPlan", "SavePredictiond",
     "prediction_root", "LoadSequence", "LoadSequenced", "RandFrameWindowd", "find_sequences", "load_frame_label",
     "load_sequence", "to_ras", "intensity_scalingd", "percentile_scaling", "percentile_scalingd",
 ]

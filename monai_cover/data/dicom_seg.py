@@ -27,6 +27,7 @@ from monai_cover.data.datalist import is_dicom_file
 from monai_cover.data.dicom import slice_position
 from monai_cover.data.predictions import PredictionLayout
 from monai_cover.errors import BadInputError, CoverError, first_line
+from monai_cover.utils import atomic_write
 
 __all__ = ["SaveDicomSegd", "dicom_segmentation", "dicom_sources", "frames_from_volume"]
 
@@ -214,7 +215,7 @@ class SaveDicomSegd(MapTransform):
             except (ValueError, AttributeError, TypeError) as e:  # highdicom's checks of the source headers
                 raise BadInputError(f"{source}: cannot write a DICOM SEG ({first_line(e)}); its NIfTI prediction is "
                                     "written (--dicom_seg False writes NIfTI only)") from None
-            out = self.folder_layout.filename(subject=source)
-            seg.save_as(out)
+            out = self.folder_layout.final(subject=source)
+            atomic_write(out, lambda tmp, seg=seg: seg.save_as(tmp))  # a rerun never keeps a torn SEG
             logger.info(f"DICOM SEG: {out} ({len(self.label_names)} segment(s), {seg.NumberOfFrames} frame(s))")
         return d

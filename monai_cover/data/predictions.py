@@ -10,31 +10,54 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from monai.data import FolderLayout
+from monai.transforms import SaveImaged
 from monai.utils import str2bool
 
 from monai_cover.data.datalist import find_images
 from monai_cover.data.pipeline import filter_readable
 from monai_cover.errors import BadInputError, PredictionError
 
-__all__ = ["PredictionLayout", "PredictionPlan", "common_parent", "prediction_root", "source_path"]
+__all__ = [
+    "PredictionLayout", "PredictionPlan", "SavePredictiond", "common_parent", "prediction_root", "source_path",
+]
 
 logger = logging.getLogger("monai_cover.predictions")
+#: what a prediction file is called while it is being written
+PARTIAL = ".partial"
+
+
+def _final(layout: Any, source: str) -> str:
+    """A layout's final file name for ``source`` (:class:`PredictionLayout`; others name files only one way)."""
+    return layout.final(subject=source) if hasattr(layout, "final") else layout.filename(subject=source)
 
 
 class PredictionLayout(FolderLayout):
     """MONAI's :class:`~monai.data.FolderLayout` (``<output_dir>/<subfolders>/<name><postfix><extension>``), except
     that a folder input (a DICOM series) keeps its whole name: MONAI drops what follows a name's last dot as its
-    extension, so series folders named by UID (``1.2.840....4521``, ``1.2.840....4522``) would get one name."""
+    extension, so series folders named by UID (``1.2.840....4521``, ``1.2.840....4522``) would get one name.
 
-    def filename(self, subject: str | os.PathLike = "subject", idx=None, **kwargs) -> str | os.PathLike:
+
+    Writers write each prediction under a temporary name first (:meth:`filename`: ``<name><postfix>.partial<ext>``,
+    the name MONAI's savers ask for); :class:`SavePredictiond` renames each to its final name (:meth:`final`) once
+    written, so an interrupted run never leaves a truncated file under a final name that a rerun would keep.
+    """
+
+    def final(self, subject: str | os.PathLike = "subject", idx=None, **kwargs) -> str:
+        """The prediction's final file name."""
         if os.path.isdir(subject):
             subject = str(subject).rstrip(os.sep) + ".series"  # the "extension" MONAI removes instead
-        return super().filename(subject, idx, **kwargs)
+        return str(super().filename(subject, idx, **kwargs))
+
+    def filename(self, subject: str | os.PathLike = "subject", idx=None, **kwargs) -> str:
+        """Where a writer writes the prediction: its final name with ``.partial`` before the extension."""
+        final = self.final(subject, idx, **kwargs)
+        ext = self.ext or ""
+        return f"{final[:len(final) - len(ext)]}{PARTIAL}{ext}"
 
 
 def source_path(value: Any) -> str:
@@ -96,19 +119,22 @@ class PredictionPlan:
                                         "one of them, or predict them into separate output folders)")
                 claimed[out] = src
             existing = [o for o in outputs if os.path.exists(o)]
-            if existing and not self.overwrite:
+            complete = [o for o in existing if os.path.getsize(o) > 0]
+            if outputs and len(complete) == len(outputs) and not self.overwrite:
                 self.skipped.append(src)
-                logger.info(f"skipping {src}: {existing[0]} exists (--overwrite True replaces it)")
+                logger.info(f"skipping {src}: {complete[0]} exists (--overwrite True replaces it)")
                 continue
             for o in existing:
-                logger.info(f"replacing {o} (--overwrite True)")
+                why = "--overwrite True" if len(complete) == len(outputs) else "this input's outputs were incomplete"
+                logger.info(f"replacing {o} ({why})")
             self.todo.append(item)
         if str2bool(skip_bad_files) and self.todo:
             self.todo, self.failed = filter_readable(self.todo, preprocessing, key=key, allow_empty=True)
 
     def outputs(self, source: str) -> list[str]:
-        """The prediction files written for one input."""
-        return [layout.filename(subject=source) for layout, applies in self.layouts if applies(source)]
+        """The prediction files written for one input (final names)."""
+        return [_final(layout, source) for layout, applies in self.layouts if applies(source)]
+
 
     def finish(self) -> dict[str, int]:
         """Log ``"predictions: n written, n skipped, n failed"``; raise :class:`PredictionError` if any failed.
@@ -116,7 +142,9 @@ class PredictionPlan:
         Returns:
             the counts (``written`` counts inputs whose prediction files all exist now).
         """
-        written = sum(all(os.path.exists(o) for o in self.outputs(source_path(item[self.key]))) for item in self.todo)
+        done = [all(os.path.isfile(o) and os.path.getsize(o) > 0 for o in self.outputs(source_path(item[self.key])))
+                for item in self.todo]
+        written = sum(done)
         counts = {"written": written, "skipped": len(self.skipped), "failed": len(self.failed)}
         folders = sorted({str(Path(layout.output_dir)) for layout, _ in self.layouts})
         line = (f"predictions in {', '.join(folders)}: {written} written, {len(self.skipped)} skipped (already there; "
@@ -128,3 +156,20 @@ class PredictionPlan:
             raise PredictionError(f"{line}{f', {missing} not written' if missing else ''} ({first}; the other "
                                   "predictions were written)")
         return counts
+
+
+class SavePredictiond(SaveImaged):
+    """MONAI's :class:`~monai.transforms.SaveImaged` with a :class:`PredictionLayout`, atomic: each file is written
+    under its temporary name and renamed to its final name when complete, so an interrupted run never leaves a
+    truncated prediction that a rerun would take for a finished one."""
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = super().__call__(data)
+        layout = self.saver.folder_layout
+        for key in self.key_iterator(d):
+            meta = getattr(d[key], "meta", None) or d.get(self.meta_keys[0] if self.meta_keys else "", {}) or {}
+            source = str(meta.get("filename_or_obj", ""))
+            partial, final = layout.filename(subject=source), _final(layout, source)
+            if partial != final and os.path.exists(partial):
+                os.replace(partial, final)
+        return d

@@ -54,6 +54,21 @@ def test_same_names_in_subfolders_give_separate_predictions_and_reruns_skip(bund
     assert f"replacing {pred / 'patA' / 'image_seg.png'}" in proc.stdout + proc.stderr
 
 
+def test_an_interrupted_prediction_is_never_taken_for_a_finished_one(bundle):
+    """Writers write under a temporary name and rename when complete; a rerun predicts again any input whose outputs
+    are missing or empty (a run killed before this left a 0-byte NIfTI that every rerun skipped)."""
+    root, data = bundle
+    run_bundle(*_infer(root, data))
+    pred = root / "predictions"
+    assert not list(pred.rglob("*.partial*"))  # every file has its final name
+    (pred / "patA" / "image_seg.nii.gz").write_bytes(b"")  # what a kill during the write used to leave
+    (pred / "patB" / "image_seg.png").unlink()  # and a case with one of its two outputs
+    proc = run_bundle(*_infer(root, data))
+    log = proc.stdout + proc.stderr
+    assert "2 written, 0 skipped" in log and "this input's outputs were incomplete" in log
+    assert (pred / "patA" / "image_seg.nii.gz").stat().st_size > 0 and (pred / "patB" / "image_seg.png").is_file()
+
+
 def test_colliding_prediction_names_stop_before_writing(bundle):
     root, data = bundle
     Image.fromarray(blob_case((48, 40), 5)[0]).convert("L").save(data / "patA" / "image.jpg")
