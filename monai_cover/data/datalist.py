@@ -95,18 +95,27 @@ def _dicom_items(folder: str, files: list[str], progress: _ScanProgress | None =
 
 def _scan_folder(root: Path) -> list[str]:
     """Image files under ``root`` (recursive), and one entry per folder of DICOM files (read as a series), or per
-    DICOM file where each file is its own series."""
+    DICOM file where each file is its own series. Each file is classified on its own (image suffix, or the DICOM
+    magic of its header), so a folder that mixes images and DICOM files is listed whole; one log line says what
+    was found, by kind."""
     items: list[str] = []
+    images = dicom = 0
     progress = _ScanProgress(root)
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
-        files = sorted(filenames)
-        if any(is_dicom_file(Path(dirpath) / f) for f in files[:8] if not _is_image(Path(f))):
-            items.extend(_dicom_items(dirpath, [f for f in files if not _is_image(Path(f))], progress, len(items)))
-            continue
-        items.extend(str(Path(dirpath) / f) for f in files if _is_image(Path(f)) and not f.startswith("."))
+        files = sorted(f for f in filenames if not f.startswith("."))
+        pictures = [f for f in files if _is_image(Path(f))]
+        series = [f for f in files if not _is_image(Path(f)) and is_dicom_file(Path(dirpath) / f)]
+        if series:
+            found = _dicom_items(dirpath, series, progress, len(items))
+            items.extend(found)
+            dicom += len(found)
+        items.extend(str(Path(dirpath) / f) for f in pictures)
+        images += len(pictures)
         progress.tick(len(items), len(files))
     progress.done(len(items))
+    if items:
+        logger.info(f"{root}: {images} image file(s) and {dicom} DICOM series or file(s)")
     return items
 
 

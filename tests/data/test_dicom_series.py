@@ -109,3 +109,25 @@ def test_series_folder_stays_one_item_beside_radiographs(tmp_path):
     series = write_series(tmp_path / "ct", [0, 2, 4])
     xray = write_radiograph(tmp_path / "xr" / "x.dcm")
     assert find_images(tmp_path) == [{"image": str(series)}, {"image": str(xray)}]
+
+
+def test_a_folder_mixing_images_and_dicom_files_is_listed_whole(tmp_path, caplog):
+    """The scan used to decide a folder's kind from its first files: PNGs beside a DICOM file were dropped, and a
+    DICOM file without a suffix among images was never looked at."""
+    import logging
+
+    from PIL import Image
+
+    mixed = tmp_path / "mixed"
+    pngs = []
+    for i in range(10):
+        pngs.append(mixed / f"img_{i:02d}.png")
+        mixed.mkdir(exist_ok=True)
+        Image.fromarray(np.full((8, 8), 10 * i, np.uint8)).save(pngs[-1])
+    early = write_radiograph(mixed / "a_first.dcm", value=10)  # sorts before the PNGs
+    late = write_radiograph(mixed / "zz_no_suffix.dcm", value=20)
+    late = late.rename(mixed / "zz_no_suffix")  # found by its DICM magic, after the first 8 files
+    with caplog.at_level(logging.INFO, logger="monai_cover.data"):
+        items = [it["image"] for it in find_images(mixed)]
+    assert sorted(items) == sorted(str(p) for p in [*pngs, early, late])
+    assert f"{mixed}: 10 image file(s) and 2 DICOM series or file(s)" in caplog.text
