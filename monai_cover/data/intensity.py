@@ -20,8 +20,8 @@ from monai.transforms import (
 
 from monai_cover.errors import BadSettingError
 
-__all__ = ["CT_WINDOW", "INTENSITIES", "PERCENTILES", "intensity_scalingd", "intensity_window", "percentile_scaling",
-           "percentile_scalingd"]
+__all__ = ["CT_WINDOW", "HUWindowd", "INTENSITIES", "PERCENTILES", "intensity_scalingd", "intensity_window",
+           "percentile_scaling", "percentile_scalingd"]
 
 #: the lower and upper percentile mapped to 0 and 1
 PERCENTILES = (0.5, 99.5)
@@ -80,4 +80,27 @@ def intensity_scalingd(keys: Hashable | Sequence[Hashable], intensity: Any = "pe
     window = intensity_window(intensity)
     if window is None:
         return percentile_scalingd(keys, channel_wise=channel_wise)
-    return ScaleIntensityRanged(keys, a_min=window[0], a_max=window[1], b_min=0.0, b_max=1.0, clip=True)
+    return HUWindowd(keys, intensity, window)
+
+
+#: file formats that hold 8-bit pictures, never Hounsfield units
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+class HUWindowd(ScaleIntensityRanged):
+    """A fixed window (``window`` in the image's units, e.g. HU) mapped to ``[0, 1]``, clipped; an input read from
+    an 8-bit picture format stops in one line instead (a CT window squeezes its 0..255 into a sliver of ``[0, 1]``).
+    ``intensity``: the setting, for the message."""
+
+    def __init__(self, keys: Hashable | Sequence[Hashable], intensity: Any, window: tuple[float, float]) -> None:
+        super().__init__(keys, a_min=window[0], a_max=window[1], b_min=0.0, b_max=1.0, clip=True)
+        self.intensity = intensity
+
+    def __call__(self, data):
+        for key in self.key_iterator(dict(data)):
+            source = getattr(data[key], "meta", {}).get("filename_or_obj", "")
+            if str(source).lower().endswith(PICTURE_SUFFIXES):
+                raise BadSettingError(f"--intensity {self.intensity}: a window in Hounsfield units, but {source} is an "
+                                      "8-bit picture, which holds none (use --intensity percentile for radiographs, "
+                                      "photos and MRI)")
+        return super().__call__(data)

@@ -75,3 +75,24 @@ def test_a_ct_volume_is_scaled_alike_by_pretraining_and_fine_tuning(tmp_path):
     expected = torch.as_tensor(np.clip((hu + 1000) / 2000, 0, 1))[None]
     assert torch.allclose(torch.as_tensor(seg), expected, atol=1e-6)  # RAS of an identity affine: same axes
     assert torch.allclose(torch.as_tensor(pre["image"]), expected, atol=1e-6)  # the crop is the whole volume
+
+
+def test_a_hu_window_on_an_8_bit_picture_is_one_line(tmp_path):
+    """--intensity ct on PNGs squeezed their 0..255 into 0.50-0.63 without a word; a NIfTI in HU is scaled."""
+    import nibabel as nib
+    import pytest
+    from PIL import Image
+
+    from monai_cover.errors import BadSettingError, find_cover_error
+
+    Image.fromarray(np.arange(1600).reshape(40, 40).astype(np.uint8)).save(tmp_path / "x.png")
+    for intensity in ("ct", [-160, 240]):
+        with pytest.raises(Exception) as err:  # MONAI's Compose wraps it, the bundles' hook finds it
+            pretrain_transforms(spatial_dims=2, load_size=40, intensity=intensity)({"image": str(tmp_path / "x.png")})
+        found = find_cover_error(err.value)
+        assert isinstance(found, BadSettingError) and str(found).startswith(
+            f"--intensity {intensity}: a window in Hounsfield units, but {tmp_path / 'x.png'} is an 8-bit picture")
+    hu = np.linspace(-1000, 1000, 1600, dtype=np.float32).reshape(40, 40)
+    nib.save(nib.Nifti1Image(hu, np.eye(4)), tmp_path / "ct.nii.gz")
+    out = pretrain_transforms(spatial_dims=2, load_size=40, intensity="ct")({"image": str(tmp_path / "ct.nii.gz")})
+    assert float(out["image"].min()) == 0.0 and float(out["image"].max()) == 1.0
