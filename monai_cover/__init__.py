@@ -6,9 +6,9 @@ on their own).
 """
 
 __version__ = "0.1.0"
-__all__ = ["config", "data", "engines", "errors", "handlers", "hub", "inferers", "losses", "networks", "capabilities",
-           "transforms", "utils", "visualize", "weights"]
+__all__ = ["capabilities", "config", "data", "engines", "errors", "handlers", "hub", "inferers", "losses", "networks",
+           "results_record", "transforms", "utils", "visualize", "weights"]
 
 from monai_cover import errors, utils  # noqa: E402, I001 - the order avoids import cycles
 from monai_cover import networks, losses, transforms, config, capabilities, weights, data  # noqa: E402
-from monai_cover import engines, handlers, inferers, hub, visualize  # noqa: E402
+from monai_cover import engines, handlers, inferers, hub, results_record, visualize  # noqa: E402

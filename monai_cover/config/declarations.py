@@ -232,7 +232,8 @@ SEG = BundleDeclaration(
         "skip_bad_files": Setting("log and skip unreadable files instead of stopping", flag,
                                   configs=("train", "inference")),
         # inference
-        "overwrite": Setting("replace existing predictions", flag, configs=("inference",)),
+        "overwrite": Setting("replace existing predictions (inference) or another model's evaluation", flag,
+                             configs=("inference", "evaluate")),
         "dicom_seg": Setting("a DICOM SEG beside the NIfTI of DICOM inputs: auto, True or False",
                              configs=("inference",)),
         # label transfer

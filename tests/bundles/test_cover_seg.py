@@ -89,6 +89,33 @@ def test_roi_size_auto_at_evaluation_and_inference_means_the_trained_size(traine
     assert len(list((tmp_path / "pred").glob("*_seg.nii.gz"))) == 8
 
 
+def test_evaluations_record_their_model_and_another_models_results_are_not_overwritten(trained_2d, seg2d_dir,
+                                                                                        tmp_path):
+    """A second evaluation with another model into the same folder replaced every file (Dice 0.414 -> 0.0) and
+    nothing said which model made them."""
+    import shutil
+
+    root, _ = trained_2d
+    evaluate = ("run", "--config_file", f"['{TRAIN}','{EVALUATE}']", "--bundle_root", str(root), *_data(seg2d_dir),
+                "--output_dir", str(tmp_path / "out"))
+    run_bundle(*evaluate)
+    record = json.loads((tmp_path / "out" / "eval" / "producer.json").read_text())
+    assert record["files"]["model"] == str(root / "models" / "model.pt") and len(record["model_sha256"]) == 64
+    run_bundle(*evaluate)  # the same model again: its own results are replaced
+    other = tmp_path / "other"
+    shutil.copytree(root / "models", other)
+    state = torch.load(other / "model.pt", weights_only=True)
+    torch.save({k: v + 0.01 if v.is_floating_point() else v for k, v in state.items()}, other / "model.pt")
+    before = (tmp_path / "out" / "eval" / "val_mean_dice_raw.csv").read_text()
+    line = bundle_error(*evaluate, "--model_dir", str(other))
+    assert line.startswith(f"RunMismatchError: {tmp_path / 'out' / 'eval'}: holds the results of another model "
+                           "(model_sha256 ")
+    assert (tmp_path / "out" / "eval" / "val_mean_dice_raw.csv").read_text() == before
+    run_bundle(*evaluate, "--model_dir", str(other), "--overwrite", "True")
+    assert json.loads((tmp_path / "out" / "eval" / "producer.json").read_text())["files"]["model"] == str(
+        other / "model.pt")
+
+
 def test_budget_in_iterations_ends_on_the_epoch_that_reaches_it(tmp_path, seg2d_dir):
     """--iterations 5 with 6 training cases of batch 2 (3 steps an epoch): 2 epochs, 6 steps (--epochs ignored)."""
     run_bundle("run", "--config_file", TRAIN, "--bundle_root", str(tmp_path), *_data(seg2d_dir), *ARGS_2D,
