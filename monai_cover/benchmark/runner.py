@@ -36,6 +36,7 @@ from monai_cover.benchmark.chain import MARKER
 from monai_cover.benchmark.splits import fraction_datalist, labeled_cases, pretrain_datalist, transfer_datalist
 from monai_cover.benchmark.stats import converged_step, mean_curve
 from monai_cover.benchmark.tasks import Task
+from monai_cover.data.fingerprint import content_fingerprint
 from monai_cover.utils import atomic_write
 
 __all__ = ["BenchmarkError", "BenchmarkRunner", "default_bundles_dir"]
@@ -111,6 +112,7 @@ class BenchmarkRunner:
         self.python, self.log, self.jobs = python, log, jobs
         self.train, self.test, self.label_names = labeled_cases(task.layout, task.data)
         self.records: list[dict] = []
+        self._digests: dict[str, str] = {}
         #: one record per (method, pretraining seed), in the order they finished
         self.pretrain_records: list[dict] = []
         #: ``{str(fraction): {...}}`` when ``converge`` chose the fine-tuning budget (``converge/budget.json``)
@@ -134,10 +136,23 @@ class BenchmarkRunner:
         old_out = Path(old.get("bundle_root", run_dir)).parents[len(run_dir.relative_to(self.out).parts) - 1]
         old, new = _relative_to(old, str(old_out)), _relative_to(overrides, str(self.out))
         changed = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
+        recorded = run_dir / f"{name}_contents.txt"
+        if recorded.is_file() and recorded.read_text() != self._contents(overrides):
+            changed.append("the contents of its data files (replaced under the same names)")
         if changed:
             raise BenchmarkError(f"{run_dir} holds a run made with other settings ({', '.join(changed)}); "
                                  "use another --out for this budget")
         return True
+
+    def _contents(self, overrides: dict) -> str:
+        """Digest of what the files of a run's datalist hold (test cases included), computed once per datalist."""
+        lists = [overrides[k] for k in ("data_file", "dataset_dir") if str(overrides.get(k, "")).endswith(".json")]
+        digests = []
+        for path in lists:
+            if path not in self._digests:
+                self._digests[path] = content_fingerprint(json.loads(Path(path).read_text()))
+            digests.append(self._digests[path])
+        return " ".join(digests)
 
     def _bundle(self, name: str, configs: list[Path], overrides: dict, run_dir: Path) -> float:
         """One bundle run (``name`` with its ``overrides`` written into ``run_dir``); returns its seconds."""
@@ -157,6 +172,7 @@ class BenchmarkRunner:
             run_dir.mkdir(parents=True, exist_ok=True)
             ov = run_dir / f"{name}_overrides.json"
             ov.write_text(json.dumps(overrides, indent=1))
+            (run_dir / f"{name}_contents.txt").write_text(self._contents(overrides))
             args.append(f"{name}={json.dumps([str(c) for c in configs] + [str(ov)])}")
         log_file.parent.mkdir(parents=True, exist_ok=True)
         times_file = log_file.with_suffix(".times.json")

@@ -21,12 +21,15 @@ import torch.distributed as dist
 from ignite.engine import Engine, Events
 from monai.utils import str2bool
 
+from monai_cover.data.fingerprint import content_fingerprint
 from monai_cover.errors import RunMismatchError
 from monai_cover.utils import atomic_write, is_main_process
 
 __all__ = ["RunGuard", "describe_setting"]
 
 RECORD = "run.json"
+#: settings that list data files: the run record also holds what the files contain
+CONTENT_OF = ("data", "validation_data")
 REPLACED_PREFIX = "replaced_"
 _SHORT = 60  # settings whose JSON is longer are recorded as a digest (data lists of thousands of files)
 
@@ -89,6 +92,10 @@ class RunGuard:
         resume: bool | str = True,
     ) -> None:
         self.settings = {str(k): describe_setting(v) for k, v in settings.items()}
+        # files replaced in place under the same names are other data: their contents are part of the run
+        data = {k: settings[k] for k in CONTENT_OF if k in settings}
+        if data:
+            self.settings["file contents"] = f"sha1 {content_fingerprint(data)[:10]}"
         # a long mapping (e.g. the view ranges) is recorded as a digest; its entries are kept beside it so that a
         # change can name the entry that changed
         self.details = {f"{k}.{sub}": describe_setting(v) for k, value in settings.items()

@@ -193,3 +193,23 @@ def test_slicewise_pretraining_of_volumes_reports_its_epe_from_where_the_bundle_
     runner._bundle = bundle
     runner.pretrain("cover", 0)
     assert runner.pretrain_records[-1]["val_epe"] == 3.0 and runner.pretrain_records[-1]["val_epe_zero"] == 9.5
+
+
+def test_a_finished_run_whose_data_files_changed_under_the_same_names_is_not_reused(task_file, tmp_path):
+    """A benchmark rerun after the test labels changed reprinted the old test Dice: the overrides (paths) matched."""
+    from monai_cover.benchmark.runner import BenchmarkError
+
+    (tmp_path / "l0.png").write_bytes(b"label 0")
+    dl = tmp_path / "list.json"
+    dl.write_text(json.dumps({"training": [{"image": "x", "label": str(tmp_path / "l0.png")}]}))
+    run_dir = tmp_path / "out" / "finetune" / "cover" / "f050_p0_s0"
+    overrides = {"bundle_root": str(run_dir), "data_file": str(dl)}
+    runner = BenchmarkRunner(load_task(str(task_file), "fixed"), tmp_path / "out")
+    run_dir.mkdir(parents=True)
+    (run_dir / "train_overrides.json").write_text(json.dumps(overrides))  # as _bundles leaves them
+    (run_dir / "train_contents.txt").write_text(runner._contents(overrides))
+    assert runner._same_settings("train", overrides, run_dir)
+    (tmp_path / "l0.png").write_bytes(b"label 0, edited")
+    rerun = BenchmarkRunner(load_task(str(task_file), "fixed"), tmp_path / "out")
+    with pytest.raises(BenchmarkError, match="other settings \\(the contents of its data files"):
+        rerun._same_settings("train", overrides, run_dir)

@@ -75,3 +75,27 @@ def test_a_fresh_run_is_not_refused_for_what_its_own_handlers_created(tmp_path, 
     """TensorBoard handlers create the output folder before training starts: that is not an earlier run's output."""
     run_bundle(*_seg(tmp_path, seg2d_dir))
     assert (tmp_path / "outputs" / "run.json").is_file() and (tmp_path / "models" / "run.json").is_file()
+
+
+def test_files_replaced_in_place_under_the_same_names_are_other_data(tmp_path, png_dir, seg2d_dir):
+    """The run record held the list of paths only: a rerun resumed on new pixels or inverted labels."""
+    import numpy as np
+    from PIL import Image
+
+    images = tmp_path / "images"
+    shutil.copytree(png_dir, images)
+    run_bundle(*_pretrain(tmp_path / "pre", images))
+    (images / "img_0.png").touch()  # a touched or copied file is the same data: the run resumes
+    run_bundle(*_pretrain(tmp_path / "pre", images, "--epochs", "2"))
+    Image.fromarray(255 - np.array(Image.open(images / "img_1.png"))).save(images / "img_1.png")
+    last = bundle_error(*_pretrain(tmp_path / "pre", images, "--epochs", "3"))
+    assert last.startswith(f"RunMismatchError: {tmp_path / 'pre' / 'outputs' / '2d'}: holds the outputs of a run "
+                           "with other settings (file contents sha1 ")
+
+    data = tmp_path / "seg"
+    shutil.copytree(seg2d_dir, data)
+    run_bundle(*_seg(tmp_path / "seg_run", data))
+    label = data / "labels" / "case_3.png"
+    Image.fromarray((np.array(Image.open(label)) == 0).astype(np.uint8)).save(label)  # inverted in place
+    last = bundle_error(*_seg(tmp_path / "seg_run", data, "--epochs", "2"))
+    assert "holds the outputs of a run with other settings (file contents sha1 " in last
