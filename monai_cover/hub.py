@@ -49,6 +49,17 @@ def _is_repo_id(source: str) -> bool:
     return bool(_REPO_ID.match(source)) and not source.endswith(_WEIGHTS_SUFFIXES)
 
 
+def _hub_id(source: str, path: Path) -> bool:
+    """Whether ``source``, which is not a file or folder here, is read as a Hub id ``owner/name``. A path whose
+    folder exists here (``outputs/modles``) is a mistyped local path: one line saying so, not a Hub lookup."""
+    if path.exists() or not _is_repo_id(source):
+        return False
+    if path.parent.is_dir():
+        raise MissingFileError(f"{path}: no such file or folder (the folder {path.parent} exists here, so this is read "
+                               "as a local path, not a Hugging Face Hub id; check the name)")
+    return True
+
+
 def resolve_pretrained(source: str | Path | None) -> str | None:
     """The weights file behind ``--pretrained``: a file as given, ``model.safetensors`` (else ``model.pt``) of a
     folder, or of a Hugging Face Hub id ``owner/name`` downloaded into the Hub cache; ``None`` stays ``None``.
@@ -65,7 +76,7 @@ def resolve_pretrained(source: str | Path | None) -> str | None:
                 return str(path / name)
         raise MissingFileError(f"{path}: no model.safetensors or model.pt in this folder (give the weights file, "
                                "or a folder written by cover_pretrain or `python -m monai_cover.hub export`)")
-    if path.exists() or not _is_repo_id(str(source)):
+    if not _hub_id(str(source), path):
         return str(path)  # a file, or a missing path the weights loader reports in one line
     return resolve_pretrained(_download(str(source)))
 
@@ -74,7 +85,7 @@ def resolve_model_dir(source: str | Path) -> str:
     """cover_seg's ``--model_dir``: a folder as given, or a Hub id ``owner/name`` of a segmentation model exported
     with ``python -m monai_cover.hub export`` (downloaded once into the Hub cache)."""
     path = Path(str(source)).expanduser()
-    if path.exists() or not _is_repo_id(str(source)):
+    if not _hub_id(str(source), path):
         return str(path)  # a folder, or a missing one that loading the model reports in one line
     return _download(str(source))
 
@@ -89,7 +100,7 @@ def resolve_field_model(source: str | Path) -> str:
             fetched.
     """
     path = Path(str(source)).expanduser()
-    if not path.exists() and _is_repo_id(str(source)):
+    if _hub_id(str(source), path):
         path = Path(_download(str(source)))
     if path.is_dir():
         if (path / FIELD_MODEL).is_file():
@@ -109,8 +120,8 @@ def _download(repo_id: str) -> str:
     try:
         return snapshot_download(repo_id, allow_patterns=list(HUB_FILES))
     except Exception as e:  # not found, offline without a cached copy, no network, no access
-        raise MissingFileError(f"{repo_id}: not found on the Hugging Face Hub or in its local cache "
-                               f"({first_line(e)})") from None
+        raise MissingFileError(f"{repo_id}: not a file or folder here, and not found on the Hugging Face Hub or in "
+                               f"its local cache ({first_line(e)})") from None
 
 
 def _seg_settings(weights: str) -> dict[str, Any] | None:

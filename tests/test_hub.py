@@ -65,8 +65,15 @@ def test_hub_id_is_read_from_the_cache_offline_and_a_missing_one_is_one_line(hub
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # no network, the cache only
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))
     assert resolve_pretrained("acme/cover-tiny") == str(snap / "model.safetensors")
-    with pytest.raises(MissingFileError, match="acme/nothing: not found on the Hugging Face Hub or in its local cache"):
+    with pytest.raises(MissingFileError, match="acme/nothing: not a file or folder here, and not found on the Hugging "
+                                               "Face Hub or in its local cache"):
         resolve_pretrained("acme/nothing")
+    # a mistyped local folder (its parent exists here) is said to be one, not looked up on the Hub
+    (tmp_path / "runs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MissingFileError, match=r"^runs/modles: no such file or folder \(the folder runs exists "
+                                               r"here, so this is read as a local path, not a Hugging Face Hub id"):
+        resolve_pretrained("runs/modles")
 
 
 def test_resolve_keeps_files_and_names_folders_without_weights(tmp_path, hub_folder):
@@ -152,7 +159,6 @@ def test_segmentation_model_export_loads_back_and_serves_inference_from_a_hub_id
     """A cover_seg models/ folder exported as a hub folder: from_pretrained gives the same CoverSegNet, the card
     reports the labels and best Dice, and inference takes the folder's Hub id as --model_dir (offline cache)."""
     import numpy as np
-    from PIL import Image
 
     from monai_cover.hub import main
     from monai_cover.networks import CoverSegNet
@@ -189,7 +195,10 @@ def test_segmentation_model_export_loads_back_and_serves_inference_from_a_hub_id
     shutil.copytree(folder, repo / "snapshots" / commit)
     images = tmp_path / "images"
     images.mkdir()
-    Image.fromarray(np.arange(48 * 40, dtype=np.uint32).reshape(48, 40).astype(np.uint8)).save(images / "x.png")
+    import nibabel as nib  # a CT model's input in HU (an 8-bit PNG would be refused with a HU window)
+
+    hu = np.linspace(-1000, 1000, 48 * 40, dtype=np.float32).reshape(48, 40)
+    nib.save(nib.Nifti1Image(hu, np.eye(4)), images / "x.nii.gz")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     # a process: huggingface_hub reads its cache and offline settings from the environment once, on import
