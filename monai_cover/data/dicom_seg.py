@@ -169,11 +169,15 @@ class SaveDicomSegd(MapTransform):
             relative to ``data_root_dir``).
         label_names: structure names (one segment each).
         multilabel: the prediction is binary channels.
+        required: the ``dicom_seg`` setting; ``True`` (not ``"auto"``) asks for a SEG, so inputs none of which is
+            DICOM stop in one line (:class:`~monai_cover.data.PredictionPlan`) instead of writing no SEG silently.
     """
 
     def __init__(self, keys: KeysCollection, output_dir: str, label_names: Sequence[str], multilabel: bool = False,
-                 output_postfix: str = "seg", data_root_dir: str = "", allow_missing_keys: bool = False) -> None:
+                 output_postfix: str = "seg", data_root_dir: str = "", allow_missing_keys: bool = False,
+                 required: bool | str = False) -> None:
         super().__init__(keys, allow_missing_keys)
+        self.required = required is True
         self.available = optional_import("highdicom")[1]
         self._hinted = False
         self.label_names, self.multilabel = list(label_names), multilabel

@@ -20,7 +20,7 @@ from monai.utils import str2bool
 
 from monai_cover.data.datalist import find_images
 from monai_cover.data.pipeline import filter_readable
-from monai_cover.errors import BadInputError, PredictionError
+from monai_cover.errors import BadInputError, BadSettingError, PredictionError
 
 __all__ = [
     "PredictionLayout", "PredictionPlan", "SavePredictiond", "common_parent", "prediction_root", "source_path",
@@ -128,6 +128,12 @@ class PredictionPlan:
                 why = "--overwrite True" if len(complete) == len(outputs) else "this input's outputs were incomplete"
                 logger.info(f"replacing {o} ({why})")
             self.todo.append(item)
+        for saver in savers:
+            sources = [source_path(item[key]) for item in datalist]
+            if getattr(saver, "required", False) and sources and not any(saver.applies(s) for s in sources):
+                raise BadSettingError(f"--dicom_seg True: none of the {len(sources)} inputs (e.g. {sources[0]}) is "
+                                      "DICOM, so no DICOM SEG would be written (leave --dicom_seg out for other "
+                                      "inputs)")
         if str2bool(skip_bad_files) and self.todo:
             self.todo, self.failed = filter_readable(self.todo, preprocessing, key=key, allow_empty=True)
 

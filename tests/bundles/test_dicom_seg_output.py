@@ -104,6 +104,24 @@ def test_2d_dicom_image_gives_a_one_frame_seg(tmp_path):
     np.testing.assert_array_equal(frames[0], _nifti_at_source_pixels(pred / "MR_small_seg.nii.gz", source))
 
 
+def test_asking_for_a_seg_of_inputs_none_of_which_is_dicom_is_one_line(tmp_path):
+    """--dicom_seg True on PNG inputs wrote no SEG and said nothing; auto writes their NIfTI/PNG as usual."""
+    from PIL import Image
+
+    _model(tmp_path, 2)
+    data = tmp_path / "pngs"
+    data.mkdir()
+    Image.fromarray(np.arange(32 * 32).reshape(32, 32).astype(np.uint8)).save(data / "x.png")
+    args = ["run", "--config_file", INFER, "--bundle_root", str(tmp_path), "--dataset_dir", str(data),
+            "--image_size", "[32,32]", "--roi_size", "[32,32]", "--label_names", "['a','b']", *TINY_NET]
+    last = bundle_error(*args, "--dicom_seg", "True")
+    assert last.startswith(f"BadSettingError: --dicom_seg True: none of the 1 inputs (e.g. {data / 'x.png'}) is "
+                           "DICOM, so no DICOM SEG would be written")
+    assert not [p for p in (tmp_path / "predictions").rglob("*") if p.is_file()]  # nothing written
+    run_bundle(*args)
+    assert (tmp_path / "predictions" / "x_seg.nii.gz").is_file()
+
+
 def test_a_series_the_seg_cannot_reference_is_one_line_and_the_nifti_stays(tmp_path):
     _model(tmp_path, 3)
     series = _ct_series(tmp_path / "CT", slices=3)
