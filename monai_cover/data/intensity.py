@@ -88,18 +88,19 @@ PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
 class HUWindowd(ScaleIntensityRanged):
-    """A fixed window (``window`` in the image's units, e.g. HU) mapped to ``[0, 1]``, clipped; an input read from
-    an 8-bit picture format stops in one line instead (a CT window squeezes its 0..255 into a sliver of ``[0, 1]``).
-    ``intensity``: the setting, for the message."""
+    """A fixed window (``window`` in the image's units, e.g. HU) mapped to ``[0, 1]``, clipped. A window in
+    Hounsfield units (``ct``, or one reaching below 0) on an input read from an 8-bit picture format stops in one
+    line instead: it would squeeze the picture's 0..255 into a sliver of ``[0, 1]``. ``intensity``: the setting."""
 
     def __init__(self, keys: Hashable | Sequence[Hashable], intensity: Any, window: tuple[float, float]) -> None:
         super().__init__(keys, a_min=window[0], a_max=window[1], b_min=0.0, b_max=1.0, clip=True)
-        self.intensity = intensity
+        self.intensity, self.window = intensity, window
 
     def __call__(self, data):
+        hounsfield = self.intensity == "ct" or self.window[0] < 0  # pictures hold no negative values
         for key in self.key_iterator(dict(data)):
             source = getattr(data[key], "meta", {}).get("filename_or_obj", "")
-            if str(source).lower().endswith(PICTURE_SUFFIXES):
+            if hounsfield and str(source).lower().endswith(PICTURE_SUFFIXES):
                 raise BadSettingError(f"--intensity {self.intensity}: a window in Hounsfield units, but {source} is an "
                                       "8-bit picture, which holds none (use --intensity percentile for radiographs, "
                                       "photos and MRI)")
