@@ -37,7 +37,9 @@ def bundle(tmp_path):
     net = CoverSegNet(3, 1, 3, [4, 8, 8, 16, 16], [16, 8, 8, 8])
     torch.save(net.state_dict(), tmp_path / "bundle" / "models" / "model.pt")
     settings = {"spatial_dims": 3, "label_names": ["liver", "kidney"], "multilabel": False, "roi_size": [16, 16, 16],
-                "channels": [4, 8, 8, 16, 16], "decoder_channels": [16, 8, 8, 8]}
+                "channels": [4, 8, 8, 16, 16], "decoder_channels": [16, 8, 8, 8], "slicewise": False,
+                "image_size": None, "pixdim": None, "head_levels": None, "color": "gray", "modalities": 1,
+                "intensity": "percentile"}
     (tmp_path / "bundle" / "models" / "model.json").write_text(json.dumps({"best": 0.5, "settings": settings}))
     return tmp_path / "bundle"
 
