@@ -220,9 +220,14 @@ class BenchmarkRunner:
                      **t.common, **t.pretrain}
         if done.is_file() and self._same_settings("pretrain", overrides, run_dir):
             rec = json.loads(done.read_text())
-            self.pretrain_records.append(rec)
-            self.log(f"pretrain {method} p{pseed}: done earlier ({rec['iterations']} iterations)")
-            return weights
+            if weights.is_file() or not self._unfinished(method, pseed):
+                self.pretrain_records.append(rec)
+                self.log(f"pretrain {method} p{pseed}: done earlier ({rec['iterations']} iterations)")
+                return weights
+            # an output folder carried without its weights (they may not be shareable, e.g. trained on research-only
+            # data): evaluations that still need them get the same pretraining again, from the same seed
+            self.log(f"pretrain {method} p{pseed}: done earlier but {weights} is gone; pretraining again")
+            done.unlink()
         self.log(f"pretrain {method} p{pseed}: {iterations} iterations on {n_train} images ...")
         start = time.time()
         secs = self._bundle("pretrain", [self.bundles / "cover_pretrain/configs/train.json"], overrides, run_dir)
@@ -243,6 +248,16 @@ class BenchmarkRunner:
         self.pretrain_records.append(rec)
         self.log(f"pretrain {method} p{pseed}: {secs:.0f} s, final val EPE {rec['val_epe']}")
         return weights
+
+    def _unfinished(self, method: str, pseed: int) -> bool:
+        """Whether an evaluation of ``method``'s backbone of pretraining seed ``pseed`` has no result yet."""
+        t = self.task
+        dirs = [self.out / kind / method / f"f{round(f * 100):03d}_p{pseed}_s{seed}" for seed in t.seeds
+                for kind in ("finetune", "probe") if kind in t.evaluations for f in t.fractions]
+        if "transfer" in t.evaluations:
+            dirs += [self.out / "transfer" / method / f"k{k}_p{pseed}_s{seed}" for seed in t.seeds
+                     for k in t.transfer_atlases]
+        return not all((d / "result.json").is_file() for d in dirs)
 
     # -- fine-tuning and linear probe (cover_seg train + evaluate) ---------------------------------------------
     def finetune(self, method: str, fraction: float, pseed: int, seed: int, weights: Path | None,
@@ -384,9 +399,9 @@ class BenchmarkRunner:
         return runs
 
     def run(self) -> list[dict]:
-        """Everything. Pretraining (and scratch's ``converge`` runs) first; each backbone's evaluations start as soon
-        as its weights exist (scratch at once), its fine-tuning once the budget is known. Results are ordered
-        (method, pretraining seed, label seed, evaluation) whatever order the jobs finish in."""
+        """Everything: scratch's ``converge`` runs, then each pretraining followed by its evaluations (fine-tuning
+        once the budget is known), scratch's evaluations last. Results are ordered (method, pretraining seed, label
+        seed, evaluation) whatever order the jobs finish in."""
         t = self.task
         self.prepare()
         order = {m: i for i, m in enumerate(t.methods)}
@@ -397,12 +412,16 @@ class BenchmarkRunner:
         backbones = [(m, p) for m in t.methods for p in t.pretrain_seeds]
         with ThreadPoolExecutor(self.jobs) as pool:
             try:
-                pending = {pool.submit(self.pretrain, m, p): ("pretrain", (m, p)) for m, p in backbones
-                           if m != "scratch"}
+                # Queued in this order, so that a run stopped half-way leaves whole pieces (a pretraining with all
+                # its evaluations, not four pretrainings whose weights nothing used yet): scratch's converge runs
+                # first, then one pretraining per job, each followed by its evaluations before the next pretraining
+                # starts; scratch's evaluations (they need no weights) last.
                 converging = [(f, p, s) for f in t.fractions for p in t.pretrain_seeds for s in t.seeds
                               if t.converge and "finetune" in t.evaluations]
-                for f, p, s in converging:
-                    pending[pool.submit(self.finetune, "scratch", f, p, s, None, kind="converge")] = ("converge", None)
+                pending = {pool.submit(self.finetune, "scratch", f, p, s, None, kind="converge"): ("converge", None)
+                           for f, p, s in converging}
+                to_pretrain = [b for b in backbones if b[0] != "scratch"]
+                scratch = [b for b in backbones if b[0] == "scratch"]
                 converged: list[dict] = []
                 ready: dict[tuple, Path | None] = {}
 
@@ -420,17 +439,27 @@ class BenchmarkRunner:
                     ready[backbone] = weights
                     submit(backbone, {"probe", None} | ({"finetune"} if self.budgets is not None else set()))
 
-                for b in backbones:
-                    if b[0] == "scratch":
-                        weights_ready(b, None)
+                def pretrain_next() -> None:
+                    """Queue the next pretraining; once none is left, scratch's evaluations."""
+                    if to_pretrain:
+                        b = to_pretrain.pop(0)
+                        pending[pool.submit(self.pretrain, *b)] = ("pretrain", b)
+                        return
+                    while scratch:
+                        weights_ready(scratch.pop(0), None)
+
+                for _ in range(self.jobs):
+                    pretrain_next()
                 done: dict = {}
                 run_seconds = 0.0
                 while pending:  # one loop for every kind, so runs are reported while pretraining still goes on
                     finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                    for fut in finished:
+                    queued = list(pending)  # in the order they were queued, which the next submissions keep
+                    for fut in sorted(finished, key=queued.index):
                         what, key = pending.pop(fut)
                         if what == "pretrain":
                             weights_ready(key, fut.result())
+                            pretrain_next()
                             continue
                         if what == "converge":
                             converged.append(fut.result())

@@ -162,6 +162,53 @@ def test_runner_chooses_the_budget_from_scratch_first_then_runs_every_pair(task_
         ("cover", 0), ("cover", 1), ("pixel_contrast", 0), ("pixel_contrast", 1)]
 
 
+def test_one_job_finishes_each_pretraining_with_its_evaluations_before_the_next_starts(task_file, tmp_path):
+    """A run stopped half-way (a CPU session ends) then leaves whole pieces: the budget, and backbones whose every
+    evaluation is done, rather than four pretrainings whose weights nothing used yet."""
+    runner = BenchmarkRunner(load_task(str(task_file), "conv"), tmp_path / "out", jobs=1, log=lambda m: None)
+    calls: list[tuple] = []
+    _fake_stages(runner, calls)
+    runner.run()
+    stages = []
+    for c in calls:
+        stage = "converge" if c[0] == "converge" else c[1] if c[0] != "pretrain" else f"pretrain {c[1]} p{c[2]}"
+        stage = stage if c[0] == "pretrain" or c[0] == "converge" else f"{c[1]} p{c[2]}"
+        if not stages or stages[-1] != stage:
+            stages.append(stage)
+    assert stages == ["converge", "pretrain cover p0", "cover p0", "pretrain cover p1", "cover p1",
+                      "pretrain pixel_contrast p0", "pixel_contrast p0", "pretrain pixel_contrast p1",
+                      "pixel_contrast p1", "scratch p0", "scratch p1"]
+
+
+def test_a_finished_pretraining_whose_weights_are_gone_is_redone_only_for_evaluations_left(task_file, tmp_path):
+    """Outputs carried without their weights (weights trained on research-only data are not shared)."""
+    runner = BenchmarkRunner(load_task(str(task_file), "fixed"), tmp_path / "out", log=lambda m: None)
+    runner.prepare()
+    ran = []
+
+    def bundle(name, configs, overrides, run_dir):
+        ran.append(name)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "pretrain_overrides.json").write_text(json.dumps(overrides))
+        (run_dir / "models").mkdir(parents=True, exist_ok=True)
+        (run_dir / "models" / "model.safetensors").write_bytes(b"w")
+        return 1.0
+
+    runner._bundle = bundle
+    weights = runner.pretrain("cover", 0)
+    weights.unlink()
+    runner.pretrain("cover", 0)
+    assert ran == ["pretrain", "pretrain"] and weights.is_file()  # its fine-tuning and probes are still to run
+    weights.unlink()
+    for kind in ("finetune", "probe"):
+        for seed in (0, 1):
+            done = tmp_path / "out" / kind / "cover" / f"f050_p0_s{seed}"
+            done.mkdir(parents=True)
+            (done / "result.json").write_text("{}")
+    runner.pretrain("cover", 0)
+    assert ran == ["pretrain", "pretrain"] and not weights.is_file()  # nothing needs them any more
+
+
 def test_runner_without_converge_fine_tunes_at_the_task_budget_at_once(task_file, tmp_path):
     runner = BenchmarkRunner(load_task(str(task_file), "fixed"), tmp_path / "out", log=lambda m: None)
     calls: list[tuple] = []
