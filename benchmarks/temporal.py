@@ -48,14 +48,13 @@ from monai.metrics import compute_dice
 
 from monai_cover.benchmark.splits import labeled_cases
 from monai_cover.benchmark.stats import paired_difference
-from monai_cover.data import SafeLoadImage
 from monai_cover.engines import CoverPretrainStep
 from monai_cover.errors import CoverError, first_line
 from monai_cover.inferers import propagate_labels
 from monai_cover.losses import CoverLoss, TemporalCoverLoss
 from monai_cover.networks import CoverNet
 from monai_cover.networks.blocks import warp
-from monai_cover.transforms import CoverViewSampler
+from monai_cover.transforms import CoverViewSampler, SafeLoadImage
 from monai_cover.transforms.functional import valid_mask
 from monai_cover.visualize import save_curves
 

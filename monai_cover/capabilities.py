@@ -73,7 +73,7 @@ def _has_highdicom() -> bool:
 
 
 def resolve_dicom_seg(value: Any) -> bool:
-    """The ``dicom_seg`` setting of inference: whether :class:`~monai_cover.data.SaveDicomSegd` is in the chain
+    """The ``dicom_seg`` setting of inference: whether :class:`~monai_cover.transforms.SaveDicomSegd` is in the chain
     (it writes a DICOM SEG beside the NIfTI of each DICOM input, and nothing for other inputs).
 
     ``"auto"`` (the default) and ``True``: yes; with ``"auto"`` and no ``highdicom`` installed, DICOM inputs get NIfTI

@@ -163,7 +163,7 @@ def from_pretrained(source: str | Path) -> nn.Module:
 def _input_row(settings: Mapping[str, Any]) -> str:
     """The card row saying how inputs were scaled and resampled (``intensity``, ``pixdim`` or 2D ``image_size`` of a
     ``model.json``; an older file without them was scaled by percentiles at native spacing and size)."""
-    from monai_cover.data.intensity import PERCENTILES, intensity_window
+    from monai_cover.transforms.intensity import PERCENTILES, intensity_window
 
     window = intensity_window(settings.get("intensity", "percentile"))
     scaling = (f"HU window {window[0]:g}..{window[1]:g} -> [0, 1]" if window else

@@ -15,11 +15,12 @@ from monai.data import load_decathlon_datalist, partition_dataset
 from monai.utils import optional_import
 
 from monai_cover.errors import BadInputError, MissingFileError
+from monai_cover.transforms.sequences import NIFTI_SUFFIXES, VIDEO_SUFFIXES, sequence_suffix
 from monai_cover.utils import read_json
 
 __all__ = [
-    "IMAGE_SUFFIXES", "is_dicom_file", "find_images", "find_pairs", "load_datalist", "seg_datalists",
-    "holdout",
+    "IMAGE_SUFFIXES", "is_dicom_file", "find_images", "find_pairs", "find_sequences", "load_datalist",
+    "seg_datalists", "holdout",
 ]
 
 logger = logging.getLogger("monai_cover.data")
@@ -281,3 +282,18 @@ def holdout(datalist: Sequence[Any], num_val: int) -> tuple[list[Any], list[Any]
         return items[:-num_val], items[-num_val:]
     _warn_no_holdout(len(items))
     return items, items[-num_val:]
+
+
+def find_sequences(source: str | os.PathLike, key: str = "image") -> list[dict[str, str]]:
+    """The sequence files of ``source`` as ``[{key: path}, ...]``: a folder (searched recursively for NIfTI, video
+    and DICOM ``.dcm`` files, each file one sequence), or whatever :func:`~monai_cover.data.find_images` takes
+    (a datalist JSON, a glob, a list of paths)."""
+    root = Path(source) if isinstance(source, (str, os.PathLike)) else None
+    if root is None or not root.is_dir():
+        return find_images(source, key)
+    wanted = (*NIFTI_SUFFIXES, *VIDEO_SUFFIXES, ".dcm")
+    paths = sorted(str(p) for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")
+                   and sequence_suffix(p) in wanted)
+    if not paths:
+        raise BadInputError(f"{root}: no sequences found (looked for {', '.join(wanted)} files).")
+    return [{key: p} for p in paths]

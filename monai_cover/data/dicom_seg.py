@@ -14,22 +14,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from monai.config import KeysCollection
-from monai.transforms import MapTransform
 from monai.utils import optional_import
 
-from monai_cover.data.datalist import is_dicom_file
 from monai_cover.data.dicom import slice_position
-from monai_cover.data.predictions import PredictionLayout
-from monai_cover.errors import BadInputError, CoverError, first_line
-from monai_cover.utils import atomic_write
+from monai_cover.errors import BadInputError
 
-__all__ = ["SaveDicomSegd", "dicom_segmentation", "dicom_sources", "frames_from_volume"]
+__all__ = ["dicom_segmentation", "dicom_sources", "frames_from_volume"]
 
 logger = logging.getLogger(__name__)
 
@@ -152,74 +147,3 @@ def dicom_segmentation(label: np.ndarray, affine: np.ndarray, sources: Sequence[
     return hd.seg.Segmentation(source_images=list(sources), pixel_array=pixels,
                                segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
                                segment_descriptions=segments, **options)
-
-
-class SaveDicomSegd(MapTransform):
-    """Write ``data[key]`` (a prediction in its input's geometry, e.g. after ``Invertd``) as a DICOM SEG file when
-    the input (``meta["filename_or_obj"]``) is a DICOM series folder or file; other inputs pass untouched.
-
-    The file is ``<output_dir>/<input name><output_postfix>.dcm`` under the same names as MONAI's ``SaveImaged``
-    (``folder_layout``, shared with :class:`~monai_cover.data.PredictionPlan`, which skips or replaces existing
-    files). Needs ``highdicom`` (``pip install "monai-cover[dicom]"``); without it DICOM inputs log one line, once,
-    and get their NIfTI prediction only.
-
-    Args:
-        keys: prediction key(s): ``(1, *S)`` class indices, or ``(K, *S)`` binary channels with ``multilabel``.
-        output_dir, output_postfix, data_root_dir: as ``SaveImaged`` (file names follow the input's path
-            relative to ``data_root_dir``).
-        label_names: structure names (one segment each).
-        multilabel: the prediction is binary channels.
-        required: the ``dicom_seg`` setting; ``True`` (not ``"auto"``) asks for a SEG, so inputs none of which is
-            DICOM stop in one line (:class:`~monai_cover.data.PredictionPlan`) instead of writing no SEG silently.
-    """
-
-    def __init__(self, keys: KeysCollection, output_dir: str, label_names: Sequence[str], multilabel: bool = False,
-                 output_postfix: str = "seg", data_root_dir: str = "", allow_missing_keys: bool = False,
-                 required: bool | str = False) -> None:
-        super().__init__(keys, allow_missing_keys)
-        self.required = required is True
-        self.available = optional_import("highdicom")[1]
-        self._hinted = False
-        self.label_names, self.multilabel = list(label_names), multilabel
-        self.folder_layout = PredictionLayout(output_dir, postfix=output_postfix, extension=".dcm", makedirs=True,
-                                              data_root_dir=data_root_dir)
-
-    @staticmethod
-    def is_dicom(source: str) -> bool:
-        """Whether the input ``source`` is a DICOM file or a folder of DICOM files."""
-        path = Path(source)
-        if path.is_dir():
-            return any(is_dicom_file(p) for p in sorted(path.iterdir())[:8] if p.is_file())
-        return path.is_file() and is_dicom_file(path)
-
-    def applies(self, source: str) -> bool:
-        """Whether a DICOM SEG is written for the input ``source``: a DICOM input, with highdicom installed."""
-        return self.available and self.is_dicom(source)
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            pred = d[key]
-            source = str(pred.meta.get("filename_or_obj", ""))
-            if not self.is_dicom(source):
-                continue
-            if not self.available:
-                if not self._hinted:
-                    logger.info(f"{source}: DICOM input, its prediction is written as NIfTI only (pip install "
-                                "'monai-cover[dicom]' adds a DICOM SEG beside each)")
-                    self._hinted = True
-                continue
-            label = np.asarray(pred.detach().cpu()) if hasattr(pred, "detach") else np.asarray(pred)
-            label = label if self.multilabel else label[0]
-            try:
-                seg = dicom_segmentation(label, np.asarray(pred.meta["affine"]), dicom_sources(source),
-                                         self.label_names, self.multilabel)
-            except CoverError:
-                raise
-            except (ValueError, AttributeError, TypeError) as e:  # highdicom's checks of the source headers
-                raise BadInputError(f"{source}: cannot write a DICOM SEG ({first_line(e)}); its NIfTI prediction is "
-                                    "written (--dicom_seg False writes NIfTI only)") from None
-            out = self.folder_layout.final(subject=source)
-            atomic_write(out, lambda tmp, seg=seg: seg.save_as(tmp))  # a rerun never keeps a torn SEG
-            logger.info(f"DICOM SEG: {out} ({len(self.label_names)} segment(s), {seg.NumberOfFrames} frame(s))")
-        return d

@@ -10,54 +10,22 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
-from monai.data import FolderLayout
-from monai.transforms import SaveImaged
 from monai.utils import str2bool
 
 from monai_cover.data.datalist import find_images
 from monai_cover.data.pipeline import filter_readable
 from monai_cover.errors import BadInputError, BadSettingError, PredictionError
+from monai_cover.transforms.save import final_name
 
 __all__ = [
-    "PredictionLayout", "PredictionPlan", "SavePredictiond", "common_parent", "prediction_root", "source_path",
+    "PredictionPlan", "common_parent", "prediction_root", "source_path",
 ]
 
 logger = logging.getLogger("monai_cover.predictions")
-#: what a prediction file is called while it is being written
-PARTIAL = ".partial"
-
-
-def _final(layout: Any, source: str) -> str:
-    """A layout's final file name for ``source`` (:class:`PredictionLayout`; others name files only one way)."""
-    return layout.final(subject=source) if hasattr(layout, "final") else layout.filename(subject=source)
-
-
-class PredictionLayout(FolderLayout):
-    """MONAI's :class:`~monai.data.FolderLayout` (``<output_dir>/<subfolders>/<name><postfix><extension>``), except
-    that a folder input (a DICOM series) keeps its whole name: MONAI drops what follows a name's last dot as its
-    extension, so series folders named by UID (``1.2.840....4521``, ``1.2.840....4522``) would get one name.
-
-
-    Writers write each prediction under a temporary name first (:meth:`filename`: ``<name><postfix>.partial<ext>``,
-    the name MONAI's savers ask for); :class:`SavePredictiond` renames each to its final name (:meth:`final`) once
-    written, so an interrupted run never leaves a truncated file under a final name that a rerun would keep.
-    """
-
-    def final(self, subject: str | os.PathLike = "subject", idx=None, **kwargs) -> str:
-        """The prediction's final file name."""
-        if os.path.isdir(subject):
-            subject = str(subject).rstrip(os.sep) + ".series"  # the "extension" MONAI removes instead
-        return str(super().filename(subject, idx, **kwargs))
-
-    def filename(self, subject: str | os.PathLike = "subject", idx=None, **kwargs) -> str:
-        """Where a writer writes the prediction: its final name with ``.partial`` before the extension."""
-        final = self.final(subject, idx, **kwargs)
-        ext = self.ext or ""
-        return f"{final[:len(final) - len(ext)]}{PARTIAL}{ext}"
 
 
 def source_path(value: Any) -> str:
@@ -87,7 +55,7 @@ class PredictionPlan:
         datalist: ``[{"image": path}, ...]`` (e.g. :func:`monai_cover.data.find_images`).
         savers: the ``SaveImaged`` transforms of the inference run, with ``data_root_dir`` set to
             :func:`prediction_root` (their ``folder_layout`` names the files); a saver with an ``applies(source)``
-            method (:class:`~monai_cover.data.SaveDicomSegd`) only writes for the inputs it accepts.
+            method (:class:`~monai_cover.transforms.SaveDicomSegd`) only writes for the inputs it accepts.
         overwrite: replace existing predictions (each replacement is logged) instead of skipping those inputs.
         skip_bad_files: pre-check every input with ``preprocessing``; unreadable ones are reported, counted as failed
             and skipped instead of stopping the run at the first one (the rest are still predicted).
@@ -139,7 +107,7 @@ class PredictionPlan:
 
     def outputs(self, source: str) -> list[str]:
         """The prediction files written for one input (final names)."""
-        return [_final(layout, source) for layout, applies in self.layouts if applies(source)]
+        return [final_name(layout, source) for layout, applies in self.layouts if applies(source)]
 
 
     def finish(self) -> dict[str, int]:
@@ -162,20 +130,3 @@ class PredictionPlan:
             raise PredictionError(f"{line}{f', {missing} not written' if missing else ''} ({first}; the other "
                                   "predictions were written)")
         return counts
-
-
-class SavePredictiond(SaveImaged):
-    """MONAI's :class:`~monai.transforms.SaveImaged` with a :class:`PredictionLayout`, atomic: each file is written
-    under its temporary name and renamed to its final name when complete, so an interrupted run never leaves a
-    truncated prediction that a rerun would take for a finished one."""
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = super().__call__(data)
-        layout = self.saver.folder_layout
-        for key in self.key_iterator(d):
-            meta = getattr(d[key], "meta", None) or d.get(self.meta_keys[0] if self.meta_keys else "", {}) or {}
-            source = str(meta.get("filename_or_obj", ""))
-            partial, final = layout.filename(subject=source), _final(layout, source)
-            if partial != final and os.path.exists(partial):
-                os.replace(partial, final)
-        return d

@@ -137,9 +137,9 @@ def propagate_file(
 ) -> Path:
     """Propagate one frame's label through a sequence file with a pretrained field model; write the labels.
 
-    The sequence is read by :func:`~monai_cover.data.load_sequence` (NIfTI 2D+t / 3D+t, multi-frame DICOM, video),
+    The sequence is read by :func:`~monai_cover.transforms.load_sequence` (NIfTI 2D+t / 3D+t, multi-frame DICOM, video),
     its intensities scaled to ``[0, 1]`` between its 0.5th and 99.5th percentiles (as pretraining scales images);
-    the label (NIfTI, PNG, DICOM) by :func:`~monai_cover.data.load_frame_label`. Writes
+    the label (NIfTI, PNG, DICOM) by :func:`~monai_cover.transforms.load_frame_label`. Writes
     ``<output_dir>/<name>_labels.nii.gz``: int16, frames along the last axis, the sequence's affine (the input
     geometry), and ``<name>_labels.png`` (a few frames with the labels' outlines).
 
@@ -158,9 +158,9 @@ def propagate_file(
     Returns:
         the written label file.
     """
-    from monai_cover.data.intensity import percentile_scaling
-    from monai_cover.data.sequences import load_frame_label, load_sequence
     from monai_cover.hub import resolve_field_model
+    from monai_cover.transforms.intensity import percentile_scaling
+    from monai_cover.transforms.sequences import load_frame_label, load_sequence
     from monai_cover.weights import load_field_model
 
     if not sequence or not label:

@@ -202,7 +202,7 @@ class CoverViewSampler(Randomizable):
             (increasing or decreasing, equally likely), half not, each through 6 random values, as contrast-agnostic
             registration trains on synthetic contrasts. Cross-modal learning for single-modality archives.
         temporal_gap: 0 (default): off. A maximum frame gap ``G >= 1``: the image's channels are the frames of a
-            sequence (:func:`~monai_cover.data.load_sequence`) and the views are single-channel: view a from frame
+            sequence (:func:`~monai_cover.transforms.load_sequence`) and the views are single-channel: view a from frame
             ``t``, view b from frame ``t + gap`` (warped by the drawn field as always). ``gap`` is 0 (then ``ddf`` is
             the exact target, as for images) or, for ``temporal_share`` of the pairs, uniform on ``+-1..+-G``
             (capped by the sequence length); for those the true field also holds the unknown motion between the
@@ -516,7 +516,7 @@ class CoverViewSampler(Randomizable):
         t_len = x.shape[1]
         if t_len < 2 and p.moving.any():
             raise ValueError(f"CoverViewSampler: temporal pairs need sequences of 2 or more frames as channels, got "
-                             f"{t_len}; load them with monai_cover.data.LoadSequenced or set temporal_gap to 0.")
+                             f"{t_len}; load them with monai_cover.transforms.LoadSequenced or set temporal_gap to 0.")
         g = max(1, min(self.temporal_gap, t_len - 1))
         u = torch.as_tensor(p.frames, dtype=torch.float64)
         k = (u[:, 0] * 2 * g).long().clamp(max=2 * g - 1)  # 0..2g-1 -> -g..-1, 1..g

@@ -13,16 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
-from monai_cover.data import (
-    CheckImaged,
-    SafeLoadImaged,
-    filter_readable,
-    find_images,
-    load_datalist,
-    pretrain_transforms,
-    seg_preprocessing,
-)
+from monai_cover.data import filter_readable, find_images, load_datalist, pretrain_transforms, seg_preprocessing
 from monai_cover.errors import BadInputError
+from monai_cover.transforms import CheckImaged, SafeLoadImaged
 
 
 def _png(path, arr):

@@ -42,7 +42,7 @@ def test_disk_cache_is_reused_and_follows_files_and_settings(volumes, tmp_path, 
     entries = sorted(cache.glob("*.pt"))
     assert len(entries) == 3
 
-    import monai_cover.data.loading as loading
+    import monai_cover.transforms.io as loading
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded an image the cache holds")

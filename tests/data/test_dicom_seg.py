@@ -101,7 +101,7 @@ def test_wrong_prediction_shape_names_the_source(tmp_path):
 def test_dicom_seg_setting_and_writer_without_highdicom(tmp_path, monkeypatch, caplog):
     from monai.data import MetaTensor
 
-    from monai_cover.data import SaveDicomSegd
+    from monai_cover.transforms import SaveDicomSegd
 
     assert resolve_dicom_seg("auto") is True and resolve_dicom_seg(True) is True and resolve_dicom_seg(False) is False
     with pytest.raises(BadSettingError, match=r"--dicom_seg 'yes': auto, True or False"):

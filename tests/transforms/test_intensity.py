@@ -3,7 +3,8 @@
 import numpy as np
 import torch
 
-from monai_cover.data import percentile_scaling, percentile_scalingd, pretrain_transforms, seg_preprocessing
+from monai_cover.data import pretrain_transforms, seg_preprocessing
+from monai_cover.transforms import percentile_scaling, percentile_scalingd
 
 
 def test_percentiles_map_to_0_and_1_and_modalities_scale_on_their_own():
@@ -32,8 +33,8 @@ def test_pretraining_and_fine_tuning_scale_a_file_the_same_way(tmp_path):
 def test_ct_window_maps_hu_to_0_1_and_an_unknown_setting_is_one_line():
     import pytest
 
-    from monai_cover.data import intensity_scalingd
     from monai_cover.errors import BadSettingError
+    from monai_cover.transforms import intensity_scalingd
 
     hu = torch.tensor([[-3000.0, -1000.0, 0.0, 500.0, 1000.0, 3000.0]])
     out = intensity_scalingd("image", "ct")({"image": hu})["image"]
@@ -49,8 +50,8 @@ def test_a_window_given_as_the_setting_maps_it_to_0_1_and_a_bad_window_is_one_li
     is not two finite increasing numbers stops in one line naming it."""
     import pytest
 
-    from monai_cover.data import intensity_scalingd
     from monai_cover.errors import BadSettingError
+    from monai_cover.transforms import intensity_scalingd
 
     hu = torch.tensor([[-1000.0, -160.0, 40.0, 240.0, 1000.0]])
     out = intensity_scalingd("image", [-160, 240])({"image": hu})["image"]

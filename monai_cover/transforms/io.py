@@ -17,7 +17,6 @@ from typing import Any
 from monai.data import MetaTensor
 from monai.transforms import LoadImage, LoadImaged, Orientationd
 
-from monai_cover.data.dicom import check_dicom_folder
 from monai_cover.errors import BadInputError, first_line
 
 __all__ = ["SafeLoadImage", "SafeLoadImaged", "display_path", "source_name", "to_ras"]
@@ -46,6 +45,9 @@ def _safe_load(loader: LoadImage, filename: Any, reader=None):
             if not path.exists():
                 raise BadInputError(f"{display_path(one)}: file not found.")
             if path.is_dir():
+                # data imports transforms, so transforms reach data only at call time (one import direction)
+                from monai_cover.data.dicom import check_dicom_folder
+
                 check_dicom_folder(path)
     try:
         return loader(filename, reader)

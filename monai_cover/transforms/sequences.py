@@ -26,16 +26,16 @@ from monai.transforms import MapTransform, Randomizable
 from monai_cover.errors import BadInputError, first_line
 
 __all__ = [
-    "VIDEO_SUFFIXES", "LoadSequence", "LoadSequenced", "RandFrameWindowd", "find_sequences", "load_frame_label",
-    "load_sequence",
+    "NIFTI_SUFFIXES", "VIDEO_SUFFIXES", "LoadSequence", "LoadSequenced", "RandFrameWindowd", "load_frame_label",
+    "load_sequence", "sequence_suffix",
 ]
 
 #: file name endings read as video
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".gif")
-_NIFTI_SUFFIXES = (".nii", ".nii.gz")
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
-def _suffix(path: Path) -> str:
+def sequence_suffix(path: Path) -> str:
     name = path.name.lower()
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
@@ -103,9 +103,9 @@ def load_sequence(path: str | os.PathLike, spatial_dims: int = 2) -> MetaTensor:
     p = Path(path)
     if not p.is_file():
         raise BadInputError(f"{p}: file not found.")
-    suffix = _suffix(p)
+    suffix = sequence_suffix(p)
     try:
-        if suffix in _NIFTI_SUFFIXES:
+        if suffix in NIFTI_SUFFIXES:
             frames, affine = _nifti(p, spatial_dims)
         elif suffix in VIDEO_SUFFIXES:
             if spatial_dims != 2:
@@ -140,13 +140,13 @@ def load_frame_label(path: str | os.PathLike, spatial_shape: tuple[int, ...]) ->
     if not p.is_file():
         raise BadInputError(f"{p}: label file not found.")
     try:
-        if _suffix(p) in _NIFTI_SUFFIXES:
+        if sequence_suffix(p) in NIFTI_SUFFIXES:
             import nibabel as nib
 
             data = np.asarray(nib.load(str(p)).dataobj)
             while data.ndim > len(spatial_shape) and data.shape[-1] == 1:
                 data = data[..., 0]
-        elif p.suffix.lower() in (".dcm", "") or _suffix(p) == ".dicom":
+        elif p.suffix.lower() in (".dcm", "") or sequence_suffix(p) == ".dicom":
             import pydicom
 
             data = np.asarray(pydicom.dcmread(str(p)).pixel_array)
@@ -220,20 +220,3 @@ class RandFrameWindowd(Randomizable, MapTransform):
             start = int(self.R.randint(0, t_len - self.frames + 1))
             d[key] = x[start : start + self.frames]
         return d
-
-
-def find_sequences(source: str | os.PathLike, key: str = "image") -> list[dict[str, str]]:
-    """The sequence files of ``source`` as ``[{key: path}, ...]``: a folder (searched recursively for NIfTI, video
-    and DICOM ``.dcm`` files, each file one sequence), or whatever :func:`~monai_cover.data.find_images` takes
-    (a datalist JSON, a glob, a list of paths)."""
-    from monai_cover.data.datalist import find_images
-
-    root = Path(source) if isinstance(source, (str, os.PathLike)) else None
-    if root is None or not root.is_dir():
-        return find_images(source, key)
-    wanted = (*_NIFTI_SUFFIXES, *VIDEO_SUFFIXES, ".dcm")
-    paths = sorted(str(p) for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")
-                   and _suffix(p) in wanted)
-    if not paths:
-        raise BadInputError(f"{root}: no sequences found (looked for {', '.join(wanted)} files).")
-    return [{key: p} for p in paths]

@@ -17,11 +17,11 @@ from monai.transforms import (
 )
 
 from monai_cover.config import check_modality_intensity
-from monai_cover.data.checks import CheckImaged
-from monai_cover.data.intensity import intensity_scalingd, percentile_scalingd
-from monai_cover.data.loading import SafeLoadImaged, to_ras
-from monai_cover.data.pipeline import CheckedCompose
-from monai_cover.data.sequences import LoadSequenced, RandFrameWindowd
+from monai_cover.transforms.checks import CheckImaged
+from monai_cover.transforms.compose import CheckedCompose
+from monai_cover.transforms.intensity import intensity_scalingd, percentile_scalingd
+from monai_cover.transforms.io import SafeLoadImaged, to_ras
+from monai_cover.transforms.sequences import LoadSequenced, RandFrameWindowd
 
 __all__ = ["pretrain_transforms"]
 
@@ -56,8 +56,8 @@ def pretrain_transforms(
         key: image key.
         pixdim: 3D target spacing in mm (``None`` keeps the native spacing).
         intensity: ``"percentile"`` (0.5-99.5 percentiles -> [0, 1], for X-ray and MRI), ``"ct"`` (HU window
-            -1000..1000) or a window ``[low, high]`` (:func:`~monai_cover.data.intensity.intensity_scalingd`).
-        check: validate each image after loading (:class:`~monai_cover.data.checks.CheckImaged`: one channel,
+            -1000..1000) or a window ``[low, high]`` (:func:`~monai_cover.transforms.intensity.intensity_scalingd`).
+        check: validate each image after loading (:class:`~monai_cover.transforms.checks.CheckImaged`: one channel,
             ``spatial_dims`` axes, finite, not constant). Unreadable files always raise a one-line
             :class:`~monai_cover.errors.BadInputError` naming the file.
         rgb_to_gray: with ``check``, average RGB/RGBA 2D images to one channel (otherwise an error).
@@ -70,9 +70,9 @@ def pretrain_transforms(
         modalities: above 1, each case is that many co-registered modalities (a datalist item
             ``"image": [t1, t2]`` or one file with that many channels), exactly that many channels are required and
             each is scaled by its own percentiles (``intensity`` must be ``"percentile"``); ``channels`` is ignored.
-        frames: above 0, each file is a sequence (:func:`~monai_cover.data.load_sequence`: NIfTI 2D+t / 3D+t,
+        frames: above 0, each file is a sequence (:func:`~monai_cover.transforms.load_sequence`: NIfTI 2D+t / 3D+t,
             multi-frame DICOM, video) with its frames as channels, scaled together, and a random window of that many
-            consecutive frames is taken after the cache (:class:`~monai_cover.data.RandFrameWindowd`).
+            consecutive frames is taken after the cache (:class:`~monai_cover.transforms.RandFrameWindowd`).
     """
     check_modality_intensity(modalities, intensity)
     plane = 2 if slicewise else spatial_dims

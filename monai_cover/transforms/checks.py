@@ -15,8 +15,8 @@ from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import MapTransform, Transform
 
-from monai_cover.data.loading import source_name
 from monai_cover.errors import BadInputError
+from monai_cover.transforms.io import source_name
 
 __all__ = ["CheckImage", "CheckImaged", "check_finite", "check_label_values", "check_rank"]
 

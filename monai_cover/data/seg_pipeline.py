@@ -17,10 +17,10 @@ from monai.transforms import (
 )
 
 from monai_cover.config import check_modality_intensity
-from monai_cover.data.checks import CheckImaged
-from monai_cover.data.intensity import intensity_scalingd
-from monai_cover.data.loading import SafeLoadImaged, to_ras
-from monai_cover.data.pipeline import CheckedCompose
+from monai_cover.transforms.checks import CheckImaged
+from monai_cover.transforms.compose import CheckedCompose
+from monai_cover.transforms.intensity import intensity_scalingd
+from monai_cover.transforms.io import SafeLoadImaged, to_ras
 
 __all__ = ["seg_preprocessing", "seg_postprocessing"]
 
@@ -46,7 +46,7 @@ def seg_preprocessing(
     input geometry with ``Invertd``.
 
     With ``check`` (default) every item is validated after channel-first loading and orientation
-    (:class:`~monai_cover.data.checks.CheckImaged`): one image channel (2D RGB/RGBA averaged to gray with
+    (:class:`~monai_cover.transforms.checks.CheckImaged`): one image channel (2D RGB/RGBA averaged to gray with
     ``rgb_to_gray``), ``spatial_dims`` axes, finite and non-constant intensities; labels with values in
     ``range(num_classes)`` (if given) or {0, 1, 255} (``multilabel``), on the image's grid (shape and affine).
     Unreadable files always raise a one-line :class:`~monai_cover.errors.BadInputError` naming the file.
@@ -54,7 +54,7 @@ def seg_preprocessing(
     ``modalities`` above 1: each image is that many co-registered modalities (a datalist ``"image": [t1, t2]`` or
     one file with that many channels), exactly that many channels are required, each scaled on its own.
     ``intensity``: ``"percentile"``, ``"ct"`` or ``[low, high]`` (a fixed window), as the backbone was pretrained
-    (:func:`~monai_cover.data.intensity.intensity_scalingd`); ``percentile`` only with ``modalities`` above 1.
+    (:func:`~monai_cover.transforms.intensity.intensity_scalingd`); ``percentile`` only with ``modalities`` above 1.
     """
     check_modality_intensity(modalities, intensity)
     keys = list(keys)

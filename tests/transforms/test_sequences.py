@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from monai_cover.data import LoadSequenced, load_sequence
 from monai_cover.errors import BadInputError
+from monai_cover.transforms import LoadSequenced, load_sequence
 
 
 def moving_blob(frames: int, shape, seed: int = 0) -> np.ndarray:
