@@ -7,6 +7,7 @@
 #
 #   bash scripts/deploy_integration.sh                 # install if needed, then test
 #   DEPLOY_VENV=/some/dir bash scripts/deploy_integration.sh
+#   DEPLOY_SETUP_ONLY=1 bash scripts/deploy_integration.sh   # install only (CI does this while the main suite runs)
 #
 # With DEPLOY_INSTALL_OPTIONAL=1 (CI) an install that cannot complete is reported as a skip; a failing test fails.
 set -euo pipefail
@@ -36,11 +37,14 @@ else
     "$PY" -m venv "$VENV"
     pip_q --upgrade pip
     pip_q torch==2.13.0  # the CPU build, as in the main environment
-    pip_q -e ".[deploy]" pytest
+    # editable installs of this checkout write its egg-info: one at a time (CI installs three environments at once)
+    flock "${TMPDIR:-/tmp}/monai_cover_editable.lock" "$VENV/bin/python" -m pip install -q -e ".[deploy]" pytest \
+        2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
     echo "$stamp_text" > "$STAMP"
 fi
 t1=$(date +%s)
 echo "== environment ready in $((t1 - t0)) s"
 trap - ERR
+[[ "${DEPLOY_SETUP_ONLY:-0}" == 1 ]] && exit 0
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/test_deploy.py "$@"
 echo "== test took $(( $(date +%s) - t1 )) s"

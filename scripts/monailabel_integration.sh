@@ -9,6 +9,7 @@
 #   bash scripts/monailabel_integration.sh            # install if needed, then test
 #   MONAILABEL_REINSTALL=1 bash scripts/monailabel_integration.sh   # rebuild the environment from scratch
 #   MONAILABEL_VENV=/some/dir bash scripts/monailabel_integration.sh  # environment elsewhere (default .venv-monailabel)
+#   MONAILABEL_SETUP_ONLY=1 bash scripts/monailabel_integration.sh   # install only (CI does this while the main suite runs)
 #
 # Exits non-zero when the install or the test fails; with MONAILABEL_INSTALL_OPTIONAL=1 (CI) an install that cannot
 # complete (registry unreachable, disk full) is reported as a skip instead, while a failing test still fails.
@@ -59,7 +60,9 @@ else
 fi
 if [[ ! -f "$PKG_STAMP" || "$(cat "$PKG_STAMP")" != "$pkg_text" ]] || ! imports monai_cover; then
     # one resolve: monailabel, the DICOM caps and this repo (editable) with its own pins, e.g. monai==1.6.1
-    pip_q "${ML_PINS[@]}" -e . pytest
+    # editable installs of this checkout write its egg-info: one at a time (CI installs three environments at once)
+    flock "${TMPDIR:-/tmp}/monai_cover_editable.lock" "$VENV/bin/python" -m pip install -q "${ML_PINS[@]}" -e . pytest \
+        2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
     echo "$pkg_text" > "$PKG_STAMP"
 fi
 echo "$base_text" > "$BASE_STAMP"
@@ -69,6 +72,7 @@ t1=$(date +%s)
 echo "== environment ready in $((t1 - t0)) s"
 
 trap - ERR
+[[ "${MONAILABEL_SETUP_ONLY:-0}" == 1 ]] && exit 0
 echo "== MONAI Label integration test"
 "$VENV/bin/python" -m pytest -q -s -p no:cacheprovider tests/integration/test_monailabel.py "$@"
 t2=$(date +%s)
