@@ -21,7 +21,7 @@ from monai_cover.config import fit_patch_size
 from monai_cover.data.loading import SafeLoadImaged, to_ras
 from monai_cover.data.pipeline import CheckedCompose
 from monai_cover.errors import BadInputError, BadSettingError
-from monai_cover.transforms.sampler import load_size_for
+from monai_cover.transforms.geometry import load_size_for
 
 __all__ = ["AUTO", "auto_roi_size", "auto_view_sizes", "fit_to_network", "median_grid"]
 
