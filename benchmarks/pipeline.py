@@ -51,7 +51,7 @@ def bench(dims: int, device: torch.device, iters: int, warmup: int, widths: str)
     items = [{"image": torch.rand(1, *([load] * dims))} for _ in range(4 * batch)]
     ds = CacheDataset(items, transform=None, progress=False)
     loader = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=0, drop_last=True)
-    sampler = CoverViewSampler(dims, crop_size=crop)
+    sampler = CoverViewSampler({"spatial_dims": dims, "crop_size": crop})
     sampler.set_random_state(0)
     it = iter(loader)
 

@@ -128,7 +128,7 @@ def make_views(cfg: BenchConfig) -> dict[str, torch.Tensor]:
     coarse = torch.randn(cfg.batch, 1, *([max(2, grid // 8)] * cfg.dims), generator=gen)
     images = F.interpolate(coarse, size=(grid,) * cfg.dims, mode="bilinear" if cfg.dims == 2 else "trilinear")
     images = images + 0.1 * torch.randn(images.shape, generator=gen)
-    sampler = CoverViewSampler(cfg.dims, cfg.size)
+    sampler = CoverViewSampler({"spatial_dims": cfg.dims, "crop_size": cfg.size})
     sampler.set_random_state(cfg.seed)
     views = sampler(images.to(cfg.device))
     return {k: v.contiguous() for k, v in views.items()}

@@ -212,8 +212,8 @@ def train(method: str, seqs: torch.Tensor, a: argparse.Namespace, seed: int) -> 
         return net, 0.0
     share = 0.0 if method == "frame-wise COVER" else a.share
     loss = CoverLoss() if share == 0 else TemporalCoverLoss(**TEMPORAL_LOSSES[method])
-    sampler = CoverViewSampler(spatial_dims=a.dims, crop_size=a.crop, seed=seed, temporal_gap=a.gap,
-                               temporal_share=share, **RANGES[a.ranges])
+    sampler = CoverViewSampler({"spatial_dims": a.dims, "crop_size": a.crop, **RANGES[a.ranges]},
+                               pairs={"temporal_gap": a.gap, "temporal_share": share}, seed=seed)
     step = CoverPretrainStep(sampler, loss)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     pick = np.random.RandomState(seed)

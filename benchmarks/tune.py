@@ -23,8 +23,8 @@ from monai_cover.benchmark.__main__ import main as benchmark
 from monai_cover.benchmark.runner import BenchmarkRunner
 from monai_cover.benchmark.tasks import load_task
 
-# the sampler's ranges through its config path (what --train#sampler#rotate_deg 15 does on the command line)
-MILD_2D = [f"pretrain.train#sampler#{k}={json.dumps(v)}" for k, v in
+# the sampler's ranges through its config path (what --train#sampler#geometry#rotate_deg 15 does on the command line)
+MILD_2D = [f"pretrain.train#sampler#geometry#{k}={json.dumps(v)}" for k, v in
            {"rotate_deg": 15.0, "scale_range": [0.75, 1.25], "shear_deg": 8.4, "translate_frac": 0.1}.items()]
 
 # name -> (methods, --set values); scratch is left out where only pretraining changes (it would repeat a run).

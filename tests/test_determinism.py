@@ -20,7 +20,7 @@ def run(torch_seed: int = 0, sampler_seed: int = 0, steps: int = 3) -> list[tupl
     images = torch.rand(2, 1, 40, 40)
     net = CoverNet(2, **TINY)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
-    sampler = CoverViewSampler(spatial_dims=2, crop_size=32).set_random_state(sampler_seed)
+    sampler = CoverViewSampler({"spatial_dims": 2, "crop_size": 32}).set_random_state(sampler_seed)
     criterion = CoverLoss()
     history = []
     for _ in range(steps):

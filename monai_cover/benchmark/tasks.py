@@ -130,7 +130,8 @@ def _check_keys(spec: dict, path: Path) -> None:
               "pretrain": (pretrain, "cover_pretrain setting", pretrain_docs),
               "seg": (seg, "cover_seg setting", seg_docs), "probe": (seg, "cover_seg setting", seg_docs),
               "transfer": (transfer, "label transfer setting", seg_docs)}
-    # a path into a config (pretrain.train#sampler#rotate_deg) reaches a component's argument, as on the command line
+    # a path into a config (pretrain.train#sampler#geometry#rotate_deg) reaches a component's argument, as on the
+    # command line
     paths = {"pretrain": BUNDLES["cover_pretrain"].known(("train",)),
              "seg": BUNDLES["cover_seg"].known(("train", "evaluate")),
              "probe": BUNDLES["cover_seg"].known(("train", "evaluate"))}

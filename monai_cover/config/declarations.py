@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from monai_cover.config.checks import Check, choice, flag, number, share, whole
 from monai_cover.losses import PRETRAIN_METHODS
 from monai_cover.networks.nets.backbone import BACKBONE_INITS
-from monai_cover.transforms.sampler import APPEARANCE_PRESETS, ROTATION_SAMPLINGS
+from monai_cover.transforms.appearance import APPEARANCE_PRESETS
+from monai_cover.transforms.geometry import ROTATION_SAMPLINGS
 
 __all__ = [
     "BUNDLES", "BundleDeclaration", "CACHE_MODES", "COLOR", "MODEL", "PROPAGATION_MODES", "RUN", "Setting", "WEIGHTS",

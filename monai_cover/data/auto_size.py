@@ -20,8 +20,8 @@ from monai.transforms import EnsureChannelFirstd
 from monai_cover.config import fit_patch_size
 from monai_cover.errors import BadInputError, BadSettingError
 from monai_cover.transforms.compose import CheckedCompose
+from monai_cover.transforms.geometry import load_size_for
 from monai_cover.transforms.io import SafeLoadImaged, to_ras
-from monai_cover.transforms.sampler import load_size_for
 
 __all__ = ["AUTO", "auto_roi_size", "auto_view_sizes", "fit_to_network", "median_grid"]
 

@@ -45,6 +45,15 @@ def describe_setting(value: Any) -> str:
     return f"sha1 {digest}"
 
 
+def _entries(prefix: str, value: Mapping) -> list[tuple[str, str]]:
+    """``(dotted name, description)`` of every plain entry of a (nested) mapping."""
+    out: list[tuple[str, str]] = []
+    for sub, v in value.items():
+        name = f"{prefix}.{sub}"
+        out += _entries(name, v) if isinstance(v, Mapping) and v else [(name, describe_setting(v))]
+    return out
+
+
 def _as_flag(described: str | None) -> str | None:
     """A recorded plain value (number, text, true/false/null) as the bundle command line takes it; ``None`` for
     lists, mappings and digests, which one flag cannot set back."""
@@ -96,12 +105,13 @@ class RunGuard:
         data = {k: settings[k] for k in CONTENT_OF if k in settings}
         if data:
             self.settings["file contents"] = f"sha1 {content_fingerprint(data)[:10]}"
-        # a long mapping (e.g. the view ranges) is recorded as a digest; its entries are kept beside it so that a
-        # change can name the entry that changed
-        self.details = {f"{k}.{sub}": describe_setting(v) for k, value in settings.items()
+        # a long mapping (e.g. the view settings) is recorded as a digest; its entries are kept beside it, nested
+        # mappings down to their plain values (``views.pairs.temporal_gap``), so that a change can name the entry
+        # that changed
+        self.details = {name: v for k, value in settings.items()
                         if isinstance(value, Mapping) and self.settings[str(k)] != json.dumps(value, sort_keys=True,
                                                                                                 default=str)
-                        for sub, v in value.items()}
+                        for name, v in _entries(str(k), value)}
         self.output_dir = Path(output_dir)
         self.model_files = [Path(f) for f in model_files]
         self.resume = str2bool(resume)  # "--resume false" on the command line arrives as a string

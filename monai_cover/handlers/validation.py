@@ -47,7 +47,7 @@ class CoverValidation:
     Args:
         dataset: indexable dataset yielding dicts with ``image_key`` ``(C, *S)``.
         sampler: the training :class:`CoverViewSampler`; the validation views come from a sampler with the same
-            arguments, seeded with ``seed`` (the training sampler's draws are untouched).
+            parts (its ``config``), seeded with ``seed`` (the training sampler's draws are untouched).
         output_dir: folder for panels and history.
         interval: iterations between validations; also run at start (the untrained / resumed model) and end.
         at: further iterations to validate at (e.g. where backbone snapshots are kept).
@@ -66,7 +66,7 @@ class CoverValidation:
         num_images: int = 4, log_dir: str | os.PathLike | None = None, seed: int = 0, image_key: str = "image",
         plot: bool = True, pair_kinds: Sequence[str] | None = None, at: Sequence[int] = (),
     ) -> None:
-        self.dataset, self.sampler_args = dataset, dict(sampler.config)
+        self.dataset, self.sampler_config = dataset, sampler.config
         self.output_dir, self.interval, self.num_images = Path(output_dir), interval, num_images
         self.log_dir, self.seed, self.image_key, self.plot = log_dir, seed, image_key, plot
         self.pair_kinds = None if pair_kinds is None else list(pair_kinds)
@@ -75,7 +75,7 @@ class CoverValidation:
             if kind not in ("same", "cross", "synthetic"):
                 raise BadSettingError(f"--val_pair_kinds {self.pair_kinds}: {kind!r} is not one of same, cross, "
                                       "synthetic")
-            if kind == "cross" and sampler.cross_modal is None:
+            if kind == "cross" and sampler.view_pairs.cross_modal is None:
                 raise BadSettingError("--val_pair_kinds: 'cross' pairs need co-registered modalities (--modalities 2 "
                                       "or more)")
         self.logger = logging.getLogger(self.__class__.__name__)
@@ -97,21 +97,22 @@ class CoverValidation:
         items = [self.dataset[i] for i in range(n)]
         items = [item[0] if isinstance(item, list) else item for item in items]
         images = torch.stack([convert_to_tensor(item[self.image_key], track_meta=False) for item in items])
-        sampler = CoverViewSampler(**self.sampler_args)
+        sampler = CoverViewSampler(**self.sampler_config)
         sampler.set_random_state(self.seed)
+        pairs = sampler.view_pairs
         with torch.random.fork_rng(devices=[]):
             sampler.randomize(images.shape[0], images.shape[2:])
             # pairs of two frames (temporal option) have no known field: the endpoint error is measured on the
             # one-frame pairs of the same draw
-            params = sampler.forced("same") if sampler.temporal_gap else sampler.params
+            params = sampler.forced("same") if pairs.temporal_gap else sampler.params
             self.views = {k: v.to(device) for k, v in sampler.generate(images.float(), params).items()}
-            cross = sampler.cross_modal is not None and images.shape[1] > 1
-            kinds = self.pair_kinds or ["same"] + ["cross"] * cross + ["synthetic"] * (sampler.synthetic_contrast > 0)
+            cross = pairs.cross_modal is not None and images.shape[1] > 1
+            kinds = self.pair_kinds or ["same"] + ["cross"] * cross + ["synthetic"] * (pairs.synthetic_contrast > 0)
             if len(kinds) > 1 or self.pair_kinds:
                 # the pair draws come after every other draw: a sampler with an option switched on for validation
                 # draws the same geometry and appearance
-                extra = {"synthetic_contrast": 1.0} if "synthetic" in kinds and not sampler.synthetic_contrast else {}
-                both = CoverViewSampler(**{**self.sampler_args, **extra})
+                extra = {"synthetic_contrast": 1.0} if "synthetic" in kinds and not pairs.synthetic_contrast else {}
+                both = sampler.with_pairs(**extra)
                 both.set_random_state(self.seed)
                 both.randomize(images.shape[0], images.shape[2:])
                 self.kind_views = {k: {n: v.to(device) for n, v in both.generate(

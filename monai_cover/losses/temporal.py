@@ -20,8 +20,8 @@ TEMPORAL = 3
 
 
 class TemporalCoverLoss(nn.Module):
-    """COVER on sequences (``CoverViewSampler(temporal_gap=G)``): pairs from one frame keep today's objective, pairs
-    from two frames learn the field without a target.
+    """COVER on sequences (``CoverViewSampler(geometry, pairs={"temporal_gap": G})``): pairs from one frame keep
+    today's objective, pairs from two frames learn the field without a target.
 
     For a pair of frames ``t`` and ``t + gap`` the true field is the drawn one composed with the anatomy's motion
     between the frames, which nobody knows. Those pairs are trained by image matching instead (as unsupervised

@@ -20,7 +20,7 @@ def test_every_variant_resolves(task, tmp_path):
         t = load_task(task, "quick", str(tmp_path), settings)
         assert set(methods) <= set(t.methods), name
     mild = load_task("jsrt_scr", "quick", str(tmp_path), tune.VARIANTS["jsrt_scr"]["pretrain300_mild_ranges"][1])
-    assert mild.pretrain["train#sampler#rotate_deg"] == 15.0 and mild.pretrain_iterations == 300
+    assert mild.pretrain["train#sampler#geometry#rotate_deg"] == 15.0 and mild.pretrain_iterations == 300
 
 
 def test_table_reads_finetune_and_pretrain_only_variants(tmp_path):

@@ -36,10 +36,15 @@ def test_pretrain_then_finetune_thick_slices_with_per_axis_sizes(tmp_path, stack
     pre = tmp_path / "pretrain"
     run_bundle("run", "--config_file", PRETRAIN, "--bundle_root", str(pre), "--dataset_dir", str(stacks / "images"),
                "--spatial_dims", "3", *TINY_NET, "--crop_size", "[32,32,16]", "--load_size", "[40,40,16]",
-               "--train#sampler#rotate_deg", "[15,0,0]", "--train#sampler#translate_frac", "[0.1,0.1,0]",
+               "--train#sampler#geometry#rotate_deg", "[15,0,0]",
+               "--train#sampler#geometry#translate_frac", "[0.1,0.1,0]",
                "--epochs", "1", "--batch_size", "2", "--num_val", "1", "--val_interval", "2")
-    views = json.loads((pre / "outputs" / "3d" / "run.json").read_text())["settings"]
+    record = json.loads((pre / "outputs" / "3d" / "run.json").read_text())
+    views = record["settings"]
     assert json.loads(views["load_size"]) == [40, 40, 16]  # 12 slices padded to 16, not to 1.5 x 16
+    # the command line's in-plane ranges reached the sampler (recorded from its config)
+    assert json.loads(record["details"]["views.geometry.rotate_deg"]) == [15, 0, 0]
+    assert json.loads(record["details"]["views.geometry.translate_frac"]) == [0.1, 0.1, 0]
     hist = json.loads((pre / "outputs" / "3d" / "val_history.json").read_text())
     assert hist[-1]["val_epe_zero"] > 0
 

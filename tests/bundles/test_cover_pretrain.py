@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
+import pytest
 import torch
 
 from tests.bundles.conftest import REPO, TINY_NET, run_bundle, tensorboard_writer_pids
@@ -197,16 +199,18 @@ def test_train_with_the_authors_view_and_init_options(tmp_path, png_dir):
     parser.read_config(TRAIN)
     parser.update({"channels": [4, 8, 8, 16, 16], "decoder_channels": [16, 8, 8, 8], **options})
     sampler = parser.get_parsed_content("train#sampler")
-    assert (sampler.appearance_preset, sampler.rotation_sampling, sampler.prob_blocks) == ("reference", "reference", 0)
-    assert sampler.prob_contrast == 1.0  # the rest of the preset is kept
-    # the validation handler builds its sampler from the training sampler's arguments: same options
+    look, geometry = sampler.view_appearance, sampler.view_geometry
+    assert (look.preset, geometry.rotation_sampling, look.prob_blocks) == ("reference", "reference", 0)
+    assert look.prob_contrast == 1.0  # the rest of the preset is kept
+    # the validation handler builds its sampler from the training sampler's parts: same options
     from monai_cover.handlers import CoverValidation
     from monai_cover.transforms import CoverViewSampler
 
     validation = next(h for h in parser.get_parsed_content("train#handlers") if isinstance(h, CoverValidation))
-    val_sampler = CoverViewSampler(**validation.sampler_args)
-    for key in ("appearance_preset", "rotation_sampling", "prob_blocks", "prob_contrast", "crop_size"):
-        assert getattr(val_sampler, key) == getattr(sampler, key), key
+    val_sampler = CoverViewSampler(**validation.sampler_config)
+    assert val_sampler.config == sampler.config
+    assert val_sampler.view_appearance.values == look.values
+    assert val_sampler.view_geometry.crop_size == geometry.crop_size
     assert parser.get_parsed_content("network_def").backbone.config["init"] == "kaiming"
 
     args = [a for k, v in options.items() for a in (f"--{k}", str(v))]
@@ -217,6 +221,28 @@ def test_train_with_the_authors_view_and_init_options(tmp_path, png_dir):
     state, cfg = torch.load(tmp_path / "models" / "model.pt", weights_only=True).values()
     assert cfg["init"] == "kaiming" and cfg["pretrain_iterations"] == 2
     assert (tmp_path / "models" / "model.safetensors").is_file()
+
+
+def test_view_settings_are_reached_by_nested_paths_and_recorded_as_plain_json():
+    """``train#sampler#geometry#...``, ``#appearance#overrides#...`` and ``#pairs#...`` reach the sampler's parts (a
+    value the config does not list too, as on the command line); RunGuard records the parts' arguments as JSON."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(TRAIN)
+    parser.update({"channels": [4, 8, 8, 16, 16], "decoder_channels": [16, 8, 8, 8], "color": "rgb",
+                   "train#sampler#geometry#rotate_deg": 20.0, "train#sampler#geometry#elastic_magnitude": 2.0,
+                   "train#sampler#appearance#overrides#noise_std": 0.05,
+                   "train#sampler#pairs#synthetic_contrast": 0.3})
+    sampler = parser.get_parsed_content("train#sampler")
+    assert sampler.view_geometry.rotate == pytest.approx(np.radians(20.0))
+    assert sampler.view_geometry.elastic_magnitude == 2.0 and sampler.view_geometry.rotation_sampling == "reference"
+    assert sampler.view_appearance.noise_std == 0.05 and sampler.view_appearance.prob_noise == 1.0
+    assert sampler.view_appearance.color_jitter == 0.1  # the config's value for --color rgb
+    assert sampler.view_pairs.synthetic_contrast == 0.3 and sampler.view_pairs.cross_modal is None
+    views = parser.get_parsed_content("train#run_guard#settings#views")
+    assert views == sampler.config and json.loads(json.dumps(views)) == views
+    assert views["appearance"]["overrides"] == {"noise_std": 0.05} and views["geometry"]["rotate_deg"] == 20.0
 
 
 def test_fast_path_options_run_and_a_run_resumes_without_them(tmp_path, png_dir):

@@ -48,7 +48,7 @@ def test_temporal_pretraining_then_propagation(tmp_path):
                         "--channels", "[4,8,8,16,16]", "--decoder_channels", "[16,8,8,8]", "--batch_size", "2",
                         "--num_val", "1", "--temporal_transitivity", "0.5")
     # the changed entry of the view settings is named, not only their digest
-    assert line.startswith("RunMismatchError:") and "other settings (views.temporal_gap 2 -> 1" in line
+    assert line.startswith("RunMismatchError:") and "other settings (views.pairs.temporal_gap 2 -> 1" in line
 
 
 @pytest.mark.parametrize("extra,expected", [

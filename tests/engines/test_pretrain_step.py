@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from monai_cover.engines import CoverPretrainStep
 from monai_cover.networks import CoverNet
-from monai_cover.transforms import CoverViewSampler
+from monai_cover.transforms import CoverViewSampler, ViewGeometry
 
 TINY = {"channels": (4, 8, 8, 16, 16), "decoder_channels": (16, 8, 8, 8)}
 
@@ -18,7 +18,7 @@ def views(dims: int, size: int) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(0)
     coarse = torch.randn(2, 1, *([4] * dims), generator=gen)
     images = F.interpolate(coarse, size=(size * 3 // 2,) * dims, mode="bilinear" if dims == 2 else "trilinear")
-    sampler = CoverViewSampler(dims, size)
+    sampler = CoverViewSampler(ViewGeometry(dims, size))
     sampler.set_random_state(0)
     return sampler(images)
 

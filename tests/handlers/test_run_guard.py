@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from monai_cover.errors import RunMismatchError
@@ -50,3 +52,19 @@ def test_a_changed_entry_of_a_long_mapping_is_named_not_only_its_digest(tmp_path
         RunGuard({"seed": 0, "views": {**VIEWS, "rotate_deg": 15.0, "elastic": 2.0}}, out).check()
     assert "(views.elastic 0.0 -> 2.0; views.rotate_deg 30.0 -> 15.0); nothing was trained" in str(err.value)
     assert "sha1" not in str(err.value)
+
+
+def test_a_changed_entry_of_a_nested_mapping_is_named(tmp_path):
+    """The sampler's config is a mapping of its parts' mappings: the changed plain value is named by its path."""
+    out = tmp_path / "out"
+    views = {"geometry": VIEWS, "pairs": {"cross_modal": None, "temporal_gap": 2, "temporal_share": 0.5},
+             "appearance": {"preset": "reference", "overrides": {}}}
+    RunGuard({"views": views}, out).check()
+    (out / "checkpoint_00000002.pt").write_bytes(b"x")
+    RunGuard({"views": json.loads(json.dumps(views))}, out).check()  # the same views resume
+    changed = {**views, "pairs": {**views["pairs"], "temporal_gap": 1},
+               "appearance": {"preset": "reference", "overrides": {"noise_std": 0.1}}}
+    with pytest.raises(RunMismatchError) as err:
+        RunGuard({"views": changed}, out).check()
+    assert "(views.appearance.overrides {} -> unset; views.appearance.overrides.noise_std unset -> 0.1; " \
+           "views.pairs.temporal_gap 2 -> 1); nothing was trained" in str(err.value)

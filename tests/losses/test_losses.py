@@ -158,7 +158,7 @@ def test_gradients_reach_the_backbone(dims):
     """
     torch.manual_seed(0)
     size, crop = (40, 32) if dims == 2 else (20, 16)
-    sampler = CoverViewSampler(spatial_dims=dims, crop_size=crop).set_random_state(0)
+    sampler = CoverViewSampler({"spatial_dims": dims, "crop_size": crop}).set_random_state(0)
     views = sampler(torch.rand(2, 1, *[size] * dims))
     net = CoverNet(dims, **TINY)
     ddf_pred, fa, fb = net(views["view_a"], views["view_b"])

@@ -38,7 +38,8 @@ def _moving_sequence(batch: int, dims: int, frames: int = 3) -> torch.Tensor:
 
 
 def _views(dims: int, share: float, batch: int = 6, seed: int = 4):
-    s = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims], seed=seed, temporal_gap=2, temporal_share=share)
+    s = CoverViewSampler({"spatial_dims": dims, "crop_size": CROP[dims]},
+                         pairs={"temporal_gap": 2, "temporal_share": share}, seed=seed)
     seq = _moving_sequence(batch, dims)
     s.randomize(batch, GRID[dims])
     views = s.generate(seq)

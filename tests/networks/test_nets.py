@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from monai_cover.networks import CoverNet, CoverSegNet, CoverUNet
 from monai_cover.networks.blocks import VectorPyramidAggregation, mixture_of_vectors_loop
-from monai_cover.transforms import CoverViewSampler
+from monai_cover.transforms import CoverViewSampler, ViewGeometry
 from tests.networks.test_vpa import positional_code
 
 TINY = {"channels": (4, 8, 8, 16, 16), "decoder_channels": (16, 8, 8, 8)}
@@ -170,9 +170,10 @@ def test_cover_net_predicts_the_sampler_ddf(dims, grid, crop, levels):
     voxel for fields up to 18 / 12 voxels; with the views swapped it is ~19. (The mean is dominated by voxels next
     to the invalid region, where zero-padded coordinates pollute the pooled coarse features, hence the median.)
     """
-    sampler = CoverViewSampler(dims, crop_size=crop, rotate_deg=10 if dims == 2 else 8, scale_range=(0.9, 1.1),
-                               shear_deg=3, translate_frac=0.1 if dims == 2 else 0.15, prob_contrast=0,
-                               prob_brightness=0, prob_blur=0, prob_noise=0, prob_blocks=0).set_random_state(0)
+    geometry = ViewGeometry(dims, crop, rotate_deg=10 if dims == 2 else 8, scale_range=(0.9, 1.1), shear_deg=3,
+                            translate_frac=0.1 if dims == 2 else 0.15)
+    off = {"prob_contrast": 0, "prob_brightness": 0, "prob_blur": 0, "prob_noise": 0, "prob_blocks": 0}
+    sampler = CoverViewSampler(geometry, {"overrides": off}).set_random_state(0)
     axes = [torch.arange(grid, dtype=torch.float64)] * dims
     views = sampler(torch.stack(torch.meshgrid(*axes, indexing="ij"))[None].expand(2, -1, *[grid] * dims))
     net = CoverNet(dims, backbone=CoordinateCodeBackbone(dims, levels), heads=[1] * levels, head_dim=8)

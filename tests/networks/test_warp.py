@@ -14,7 +14,7 @@ import torch
 from monai.networks.blocks import Warp
 
 from monai_cover.networks.blocks import upsample_field, warp
-from monai_cover.transforms import CoverViewSampler
+from monai_cover.transforms import CoverViewSampler, ViewGeometry
 from monai_cover.transforms import functional as Fn
 
 SHAPES = {2: (12, 10), 3: (8, 9, 7)}
@@ -56,7 +56,7 @@ def test_affine_field_sends_points_where_the_field_says(dims):
     for a realistic field (rotation + shear + scale + translation from the view sampler, in both 2D and 3D).
     """
     shape = (24, 20) if dims == 2 else (14, 12, 16)
-    sampler = CoverViewSampler(spatial_dims=dims, crop_size=8, translate_frac=0.1).set_random_state(3)
+    sampler = CoverViewSampler(ViewGeometry(dims, 8, translate_frac=0.1)).set_random_state(3)
     sampler.randomize(1, shape)
     ddf = sampler.field(shape).double()
     coords = coordinate_images(shape)

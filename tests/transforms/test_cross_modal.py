@@ -17,7 +17,11 @@ from monai_cover.networks.blocks import mixture_of_vectors
 from monai_cover.transforms import CoverViewSampler
 from monai_cover.transforms import functional as Fn
 from tests.networks.test_mov import SHAPES, one_hot_codes, shifted
-from tests.transforms.test_sampler import CROP, GRID, IDENTITY, NO_APPEARANCE, smooth_images
+from tests.transforms.test_sampler import CROP, GRID, IDENTITY, quiet, smooth_images
+
+
+def geometry(dims: int, **ranges) -> dict:
+    return {"spatial_dims": dims, "crop_size": CROP[dims], **ranges}
 
 
 def test_intensity_remap_identity_inversion_and_knots():
@@ -38,14 +42,14 @@ def test_cross_modal_views_take_one_channel_each_with_the_same_geometry(dims):
     warped exactly as the same-modality view b of the same draw."""
     base = smooth_images(4, GRID[dims], seed=2) + 3.0
     imgs = torch.cat([base * (c + 1) for c in range(3)], 1)  # 3 "modalities"
-    s = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims], seed=5, cross_modal=0.5, **NO_APPEARANCE)
+    s = CoverViewSampler(geometry(dims), quiet(), {"cross_modal": 0.5}, seed=5)
     s.randomize(4, GRID[dims])
     same, cross = s.generate(imgs, s.forced("same")), s.generate(imgs, s.forced("cross"))
     assert same["view_a"].shape == (4, 1, *(CROP[dims],) * dims) and same["view_b"].shape == same["view_a"].shape
     assert same["pair"].tolist() == [0] * 4 and cross["pair"].tolist() == [1] * 4
     torch.testing.assert_close(same["ddf"], cross["ddf"])
     torch.testing.assert_close(same["view_a"], cross["view_a"])
-    ref = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims], **NO_APPEARANCE)
+    ref = CoverViewSampler(geometry(dims), quiet())
     plain = ref.generate(base, replace(s.params, modality=None, cross=None))  # the same geometry on the base image
     for b in range(4):
         ia = (same["view_a"][b].sum() / Fn.crop(base, s.params.crop_starts, (CROP[dims],) * dims)[b].sum()).round()
@@ -77,13 +81,13 @@ def test_mov_recovers_a_cross_modal_shift_as_a_same_modality_one(dims):
 
 
 def test_cross_modal_needs_two_channels_and_a_valid_share():
-    s = CoverViewSampler(spatial_dims=2, crop_size=CROP[2], seed=0, cross_modal=1.0)
+    s = CoverViewSampler(geometry(2), pairs={"cross_modal": 1.0}, seed=0)
     with pytest.raises(ValueError, match="2 or more co-registered channels"):
         s(smooth_images(2, GRID[2]))
     with pytest.raises(ValueError, match="cross_modal must be None or in"):
-        CoverViewSampler(spatial_dims=2, cross_modal=1.5)
+        CoverViewSampler(geometry(2), pairs={"cross_modal": 1.5})
     with pytest.raises(ValueError, match="need cross_modal set"):
-        plain = CoverViewSampler(spatial_dims=2, crop_size=CROP[2], seed=0)
+        plain = CoverViewSampler(geometry(2), seed=0)
         plain.randomize(2, GRID[2])
         plain.forced("cross")
 
@@ -91,10 +95,10 @@ def test_cross_modal_needs_two_channels_and_a_valid_share():
 @pytest.mark.parametrize("dims", [2, 3])
 def test_synthetic_contrast_remaps_view_b_only(dims):
     imgs = smooth_images(6, GRID[dims], seed=3)
-    s = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims], seed=8, synthetic_contrast=0.5, **NO_APPEARANCE)
+    s = CoverViewSampler(geometry(dims), quiet(), {"synthetic_contrast": 0.5}, seed=8)
     out = s(imgs)
     p = s.params
-    plain = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims], **NO_APPEARANCE).generate(imgs, s.forced("same"))
+    plain = CoverViewSampler(geometry(dims), quiet()).generate(imgs, s.forced("same"))
     torch.testing.assert_close(out["view_a"], plain["view_a"])
     torch.testing.assert_close(out["ddf"], plain["ddf"])
     remapped = Fn.intensity_remap(plain["view_b"], torch.as_tensor(p.remap_knots, dtype=torch.float32))
@@ -113,22 +117,22 @@ def test_options_off_draw_and_record_nothing():
     """Without the options, seeded views are exactly those of before (nothing extra drawn) and every pair is a
     same-modality one."""
     imgs = smooth_images(2, GRID[2])
-    a = CoverViewSampler(spatial_dims=2, crop_size=CROP[2], seed=3)
-    b = CoverViewSampler(spatial_dims=2, crop_size=CROP[2], seed=3, synthetic_contrast=0.0, cross_modal=None)
+    a = CoverViewSampler(geometry(2), seed=3)
+    b = CoverViewSampler(geometry(2), pairs={"synthetic_contrast": 0.0, "cross_modal": None}, seed=3)
     oa, ob = a(imgs), b(imgs)
     for k in ("view_a", "view_b", "ddf"):
         assert torch.equal(oa[k], ob[k])
-    assert a.config["synthetic_contrast"] == 0.0 and a.config["cross_modal"] is None
+    assert a.config["pairs"]["synthetic_contrast"] == 0.0 and a.config["pairs"]["cross_modal"] is None
     assert a.params.modality is None and a.params.remap is None and oa["pair"].tolist() == [0, 0]
-    on = CoverViewSampler(spatial_dims=2, crop_size=CROP[2], seed=3, synthetic_contrast=0.3, **IDENTITY)
-    assert on.config["synthetic_contrast"] == 0.3
+    on = CoverViewSampler(geometry(2, **IDENTITY), pairs={"synthetic_contrast": 0.3}, seed=3)
+    assert on.config["pairs"]["synthetic_contrast"] == 0.3
 
 
 def test_validation_refuses_pair_kinds_it_cannot_make(tmp_path):
     from monai_cover.errors import BadSettingError
     from monai_cover.handlers import CoverValidation
 
-    plain = CoverViewSampler(spatial_dims=2, crop_size=CROP[2], seed=0)
+    plain = CoverViewSampler(geometry(2), seed=0)
     with pytest.raises(BadSettingError, match="'cross' pairs need co-registered modalities"):
         CoverValidation([], plain, tmp_path, pair_kinds=["same", "cross"])
     with pytest.raises(BadSettingError, match="'synth' is not one of same, cross, synthetic"):

@@ -60,7 +60,7 @@ def _direct_mask(ddf: np.ndarray) -> np.ndarray:
 @given(shape=shapes(), rng=ranges(), batch=st.integers(1, 2), seed=st.integers(0, 2**31 - 1))
 def test_sampler_field_finite_and_mask_consistent(shape, rng, batch, seed):
     crop, grid = shape
-    sampler = CoverViewSampler(spatial_dims=len(crop), crop_size=crop, **rng).set_random_state(seed)
+    sampler = CoverViewSampler({"spatial_dims": len(crop), "crop_size": crop, **rng}).set_random_state(seed)
     out = sampler(_images(batch, grid, seed))
     ddf, mask = out["ddf"], out["mask"]
     assert ddf.shape == (batch, len(crop), *crop) and mask.shape == (batch, 1, *crop)
@@ -84,7 +84,8 @@ def test_warp_zero_field_is_identity(shape, batch, channels, seed):
 @given(shape=shapes(), batch=st.integers(1, 2), seed=st.integers(0, 2**31 - 1))
 def test_zero_ranges_give_zero_field(shape, batch, seed):
     crop, grid = shape
-    sampler = CoverViewSampler(spatial_dims=len(crop), crop_size=crop, **ZERO_RANGES, **NO_APPEARANCE)
+    sampler = CoverViewSampler({"spatial_dims": len(crop), "crop_size": crop, **ZERO_RANGES},
+                               {"overrides": NO_APPEARANCE})
     x = _images(batch, grid, seed)
     out = sampler.set_random_state(seed)(x)
     assert torch.equal(out["ddf"], torch.zeros_like(out["ddf"]))

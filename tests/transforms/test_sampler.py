@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from monai_cover.networks.blocks import warp
-from monai_cover.transforms import CoverViewSampler, default_ranges
+from monai_cover.transforms import APPEARANCE_PRESETS, CoverViewSampler, ViewAppearance, ViewGeometry, default_ranges
 from monai_cover.transforms import functional as Fn
-from monai_cover.transforms.sampler import APPEARANCE_PRESETS
 
+# appearance overrides
 NO_APPEARANCE = {"prob_contrast": 0.0, "prob_brightness": 0.0, "prob_blur": 0.0, "prob_noise": 0.0, "prob_blocks": 0.0}
 IDENTITY = {"rotate_deg": 0.0, "scale_range": (1.0, 1.0), "shear_deg": 0.0, "translate_frac": 0.0}
 GRID = {2: (40, 44), 3: (20, 22, 19)}
@@ -31,9 +31,16 @@ def smooth_images(batch: int, shape, seed: int = 0) -> torch.Tensor:
     return torch.nn.functional.interpolate(coarse, size=tuple(shape), mode=mode, align_corners=True)
 
 
-def sampler(dims: int, seed: int | None = 0, **kwargs) -> CoverViewSampler:
-    s = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims], **kwargs)
+def sampler(dims: int, seed: int | None = 0, appearance: str | dict = "reference", pairs: dict | None = None,
+            **geometry) -> CoverViewSampler:
+    """A sampler of ``CROP[dims]`` views; ``geometry``: further :class:`ViewGeometry` arguments."""
+    s = CoverViewSampler({"spatial_dims": dims, "crop_size": CROP[dims], **geometry}, appearance, pairs)
     return s.set_random_state(seed) if seed is not None else s
+
+
+def quiet(preset: str = "reference", **overrides) -> dict:
+    """Appearance arguments: ``preset`` with every change off but ``overrides``."""
+    return {"preset": preset, "overrides": {**NO_APPEARANCE, **overrides}}
 
 
 @pytest.mark.parametrize("dims", [2, 3])
@@ -86,7 +93,7 @@ def test_view_b_equals_view_a_at_displaced_points(dims):
     to the crop, and any error there (different crops, ddf not cropped, sign) breaks the equality.
     """
     imgs = smooth_images(2, GRID[dims], seed=3)
-    out = sampler(dims, seed=2, **NO_APPEARANCE)(imgs)
+    out = sampler(dims, seed=2, appearance=quiet())(imgs)
     rebuilt = warp(out["view_a"], out["ddf"])
     m = out["mask"].bool().expand_as(rebuilt)
     assert m.float().mean() > 0.2
@@ -94,7 +101,7 @@ def test_view_b_equals_view_a_at_displaced_points(dims):
     # and not trivially: the views differ (a real transform was applied)
     assert (out["view_a"] - out["view_b"]).abs().max() > 0.1
     # the crop is shared: view_a is the crop of the image at the drawn start
-    s = sampler(dims, seed=2, **NO_APPEARANCE)
+    s = sampler(dims, seed=2, appearance=quiet())
     s.randomize(2, GRID[dims])
     torch.testing.assert_close(out["view_a"], Fn.crop(imgs, s.params.crop_starts, (CROP[dims],) * dims))
 
@@ -125,7 +132,7 @@ def test_generate_reuses_a_draw():
     with pytest.raises(ValueError, match="batch"):
         s.generate(smooth_images(3, GRID[2]))
     with pytest.raises(RuntimeError, match="randomize"):
-        CoverViewSampler(2, crop_size=32).generate(imgs)
+        CoverViewSampler({"spatial_dims": 2, "crop_size": 32}).generate(imgs)
 
 
 def test_default_ranges_are_the_authors():
@@ -133,13 +140,13 @@ def test_default_ranges_are_the_authors():
                                  "translate_frac": 0.3}
     assert default_ranges(3) == {"rotate_deg": 15.0, "scale_range": (0.75, 1.25), "shear_deg": 10.0,
                                  "translate_frac": 0.1}
-    s2, s3 = CoverViewSampler(2), CoverViewSampler(3)
+    s2, s3 = ViewGeometry(2), ViewGeometry(3)
     assert s2.rotate == pytest.approx(math.radians(60)) and s3.rotate == pytest.approx(math.radians(15))
     assert s2.shear == pytest.approx(math.radians(8.4)) and s3.shear == pytest.approx(math.radians(10))
     assert s2.scale_range == (0.25, 1.75) and s3.scale_range == (0.75, 1.25)
     assert s2.translate_frac == 0.3 and s3.translate_frac == 0.1
     # they are parameters, not constants
-    s = CoverViewSampler(2, rotate_deg=5, scale_range=(0.9, 1.1), shear_deg=1, translate_frac=0.05)
+    s = ViewGeometry(2, rotate_deg=5, scale_range=(0.9, 1.1), shear_deg=1, translate_frac=0.05)
     assert s.rotate == pytest.approx(math.radians(5)) and s.scale_range == (0.9, 1.1)
 
 
@@ -176,7 +183,7 @@ def test_image_smaller_than_crop_raises(dims):
     with pytest.raises(ValueError, match="crop"):
         s.randomize(1, small)
     with pytest.raises(ValueError, match="spatial_dims"):
-        CoverViewSampler(spatial_dims=4)
+        CoverViewSampler({"spatial_dims": 4})
 
 
 @pytest.mark.parametrize("dims", [2, 3])
@@ -184,7 +191,7 @@ def test_identity_when_all_ranges_are_zero(dims):
     """Zero ranges: ``ddf = 0``, mask all ones, ``view_b`` = the crop of the image (and ``view_a`` too, appearance off).
     """
     imgs = smooth_images(2, GRID[dims])
-    s = sampler(dims, seed=4, **IDENTITY, **NO_APPEARANCE)
+    s = sampler(dims, seed=4, appearance=quiet(), **IDENTITY)
     out = s(imgs)
     crop = Fn.crop(imgs, s.params.crop_starts, (CROP[dims],) * dims)
     assert torch.equal(out["ddf"], torch.zeros_like(out["ddf"]))
@@ -200,13 +207,13 @@ def test_appearance_changes_only_view_a(dims, preset):
     """Same seed with appearance on / off: ``view_b``, ``ddf``, ``mask`` identical, ``view_a`` changed."""
     imgs = smooth_images(2, GRID[dims])
     on = {"prob_contrast": 1.0, "prob_brightness": 1.0, "prob_blur": 1.0, "prob_noise": 1.0, "prob_blocks": 1.0}
-    a = sampler(dims, seed=5, appearance=preset, **on)(imgs)
-    b = sampler(dims, seed=5, appearance=preset, **NO_APPEARANCE)(imgs)
+    a = sampler(dims, seed=5, appearance={"preset": preset, "overrides": on})(imgs)
+    b = sampler(dims, seed=5, appearance=quiet(preset))(imgs)
     for key in ("view_b", "ddf", "mask"):
         assert torch.equal(a[key], b[key]), key
     assert (a["view_a"] - b["view_a"]).abs().mean() > 0.01
     # appearance with a neutral draw is the identity
-    s = sampler(dims, seed=5, appearance=preset, **on)
+    s = sampler(dims, seed=5, appearance={"preset": preset, "overrides": on})
     s.randomize(2, GRID[dims])
     neutral = s.params
     neutral.contrast, neutral.brightness = np.ones(2), np.zeros(2)
@@ -279,12 +286,12 @@ ALL_ON = {"prob_contrast": 1.0, "prob_brightness": 1.0, "prob_blur": 1.0, "prob_
 def test_mild_views_are_unchanged_by_the_presets(dims, case):
     """"mild" with "uniform" rotations reproduces the views of the code before the presets (its defaults then),
     for a fixed seed: old seeded runs can be repeated exactly."""
-    kwargs = ALL_ON if case == "on" else {}
+    overrides = ALL_ON if case == "on" else {}
     imgs = smooth_images(4, GRID[dims], seed=1)
     pin = PINNED_MILD[(dims, case)]
     for _ in range(2):  # and again: nothing is left over from one sampler to the next
-        s = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims], seed=11, appearance="mild",
-                             rotation_sampling="uniform", **kwargs)
+        s = CoverViewSampler({"spatial_dims": dims, "crop_size": CROP[dims], "rotation_sampling": "uniform"},
+                             {"preset": "mild", "overrides": overrides}, seed=11)
         outs = [s(imgs)]
         p = s.params
         outs.append(s(imgs))
@@ -298,21 +305,24 @@ def test_mild_views_are_unchanged_by_the_presets(dims, case):
 
 
 def test_preset_values_and_overrides():
-    """Individual arguments left at ``None`` take the preset's value; given ones override it; bad names fail."""
-    mild, ref = CoverViewSampler(2, appearance="mild"), CoverViewSampler(2)
+    """Values not overridden (or overridden with ``None``) take the preset's; given ones override it; bad names
+    fail; the sampler takes a preset name for its appearance."""
+    mild, ref = ViewAppearance("mild"), ViewAppearance()
     for name, value in APPEARANCE_PRESETS["mild"].items():
         assert getattr(mild, name) == value, name
     assert (mild.prob_contrast, mild.contrast_range, mild.noise_std, mild.max_blocks) == (0.5, (0.7, 1.3), 0.05, 3)
     assert (ref.prob_contrast, ref.prob_brightness, ref.prob_noise, ref.prob_blocks, ref.prob_blur) == (1, 1, 1, 1, 0)
     assert (ref.contrast_range, ref.brightness, ref.noise_std, ref.max_blocks) == ((0.5, 1.5), 0.1, 0.02, 10)
     assert ref.block_frac == pytest.approx((0.1, 4 / 30))
-    over = CoverViewSampler(2, appearance="reference", prob_blocks=0, contrast_range=[0.9, 1.1], noise_std=0.1)
+    over = ViewAppearance("reference", {"prob_blocks": 0, "contrast_range": [0.9, 1.1], "noise_std": 0.1})
     assert (over.prob_blocks, over.contrast_range, over.noise_std, over.prob_contrast) == (0, (0.9, 1.1), 0.1, 1.0)
-    assert CoverViewSampler(2, prob_blur=0.0).prob_blur == 0.0  # 0 is a value, not "unset"
+    assert ViewAppearance(overrides={"prob_blur": 0.0}).prob_blur == 0.0  # 0 is a value, not "unset"
+    assert ViewAppearance(overrides={"prob_blocks": 1.0}, inpainting=False).prob_blocks == 0.0
+    assert CoverViewSampler({"spatial_dims": 2}, "mild").view_appearance.values == mild.values
     with pytest.raises(ValueError, match="mild.*reference|reference.*mild"):
-        CoverViewSampler(2, appearance="authors")
+        CoverViewSampler({"spatial_dims": 2}, appearance="authors")
     with pytest.raises(ValueError, match="uniform.*reference|reference.*uniform"):
-        CoverViewSampler(2, rotation_sampling="triangular")
+        CoverViewSampler({"spatial_dims": 2, "rotation_sampling": "triangular"})
 
 
 def test_reference_rotation_is_triangular_in_2d():
@@ -351,7 +361,7 @@ def test_reference_rotation_in_3d_is_uniform():
 def test_reference_appearance_parameters(dims, crop):
     """Many draws of the "reference" preset: every change on every item, with the authors' distributions."""
     n = 20000
-    s = CoverViewSampler(dims, crop_size=crop, appearance="reference", seed=0)
+    s = CoverViewSampler({"spatial_dims": dims, "crop_size": crop}, appearance="reference", seed=0)
     s.randomize(n, (crop,) * dims)
     p = s.params
     assert p.preset == "reference"
@@ -390,7 +400,7 @@ def test_reference_appearance_parameters(dims, crop):
 def test_reference_blocks_are_uniform_noise(dims):
     """Block voxels hold ``U[0, 1)`` noise (not the image); everything else is untouched (other changes off)."""
     off = {"prob_contrast": 0.0, "prob_brightness": 0.0, "prob_noise": 0.0}
-    s = sampler(dims, seed=2, appearance="reference", block_frac=(0.2, 0.3), **off)
+    s = sampler(dims, seed=2, appearance={"overrides": {"block_frac": (0.2, 0.3), **off}})
     s.randomize(3, [CROP[dims]] * dims)
     p = s.params
     assert (p.block_sizes > 0).any()
@@ -404,7 +414,7 @@ def test_reference_blocks_are_uniform_noise(dims):
     assert (filled != x[blocks]).all()
     assert torch.equal(out[~blocks], x[~blocks])
     # the in-painting switch: prob_blocks=0 -> no blocks with the reference preset too
-    s0 = sampler(dims, seed=2, appearance="reference", prob_blocks=0, **off)
+    s0 = sampler(dims, seed=2, appearance={"overrides": {"prob_blocks": 0, **off}})
     s0.randomize(64, GRID[dims])
     assert (s0.params.block_sizes == 0).all()
     s0.randomize(3, [CROP[dims]] * dims)
@@ -421,8 +431,9 @@ def test_reference_order_is_noise_then_contrast_then_brightness(dims):
     dims_all = tuple(range(1, x.ndim))
     per_item = lambda v: torch.as_tensor(v, dtype=x.dtype).view(-1, *[1] * (x.ndim - 1))  # noqa: E731
     for preset in ("reference", "mild"):
-        s = sampler(dims, seed=9, appearance=preset, prob_blocks=0, prob_blur=0, prob_contrast=1, prob_brightness=1,
-                    prob_noise=1, noise_std=0.5)
+        s = sampler(dims, seed=9, appearance={"preset": preset, "overrides": {
+            "prob_blocks": 0, "prob_blur": 0, "prob_contrast": 1, "prob_brightness": 1, "prob_noise": 1,
+            "noise_std": 0.5}})
         s.randomize(4, [CROP[dims]] * dims)
         p = s.params
         noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(p.seed)) * per_item(p.noise_std)
@@ -455,20 +466,20 @@ def test_reference_appearance_changes_every_item():
 def test_per_pair_ranges_rotate_slabs_in_plane_only():
     """``rotate_deg=[20, 0, 0]`` in 3D: only the (0, 1) pair rotates, so no voxel moves along the slice axis 2,
     while in-plane displacements are large; one value per pair or axis is checked by length."""
-    sampler = CoverViewSampler(3, crop_size=(24, 24, 8), rotate_deg=[20.0, 0.0, 0.0], scale_range=(1.0, 1.0),
-                               shear_deg=0.0, translate_frac=[0.1, 0.1, 0.0], seed=0)
+    sampler = CoverViewSampler(ViewGeometry(3, (24, 24, 8), rotate_deg=[20.0, 0.0, 0.0], scale_range=(1.0, 1.0),
+                                            shear_deg=0.0, translate_frac=[0.1, 0.1, 0.0]), seed=0)
     views = sampler(torch.rand(2, 1, 36, 36, 12))
     ddf = views["ddf"]
     assert float(ddf[:, 2].abs().max()) == 0.0
     assert float(ddf[:, :2].abs().max()) > 2.0
     with pytest.raises(ValueError, match="rotate_deg takes one value or 3"):
-        CoverViewSampler(3, crop_size=8, rotate_deg=[10.0, 0.0])
+        CoverViewSampler({"spatial_dims": 3, "crop_size": 8, "rotate_deg": [10.0, 0.0]})
 
 
 def test_one_range_value_draws_what_it_drew_before():
     """A scalar range and the same value per pair draw identical views (seeded runs stay reproducible)."""
-    a = CoverViewSampler(3, crop_size=8, rotate_deg=15.0, seed=4)(torch.rand(1, 1, 12, 12, 12))
-    b = CoverViewSampler(3, crop_size=8, rotate_deg=[15.0] * 3, seed=4)(torch.rand(1, 1, 12, 12, 12))
+    a = CoverViewSampler(ViewGeometry(3, 8, rotate_deg=15.0), seed=4)(torch.rand(1, 1, 12, 12, 12))
+    b = CoverViewSampler(ViewGeometry(3, 8, rotate_deg=[15.0] * 3), seed=4)(torch.rand(1, 1, 12, 12, 12))
     torch.testing.assert_close(a["ddf"], b["ddf"])
 
 
@@ -481,7 +492,7 @@ def test_slab_view_ranges_hold_the_slab_axis_still():
     # pairs (0,1), (0,2), (1,2); shear terms row-major off the diagonal
     assert r == {"rotate_deg": [15.0, 0.0, 0.0], "shear_deg": [10.0, 0.0, 10.0, 0.0, 0.0, 0.0],
                  "translate_frac": [0.1, 0.1, 0.0]}
-    sampler = CoverViewSampler(spatial_dims=3, crop_size=[32, 32, 16], **slab_view_ranges([32, 32, 16], 3, 16))
+    sampler = CoverViewSampler({"spatial_dims": 3, "crop_size": [32, 32, 16], **slab_view_ranges([32, 32, 16], 3, 16)})
     sampler.set_random_state(0)
     sampler.randomize(64, [48, 48, 16])
     p = sampler.params
@@ -493,14 +504,14 @@ def test_colour_jitter_scales_each_rgb_channel_of_view_a_only():
     """``color_jitter``: view a's three channels get their own factors in ``1 +- j`` (view b and the field as
     without it); gray samplers draw nothing for it and do not record it (earlier runs' settings still match)."""
     imgs = smooth_images(2, GRID[2]).repeat(1, 3, 1, 1)
-    jit = sampler(2, seed=6, **IDENTITY, **NO_APPEARANCE, color_jitter=0.2)
+    jit = sampler(2, seed=6, appearance={**quiet(), "color_jitter": 0.2}, **IDENTITY)
     out = jit(imgs)
     crop = Fn.crop(imgs, jit.params.crop_starts, (CROP[2],) * 2)
     gain = jit.params.channel_gain
     assert gain.shape == (2, 3) and (np.abs(gain - 1) <= 0.2).all() and gain.std(1).min() > 0
     torch.testing.assert_close(out["view_a"], crop * torch.as_tensor(gain, dtype=torch.float32)[:, :, None, None])
     torch.testing.assert_close(out["view_b"], crop, atol=1e-6, rtol=0)
-    gray = sampler(2, seed=6, **IDENTITY, **NO_APPEARANCE)
-    assert gray.config["color_jitter"] == 0.0 and jit.config["color_jitter"] == 0.2
+    gray = sampler(2, seed=6, appearance=quiet(), **IDENTITY)
+    assert gray.config["appearance"]["color_jitter"] == 0.0 and jit.config["appearance"]["color_jitter"] == 0.2
     gray.randomize(2, GRID[2])
     assert gray.params.channel_gain is None

@@ -17,6 +17,10 @@ from monai_cover.transforms import CoverViewSampler
 from tests.transforms.test_sampler import CROP, GRID, smooth_images
 
 
+def geometry(dims: int) -> dict:
+    return {"spatial_dims": dims, "crop_size": CROP[dims]}
+
+
 def _sequence(batch: int, frames: int, shape, seed: int = 0) -> torch.Tensor:
     """``(B, T, *S)``: independent smooth frames (so a view's source frame can be told from its content)."""
     return torch.cat([smooth_images(batch, shape, seed=seed + 10 * t) for t in range(frames)], 1)
@@ -25,19 +29,19 @@ def _sequence(batch: int, frames: int, shape, seed: int = 0) -> torch.Tensor:
 @pytest.mark.parametrize("dims", [2, 3])
 def test_one_frame_pairs_reproduce_todays_views_and_targets_exactly(dims):
     seq = _sequence(3, 5, GRID[dims])
-    s = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims], seed=7, temporal_gap=2, temporal_share=0.0)
+    s = CoverViewSampler(geometry(dims), pairs={"temporal_gap": 2, "temporal_share": 0.0}, seed=7)
     s.randomize(3, GRID[dims])
     out = s.generate(seq)
     assert out["gap"].tolist() == [0, 0, 0] and out["pair"].tolist() == [0, 0, 0]
     assert out["view_a"].shape == (3, 1, *(CROP[dims],) * dims)
     rows = torch.arange(3)
     picked = seq[rows, out["frame"]].unsqueeze(1)  # each item's frame as a one-channel image
-    plain = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims])
+    plain = CoverViewSampler(geometry(dims))
     ref = plain.generate(picked, replace(s.params, frames=None, moving=None))  # the same draw without the option
     for key in ("view_a", "view_b", "ddf", "mask"):
         torch.testing.assert_close(out[key], ref[key], rtol=0, atol=0)
     # the same seed draws the same geometry and appearance with and without the option (it draws last)
-    s0 = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims], seed=7)
+    s0 = CoverViewSampler(geometry(dims), seed=7)
     s0.randomize(3, GRID[dims])
     np.testing.assert_array_equal(s0.params.rotate, s.params.rotate)
     assert s0.params.seed == s.params.seed
@@ -46,7 +50,7 @@ def test_one_frame_pairs_reproduce_todays_views_and_targets_exactly(dims):
 def test_two_frame_pairs_take_view_b_from_frame_t_plus_gap_within_the_sequence():
     dims, frames, gap_max = 2, 4, 3
     seq = _sequence(300, frames, GRID[dims], seed=1)
-    s = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims], seed=3, temporal_gap=gap_max, temporal_share=0.7)
+    s = CoverViewSampler(geometry(dims), pairs={"temporal_gap": gap_max, "temporal_share": 0.7}, seed=3)
     s.randomize(300, GRID[dims])
     out = s.generate(seq)
     t, gap, kinds = out["frame"], out["gap"], out["pair"]
@@ -57,7 +61,7 @@ def test_two_frame_pairs_take_view_b_from_frame_t_plus_gap_within_the_sequence()
     # view b is frame t + gap under the same field as a one-frame pair of the same draw
     same = s.generate(seq, s.forced("same"))
     torch.testing.assert_close(same["ddf"], out["ddf"])
-    plain = CoverViewSampler(spatial_dims=dims, crop_size=CROP[dims])
+    plain = CoverViewSampler(geometry(dims))
     rows = torch.arange(300)
     ref = plain.generate(seq[rows, t + gap].unsqueeze(1), replace(s.params, frames=None, moving=None))
     torch.testing.assert_close(out["view_b"], ref["view_b"])
@@ -80,23 +84,23 @@ def test_two_frame_pairs_take_view_b_from_frame_t_plus_gap_within_the_sequence()
 
 
 def test_gap_is_capped_by_short_sequences_and_bad_settings_are_refused():
-    s = CoverViewSampler(spatial_dims=2, crop_size=CROP[2], seed=0, temporal_gap=5, temporal_share=1.0)
+    s = CoverViewSampler(geometry(2), pairs={"temporal_gap": 5, "temporal_share": 1.0}, seed=0)
     s.randomize(50, GRID[2])
     out = s.generate(_sequence(50, 2, GRID[2]))
     assert set(out["gap"].tolist()) == {-1, 1}
     with pytest.raises(ValueError, match="2 or more frames"):
         s.generate(smooth_images(50, GRID[2]))
     with pytest.raises(ValueError, match="use one"):
-        CoverViewSampler(spatial_dims=2, temporal_gap=2, cross_modal=0.5)
+        CoverViewSampler(geometry(2), pairs={"temporal_gap": 2, "cross_modal": 0.5})
     with pytest.raises(ValueError, match="temporal_share"):
-        CoverViewSampler(spatial_dims=2, temporal_gap=2, temporal_share=1.5)
+        CoverViewSampler(geometry(2), pairs={"temporal_gap": 2, "temporal_share": 1.5})
     with pytest.raises(ValueError, match="temporal_gap >= 1"):
-        plain = CoverViewSampler(spatial_dims=2, crop_size=CROP[2], seed=0)
+        plain = CoverViewSampler(geometry(2), seed=0)
         plain.randomize(2, GRID[2])
         plain.forced("temporal")
     # off by default: nothing recorded in the settings (earlier runs' settings still match)
-    assert CoverViewSampler(spatial_dims=2).config["temporal_gap"] == 0
-    assert CoverViewSampler(spatial_dims=2, temporal_gap=1).config["temporal_gap"] == 1
+    assert CoverViewSampler(geometry(2)).config["pairs"]["temporal_gap"] == 0
+    assert CoverViewSampler(geometry(2), pairs={"temporal_gap": 1}).config["pairs"]["temporal_gap"] == 1
 
 
 def test_validation_measures_the_endpoint_error_on_one_frame_pairs(tmp_path):
@@ -104,7 +108,7 @@ def test_validation_measures_the_endpoint_error_on_one_frame_pairs(tmp_path):
     from monai_cover.handlers import CoverValidation
 
     seq = _sequence(3, 4, GRID[2], seed=2)
-    s = CoverViewSampler(spatial_dims=2, crop_size=CROP[2], seed=0, temporal_gap=3, temporal_share=1.0)
+    s = CoverViewSampler(geometry(2), pairs={"temporal_gap": 3, "temporal_share": 1.0}, seed=0)
     val = CoverValidation([{"image": x} for x in seq], s, tmp_path, num_images=3, plot=False)
     val._prepare(torch.device("cpu"))
     assert val.views["pair"].tolist() == [0, 0, 0] and val.views["gap"].tolist() == [0, 0, 0]
