@@ -362,8 +362,8 @@ class BenchmarkRunner:
 
     # -- the converged fine-tuning budget --------------------------------------------------------------------
     def choose_budgets(self, runs: list[dict]) -> dict:
-        """Per label fraction, the fine-tuning budget from scratch's ``converge`` runs (every pretraining x label
-        seed): the first validation step from which on their mean curve rises less than ``converge.rise`` over the
+        """Per label fraction, the fine-tuning budget from scratch's ``converge`` runs (the first pretraining seed,
+        every label seed): the first validation step from which on their mean curve rises less than ``converge.rise`` over the
         last ``converge.window`` of the steps (:func:`~monai_cover.benchmark.stats.converged_step`); ``max_steps``
         when it never stops rising (``converged: false``). Sets :attr:`budgets` and :attr:`convergence` and writes
         ``converge/budget.json``."""
@@ -416,7 +416,9 @@ class BenchmarkRunner:
                 # its evaluations, not four pretrainings whose weights nothing used yet): scratch's converge runs
                 # first, then one pretraining per job, each followed by its evaluations before the next pretraining
                 # starts; scratch's evaluations (they need no weights) last.
-                converging = [(f, p, s) for f in t.fractions for p in t.pretrain_seeds for s in t.seeds
+                # the budget from scratch's runs of the first pretraining seed (its label seeds): for scratch a
+                # pretraining seed only draws the random backbone, and each long run costs hours on a CPU
+                converging = [(f, t.pretrain_seeds[0], s) for f in t.fractions for s in t.seeds
                               if t.converge and "finetune" in t.evaluations]
                 pending = {pool.submit(self.finetune, "scratch", f, p, s, None, kind="converge"): ("converge", None)
                            for f, p, s in converging}

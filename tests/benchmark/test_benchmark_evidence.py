@@ -144,8 +144,8 @@ def test_runner_chooses_the_budget_from_scratch_first_then_runs_every_pair(task_
     records = runner.run()
     converge = [i for i, c in enumerate(calls) if c[0] == "converge"]
     finetunes = [i for i, c in enumerate(calls) if c[0] == "finetune"]
-    assert len(converge) == 4 and all(calls[i][1:] in [("scratch", p, s, None) for p in (0, 1) for s in (0, 1)]
-                                      for i in converge)
+    # the first pretraining seed's label seeds (for scratch a pretraining seed only draws its random backbone)
+    assert sorted(calls[i][1:] for i in converge) == [("scratch", 0, s, None) for s in (0, 1)]
     assert min(finetunes) > max(converge)  # no method is fine-tuned before the budget is known
     assert {c[1:] for c in calls if c[0] == "pretrain"} == {(m, p) for m in ("cover", "pixel_contrast")
                                                              for p in (0, 1)}
