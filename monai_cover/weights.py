@@ -294,6 +294,7 @@ def load_backbone(module: nn.Module, path: str | os.PathLike, strict: bool = Tru
     """
     state, _ = load_backbone_state(path)
     own = module.state_dict()
+    _check_same_kind(state, own, path)
     state = _inflate_input_convs(state, own, path)
     rep = compare_keys(state, own)
     to_load = {k: state[k] for k in rep.loaded}
@@ -304,8 +305,30 @@ def load_backbone(module: nn.Module, path: str | os.PathLike, strict: bool = Tru
         raise WeightsError(f"{path}: weights do not match the network: {rep.summary()} (set --channels and "
                            "--decoder_channels to the pretraining run's, or --pretrained_strict False).")
     module.load_state_dict(to_load, strict=False)
-    logger.info(f"{path}: {rep.summary()}")
+    # a partial load (--pretrained_strict False) leaves part of the network random: say so where it is seen
+    (logger.info if rep.ok else logger.warning)(f"{path}: {rep.summary()}")
     return rep
+
+
+def _check_same_kind(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor],
+                     path: str | os.PathLike) -> None:
+    """One line for a backbone of another kind than the network, which no width setting or non-strict load can
+    fix: 2D kernels for a 3D network (or the reverse: only biases and norms would load), or an input convolution
+    for other image channels (RGB vs gray, another number of modalities; one channel is spread over several)."""
+    kernels = [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in state.items()
+               if k in own and v.ndim >= 3 and own[k].ndim >= 3]
+    if not kernels:
+        return
+    k, theirs, ours = kernels[0]  # the first convolution: the one reading the image
+    if len(theirs) != len(ours):
+        raise WeightsError(f"{path}: a {len(theirs) - 2}D backbone cannot initialise a {len(ours) - 2}D network "
+                           f"({k}: {theirs} -> {ours}); pretrain in {len(ours) - 2}D"
+                           + (", or fine-tune a 2D backbone slice by slice (--slicewise True)."
+                              if len(theirs) < len(ours) else "."))
+    if theirs[1] != ours[1] and theirs[1] != 1:
+        raise WeightsError(f"{path}: the backbone reads {theirs[1]} image channel(s) and the network {ours[1]} "
+                           f"({k}); fine-tune with the channels it was pretrained on (--color rgb for 3, --modalities "
+                           "as in pretraining) or pretrain on these images.")
 
 
 def reseed_backbone(module: nn.Module, seed: int) -> nn.Module:

@@ -111,8 +111,12 @@ def load_sequence(path: str | os.PathLike, spatial_dims: int = 2) -> MetaTensor:
             if spatial_dims != 2:
                 raise BadInputError(f"{p}: a video is a 2D+t sequence (use --spatial_dims 2).")
             frames, affine = _video(p)
-        else:
+        elif suffix in (".dcm", ".dicom", "") or _has_dicom_preamble(p):
             frames, affine = _dicom(p, spatial_dims)
+        else:  # a picture or a single volume: say what a sequence is instead of pydicom's "use force=True"
+            raise BadInputError(f"{p}: not a sequence file ({suffix} is one image); sequences are NIfTI 2D+t / 3D+t "
+                                f"({', '.join(NIFTI_SUFFIXES)}), multi-frame DICOM or video "
+                                f"({', '.join(VIDEO_SUFFIXES)}); single images pretrain without --temporal_gap.")
     except BadInputError:
         raise
     except Exception as e:
@@ -124,6 +128,12 @@ def load_sequence(path: str | os.PathLike, spatial_dims: int = 2) -> MetaTensor:
         raise BadInputError(f"{p}: non-finite intensities.")
     return MetaTensor(torch.as_tensor(np.ascontiguousarray(frames)), affine=torch.as_tensor(affine),
                       meta={"filename_or_obj": str(p), "num_frames": int(frames.shape[0])})
+
+
+def _has_dicom_preamble(path: Path) -> bool:
+    """Whether the file starts like a DICOM file (``DICM`` after the 128-byte preamble), whatever its name."""
+    with open(path, "rb") as f:
+        return f.read(132)[128:] == b"DICM"
 
 
 def load_frame_label(path: str | os.PathLike, spatial_shape: tuple[int, ...]) -> torch.Tensor:
@@ -162,6 +172,10 @@ def load_frame_label(path: str | os.PathLike, spatial_shape: tuple[int, ...]) ->
                             " (one frame's label, in the sequence's geometry).")
     if not np.isfinite(data).all() or (data < 0).any():
         raise BadInputError(f"{p}: a label must hold class numbers 0, 1, 2, ...")
+    fractional = data[np.abs(data - np.rint(data)) > 1e-3] if np.issubdtype(data.dtype, np.floating) else data[:0]
+    if fractional.size:  # a probability map rounded to labels would be all background
+        raise BadInputError(f"{p}: label values such as {float(fractional.flat[0]):.3g} are not class numbers "
+                            "0, 1, 2, ... (a probability map? threshold it into a label first).")
     return torch.as_tensor(np.rint(data).astype(np.int64))[None]
 
 

@@ -106,6 +106,30 @@ def test_one_line_errors_name_the_file(tmp_path):
     _multiframe_dicom(tmp_path / "loop.dcm", moving_blob(3, (8, 8)).round())
     with pytest.raises(BadInputError, match="a multi-frame DICOM is a 2D\\+t sequence"):
         load_sequence(tmp_path / "loop.dcm", spatial_dims=3)
+    # a picture given as a sequence: what a sequence is, not pydicom's "use force=True"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "frame.png")
+    with pytest.raises(BadInputError) as err:
+        load_sequence(tmp_path / "frame.png")
+    assert str(err.value).startswith(f"{tmp_path / 'frame.png'}: not a sequence file (.png is one image); sequences "
+                                     "are NIfTI 2D+t / 3D+t") and "force" not in str(err.value)
+    # a multi-frame DICOM without a .dcm name is still found by its header
+    (tmp_path / "loop.dcm").rename(tmp_path / "loop.bin")
+    assert load_sequence(tmp_path / "loop.bin").shape == (3, 8, 8)
+
+
+def test_a_probability_map_as_a_frame_label_is_refused_not_rounded_to_background(tmp_path):
+    from monai_cover.transforms import load_frame_label
+
+    prob = tmp_path / "prob.nii.gz"
+    nib.save(nib.Nifti1Image(np.full((8, 8), 0.37, np.float32), np.eye(4)), prob)
+    with pytest.raises(BadInputError, match=r"prob.nii.gz: label values such as 0.37 are not class numbers .*"
+                                            r"threshold it into a label first"):
+        load_frame_label(prob, (8, 8))
+    whole = tmp_path / "whole.nii.gz"  # float storage of class numbers is fine
+    nib.save(nib.Nifti1Image(np.eye(8, dtype=np.float32) * 2, np.eye(4)), whole)
+    assert load_frame_label(whole, (8, 8)).unique().tolist() == [0, 2]
 
 
 def test_real_ultrasound_cine_loop_that_pydicom_ships():
