@@ -364,9 +364,9 @@ class BenchmarkRunner:
     def choose_budgets(self, runs: list[dict]) -> dict:
         """Per label fraction, the fine-tuning budget from scratch's ``converge`` runs (the first pretraining seed,
         every label seed): the first validation step from which on their mean curve rises less than
-        ``converge.rise`` over the last ``converge.window`` of the steps (:func:`~monai_cover.benchmark.stats.converged_step`); ``max_steps``
-        when it never stops rising (``converged: false``). Sets :attr:`budgets` and :attr:`convergence` and writes
-        ``converge/budget.json``."""
+        ``converge.rise`` over the last ``converge.window`` of the steps
+        (:func:`~monai_cover.benchmark.stats.converged_step`); ``max_steps`` when it never stops rising
+        (``converged: false``). Sets :attr:`budgets` and :attr:`convergence` and writes ``converge/budget.json``."""
         c = self.task.converge
         self.budgets, self.convergence = {}, {}
         for f in self.task.fractions:
