@@ -54,7 +54,7 @@ def _pickled(path):
     torch.save({"state_dict": {"w": torch.ones(1)}, "payload": Payload()}, path)
 
 
-@pytest.mark.parametrize("case", ["missing", "truncated", "pickled", "other widths"])
+@pytest.mark.parametrize("case", ["missing", "truncated", "pickled", "other widths", "2D for 3D"])
 def test_pretrained_weights_failures(tmp_path, seg2d_dir, case):
     path = tmp_path / "backbone.pt"
     if case == "truncated":
@@ -66,13 +66,18 @@ def test_pretrained_weights_failures(tmp_path, seg2d_dir, case):
     elif case == "other widths":
         save_backbone(tmp_path, CoverUNet(2, 1, [8, 8, 16, 16, 32], [16, 8, 8, 8]), {"spatial_dims": 2})
         path = tmp_path / "model.pt"
-    last = bundle_error("run", *_seg_train(tmp_path, seg2d_dir, "--pretrained", str(path)))
+    extra = []
+    if case == "2D for 3D":  # a 2D backbone told to fine-tune in 3D: no width or non-strict setting fixes that
+        save_backbone(tmp_path, CoverUNet(2, 1, [4, 8, 8, 16, 16], [16, 8, 8, 8]), {"spatial_dims": 2})
+        path, extra = tmp_path / "model.pt", ["--spatial_dims", "3", "--pretrained_strict", "False"]
+    last = bundle_error("run", *_seg_train(tmp_path, seg2d_dir, "--pretrained", str(path), *extra))
     expected = {
         "missing": f"MissingFileError: {path}: pretrained weights file not found (check the path given as --",
         "truncated": f"WeightsError: {path}: not a readable weights file (",
         "pickled": f"WeightsError: {path}: not a readable weights file (it holds pickled Python objects, which are "
                    "never loaded",
         "other widths": f"WeightsError: {path}: weights do not match the network: loaded ",
+        "2D for 3D": f"WeightsError: {path}: a 2D backbone cannot initialise a 3D network (",
     }[case]
     assert last.startswith(expected)
     assert "weights_only" not in last  # PyTorch's advice to unpickle is wrong for an untrusted file
