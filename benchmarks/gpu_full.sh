@@ -92,7 +92,7 @@ for t in $TASKS; do
     esac
     # at the budget every process of the task gets SIGTERM; each bundle run resumes from its newest checkpoint
     OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} PYTHONUNBUFFERED=1 timeout --signal=TERM --kill-after=30 "$BUDGET" \
-        "$PY" -m monai_cover.benchmark --task "$t" --mode "$MODE" --jobs "$JOBS" --out "$RUN_DIR/$name" "${args[@]}" \
+        "$PY" -m monai_cover.label_efficiency --task "$t" --mode "$MODE" --jobs "$JOBS" --out "$RUN_DIR/$name" "${args[@]}" \
         > "$RUN_DIR/$name/gpu_full.log" 2>&1 &
     pids+=($!)
 done

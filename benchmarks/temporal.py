@@ -46,11 +46,11 @@ import torch
 import torch.nn.functional as F
 from monai.metrics import compute_dice
 
-from monai_cover.benchmark.splits import labeled_cases
-from monai_cover.benchmark.stats import paired_difference
 from monai_cover.engines import CoverPretrainStep
 from monai_cover.errors import CoverError, first_line
 from monai_cover.inferers import propagate_labels
+from monai_cover.label_efficiency.splits import labeled_cases
+from monai_cover.label_efficiency.stats import paired_difference
 from monai_cover.losses import CoverLoss, TemporalCoverLoss
 from monai_cover.networks import CoverNet
 from monai_cover.networks.blocks import warp

@@ -1,6 +1,6 @@
 """Why does (or doesn't) COVER pretraining help? Budget variants of a benchmark task, judged on validation Dice.
 
-Each variant is one ``python -m monai_cover.benchmark`` run (same bundles, same splits) with a few task values
+Each variant is one ``python -m monai_cover.label_efficiency`` run (same bundles, same splits) with a few task values
 changed through ``--set``, written to ``OUT/<variant>``. The table printed at the end (and written to
 ``OUT/tuning.md``) gives, per variant / method / label fraction, the Dice on the fixed validation holdout inside
 ``train`` -- the number decisions are made on -- and, for reporting only, the test Dice. Variants whose methods
@@ -19,9 +19,9 @@ import json
 import sys
 from pathlib import Path
 
-from monai_cover.benchmark.__main__ import main as benchmark
-from monai_cover.benchmark.runner import BenchmarkRunner
-from monai_cover.benchmark.tasks import load_task
+from monai_cover.label_efficiency.__main__ import main as benchmark
+from monai_cover.label_efficiency.runner import BenchmarkRunner
+from monai_cover.label_efficiency.tasks import load_task
 
 # the sampler's ranges through its config path (what --train#sampler#geometry#rotate_deg 15 does on the command line)
 MILD_2D = [f"pretrain.train#sampler#geometry#{k}={json.dumps(v)}" for k, v in
@@ -120,7 +120,7 @@ def run(argv: list[str] | None = None) -> int:
                   *(["--data", a.data] if a.data else [])]
         if settings:
             argv_b += ["--set", *settings]
-        print(f"== variant {name}: python -m monai_cover.benchmark {' '.join(argv_b)}", flush=True)
+        print(f"== variant {name}: python -m monai_cover.label_efficiency {' '.join(argv_b)}", flush=True)
         if benchmark(argv_b) != 0:
             return 1
     command = "python benchmarks/tune.py " + " ".join(argv or sys.argv[1:])

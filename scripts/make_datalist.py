@@ -8,7 +8,7 @@
 
 Labeled tasks: ``training`` = a seeded ``fraction`` of the ``train`` split, ``validation`` = ``num_val`` other
 ``train`` cases (model selection stays inside ``train``), ``test`` = the ``test`` split (reporting only); see
-``monai_cover.benchmark.splits``. ``pretrain`` lists the ``train`` split's images plus unlabeled folders.
+``monai_cover.label_efficiency.splits``. ``pretrain`` lists the ``train`` split's images plus unlabeled folders.
 ``folder`` lists every image of any folder once (the scan a bundle would repeat on every start; minutes for
 100,000 single-file DICOMs) with paths relative to the JSON, so the folder and its list can move together; give
 the JSON as ``--dataset_dir``.
@@ -21,8 +21,8 @@ import json
 import os
 from pathlib import Path
 
-from monai_cover.benchmark.splits import fraction_datalist, labeled_cases, pretrain_datalist
 from monai_cover.data import find_images
+from monai_cover.label_efficiency.splits import fraction_datalist, labeled_cases, pretrain_datalist
 
 
 def main() -> None:

@@ -78,6 +78,6 @@ def _inference_config(bundle_root: Path) -> Path:
     own = bundle_root / "configs" / "inference.json"
     if own.is_file():
         return own
-    from monai_cover.benchmark.runner import default_bundles_dir
+    from monai_cover.label_efficiency.runner import default_bundles_dir
 
     return default_bundles_dir() / "cover_seg" / "configs" / "inference.json"

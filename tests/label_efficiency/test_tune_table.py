@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monai_cover.benchmark import load_task
+from monai_cover.label_efficiency import load_task
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import tune  # noqa: E402

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from monai_cover.benchmark import fraction_datalist, labeled_cases, load_task, summarise, write_report
 from monai_cover.errors import BadInputError
+from monai_cover.label_efficiency import fraction_datalist, labeled_cases, load_task, summarise, write_report
 from monai_cover.losses import CoverLoss, PixelContrastLoss, pretrain_loss
 
 
@@ -156,13 +156,13 @@ def test_report_mean_std_and_nothing_bold_in_mean_tables(tmp_path):
     assert s["scratch"]["1.0"]["n"] == 1 and s["scratch"]["1.0"]["std"] == 0.0
     task = load_task("jsrt_scr", data=str(tmp_path))
     task.methods, task.fractions = ["cover", "scratch"], [0.1, 1.0]
-    md = write_report(tmp_path, task, records, [], "python -m monai_cover.benchmark ...").read_text()
+    md = write_report(tmp_path, task, records, [], "python -m monai_cover.label_efficiency ...").read_text()
     # the highest mean is not bold: with 2 seeds its interval says nothing (the paired tables decide)
     assert "| COVER | 85.0 ± 7.1 | 90.0 ± 0.0 |" in md
     assert "| scratch (no pretraining) | 70.0 ± 0.0 | 95.0 ± 0.0 |" in md
     assert "Validation Dice" not in md  # records without val_dice (older runs): no validation table
     records[0]["val_dice"], records[1]["val_dice"], records[2]["val_dice"] = 0.6, 0.8, 0.75
-    md = write_report(tmp_path, task, records, [], "python -m monai_cover.benchmark ...").read_text()
+    md = write_report(tmp_path, task, records, [], "python -m monai_cover.label_efficiency ...").read_text()
     assert "| COVER | 70.0 ± 14.1 |  |" in md and "| scratch (no pretraining) | 75.0 ± 0.0 |  |" in md
     assert json.loads((tmp_path / "results.json").read_text())["summary"]["finetune"]["cover"]["1.0"]["mean"] == 0.9
     assert (tmp_path / "dice_vs_fraction.png").stat().st_size > 1000
@@ -187,7 +187,7 @@ def test_report_header_states_the_budget_the_runs_actually_had(tmp_path):
 
 
 def test_paired_difference_ci_matches_the_t_distribution():
-    from monai_cover.benchmark.stats import paired_difference
+    from monai_cover.label_efficiency.stats import paired_difference
 
     d = paired_difference([0.82, 0.85, 0.80], [0.80, 0.81, 0.79])  # diffs 0.02, 0.04, 0.01
     sd = math.sqrt(((0.02 - 0.07 / 3) ** 2 + (0.04 - 0.07 / 3) ** 2 + (0.01 - 0.07 / 3) ** 2) / 2)
@@ -205,7 +205,7 @@ def test_paired_difference_ci_matches_the_t_distribution():
 
 
 def test_learning_curve_area_and_steps_to_reach():
-    from monai_cover.benchmark.stats import curve_area, steps_to_reach
+    from monai_cover.label_efficiency.stats import curve_area, steps_to_reach
 
     curve = [[100, 0.2], [200, 0.6], [300, 0.8], [400, 0.8]]
     assert curve_area(curve) == pytest.approx((0.4 * 100 + 0.7 * 100 + 0.8 * 100) / 300)

@@ -7,7 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from monai_cover.benchmark.__main__ import main
+from monai_cover.label_efficiency.__main__ import main
 from tests.bundles.conftest import blob_case
 
 TINY = {"channels": [4, 8, 8, 16, 16], "decoder_channels": [16, 8, 8, 8]}
@@ -145,7 +145,7 @@ def test_chained_runs_share_a_process_and_a_failure_names_its_run(task_file, tmp
     """Fine-tuning and its evaluation run in one process; when the second fails, the error names it, not the first."""
     import shutil
 
-    from monai_cover.benchmark.runner import default_bundles_dir
+    from monai_cover.label_efficiency.runner import default_bundles_dir
 
     # the bundle processes import this checkout's monai_cover, not one installed elsewhere
     monkeypatch.setenv("PYTHONPATH", str(default_bundles_dir().parent))

@@ -1,6 +1,6 @@
 """Benchmark task files: where the data is, what the labels are, and the budget of each mode.
 
-A task is a small JSON file (see ``monai_cover/benchmark/tasks/*.json``); add your own by copying one::
+A task is a small JSON file (see ``monai_cover/label_efficiency/tasks/*.json``); add your own by copying one::
 
     {"name", "title", "layout": "jsrt_scr" | "msd_hippocampus" | "datalist", "data": <folder or datalist JSON>,
      "unlabeled": [<extra folders for pretraining>], "spatial_dims": 2 | 3, "multilabel": bool, "num_val": int,
@@ -17,7 +17,7 @@ Optional keys: ``pretrain_seeds`` (default ``[0]``: each pretraining method is p
 and every evaluation runs for every pretraining seed x label seed; ``seeds`` are the label seeds);
 ``converge`` instead of ``finetune_steps`` (``{"max_steps", "val_checks", "rise": 0.01, "window": 0.25}``: fine-tune
 scratch for ``max_steps`` first, validating ``val_checks`` times, and fine-tune every method for the budget at which
-scratch's mean validation Dice has stopped rising, see :func:`~monai_cover.benchmark.stats.converged_step`);
+scratch's mean validation Dice has stopped rising, see :func:`~monai_cover.label_efficiency.stats.converged_step`);
 ``pretrain_snapshots`` (shares of the pretraining iterations, e.g. ``[0.1, 0.25, 0.5, 1.0]``: keep the backbone and
 the held-out EPE at each).
 
@@ -34,9 +34,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monai_cover.benchmark.splits import LAYOUTS
 from monai_cover.config import BUNDLES
 from monai_cover.errors import BadInputError
+from monai_cover.label_efficiency.splits import LAYOUTS
 from monai_cover.losses import PRETRAIN_METHODS
 from monai_cover.utils import read_json
 
@@ -117,7 +117,8 @@ def _check_keys(spec: dict, path: Path) -> None:
     exist (it would be ignored, or passed to a bundle that refuses it only after pretraining has run)."""
     for key in spec:
         if key not in Task.__dataclass_fields__:
-            raise _unknown(path, "", key, set(Task.__dataclass_fields__), "task key", "monai_cover/benchmark/tasks.py")
+            raise _unknown(path, "", key, set(Task.__dataclass_fields__), "task key",
+                           "monai_cover/label_efficiency/tasks.py")
 
     def settings(bundle: str, *configs: str) -> set[str]:
         return {n for n, s in BUNDLES[bundle].settings.items() if set(s.configs) & set(configs)}

@@ -13,8 +13,8 @@ only: the holdout inside ``train``; these runs never see ``test``).
 Every run is ``python -m monai.bundle run`` on the shipped bundle configs plus one ``overrides.json`` written into
 the run's folder (so each number can be reproduced by hand; the log names the command). Runs that belong together (a
 fine-tuning and its test evaluation; label transfer at every atlas count of a seed) share one process
-(:mod:`monai_cover.benchmark.chain`), which saves Python's and MONAI's start-up for each. A run that finished has a
-marker file and is skipped on a rerun; an interrupted one resumes from its own checkpoints (both bundles resume
+(:mod:`monai_cover.label_efficiency.chain`), which saves Python's and MONAI's start-up for each. A run that finished has
+a marker file and is skipped on a rerun; an interrupted one resumes from its own checkpoints (both bundles resume
 automatically). ``jobs > 1`` runs that many bundle processes at once (each with ``cpu_count // jobs`` threads
 unless ``OMP_NUM_THREADS`` is set): on a CPU, small networks use two 1-thread processes better than one 2-thread
 process.
@@ -32,11 +32,11 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from monai_cover.benchmark.chain import MARKER
-from monai_cover.benchmark.splits import fraction_datalist, labeled_cases, pretrain_datalist, transfer_datalist
-from monai_cover.benchmark.stats import converged_step, mean_curve
-from monai_cover.benchmark.tasks import Task
 from monai_cover.data.fingerprint import content_fingerprint
+from monai_cover.label_efficiency.chain import MARKER
+from monai_cover.label_efficiency.splits import fraction_datalist, labeled_cases, pretrain_datalist, transfer_datalist
+from monai_cover.label_efficiency.stats import converged_step, mean_curve
+from monai_cover.label_efficiency.tasks import Task
 from monai_cover.utils import atomic_write
 
 __all__ = ["BenchmarkError", "BenchmarkRunner", "default_bundles_dir"]
@@ -85,13 +85,13 @@ def _relative_to(overrides: dict, out: str) -> dict:
 
 
 class BenchmarkRunner:
-    """Runs one :class:`~monai_cover.benchmark.tasks.Task` into ``out_dir``.
+    """Runs one :class:`~monai_cover.label_efficiency.tasks.Task` into ``out_dir``.
 
     Layout: ``datalists/`` (pretraining list, one list per fraction and label seed), ``pretrain/<method>/p<pseed>/``
     (a cover_pretrain bundle root per pretraining seed, ``done.json`` its record, ``models/snapshots/`` its
     snapshots), ``finetune/<method>/f<percent>_p<pseed>_s<seed>/`` (a cover_seg bundle root with ``result.json``;
     ``probe/`` alike, ``transfer/<method>/k<atlases>_p<pseed>_s<seed>/``), ``converge/`` (scratch's long runs and
-    ``budget.json``, the chosen fine-tuning budget) and, from :mod:`~monai_cover.benchmark.report`,
+    ``budget.json``, the chosen fine-tuning budget) and, from :mod:`~monai_cover.label_efficiency.report`,
     ``results.json``/``.md``/``.png``.
 
     Args:
@@ -160,7 +160,7 @@ class BenchmarkRunner:
 
     def _bundles(self, steps: list[tuple[str, list[Path], dict, Path]], log_file: Path) -> list[float]:
         """Bundle runs ``(name, configs, overrides, run_dir)`` one after another in one process
-        (:mod:`monai_cover.benchmark.chain`: Python and MONAI start once), logged to ``log_file``.
+        (:mod:`monai_cover.label_efficiency.chain`: Python and MONAI start once), logged to ``log_file``.
 
         Returns each run's seconds, in order; the process start is counted in the first, so they add up to the
         wall time.
@@ -177,7 +177,7 @@ class BenchmarkRunner:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         times_file = log_file.with_suffix(".times.json")
         times_file.unlink(missing_ok=True)
-        cmd = [self.python, "-m", "monai_cover.benchmark.chain", str(times_file), *args]
+        cmd = [self.python, "-m", "monai_cover.label_efficiency.chain", str(times_file), *args]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(self.bundles.parent),
                                                                             os.environ.get("PYTHONPATH")])))
         if self.jobs > 1 and "OMP_NUM_THREADS" not in env:  # else every process takes every core
@@ -365,7 +365,7 @@ class BenchmarkRunner:
         """Per label fraction, the fine-tuning budget from scratch's ``converge`` runs (the first pretraining seed,
         every label seed): the first validation step from which on their mean curve rises less than
         ``converge.rise`` over the last ``converge.window`` of the steps
-        (:func:`~monai_cover.benchmark.stats.converged_step`); ``max_steps`` when it never stops rising
+        (:func:`~monai_cover.label_efficiency.stats.converged_step`); ``max_steps`` when it never stops rising
         (``converged: false``). Sets :attr:`budgets` and :attr:`convergence` and writes ``converge/budget.json``."""
         c = self.task.converge
         self.budgets, self.convergence = {}, {}

@@ -1,4 +1,4 @@
-"""``python -m monai_cover.benchmark --task jsrt_scr --mode quick --out results/jsrt_scr_quick``
+"""``python -m monai_cover.label_efficiency --task jsrt_scr --mode quick --out results/jsrt_scr_quick``
 
 Pretrains every method of the task (COVER, the consistency-only ablation, the pixel InfoNCE baseline) once per
 pretraining seed, fine-tunes each and a scratch model at every label fraction and (pretraining seed, label seed) with
@@ -16,16 +16,16 @@ import shlex
 import sys
 from pathlib import Path
 
-from monai_cover.benchmark.report import task_budget, write_report
-from monai_cover.benchmark.runner import BenchmarkError, BenchmarkRunner
-from monai_cover.benchmark.tasks import load_task
 from monai_cover.errors import BadInputError
+from monai_cover.label_efficiency.report import task_budget, write_report
+from monai_cover.label_efficiency.runner import BenchmarkError, BenchmarkRunner
+from monai_cover.label_efficiency.tasks import load_task
 from monai_cover.utils import read_json
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    ap = argparse.ArgumentParser(prog="python -m monai_cover.benchmark", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m monai_cover.label_efficiency", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", required=True, help="built-in task name (jsrt_scr, msd_hippocampus) or a task JSON")
     ap.add_argument("--mode", default="quick", help="budget from the task file (quick: 2-core CPU; full: GPU)")
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             runner = BenchmarkRunner(task, a.out, a.bundles, log=lambda m: print(m, flush=True), jobs=a.jobs)
             runner.run()
             records, pretrain, convergence = runner.records, runner.pretrain_records, runner.convergence
-            command = "python -m monai_cover.benchmark " + shlex.join(argv)
+            command = "python -m monai_cover.label_efficiency " + shlex.join(argv)
     except (BadInputError, BenchmarkError, ValueError) as e:
         print(f"benchmark: error: {e}", file=sys.stderr)
         return 1

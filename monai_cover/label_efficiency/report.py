@@ -9,8 +9,8 @@ import math
 import re
 from pathlib import Path
 
-from monai_cover.benchmark.stats import curve_area, holm, paired_difference, steps_to_reach
-from monai_cover.benchmark.tasks import Task
+from monai_cover.label_efficiency.stats import curve_area, holm, paired_difference, steps_to_reach
+from monai_cover.label_efficiency.tasks import Task
 from monai_cover.visualize import save_curves, save_points
 
 __all__ = ["summarise", "write_report", "task_budget"]
@@ -392,7 +392,7 @@ def write_report(out_dir: str | Path, task: Task, records: list[dict], pretrain:
     """Write ``results.json``, ``results.md`` and the plots into ``out_dir``; returns the markdown path.
 
     ``pretrain``: one record per (method, pretraining seed); ``convergence``: the fine-tuning budget search
-    (:meth:`~monai_cover.benchmark.runner.BenchmarkRunner.choose_budgets`), if the task had one.
+    (:meth:`~monai_cover.label_efficiency.runner.BenchmarkRunner.choose_budgets`), if the task had one.
     """
     out = Path(out_dir)
     convergence = convergence or {}

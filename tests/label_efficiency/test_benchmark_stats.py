@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from monai_cover.benchmark.stats import converged_step, curve_value, holm, mean_curve, paired_difference
+from monai_cover.label_efficiency.stats import converged_step, curve_value, holm, mean_curve, paired_difference
 
 
 def test_paired_p_value_is_the_paired_t_test_of_the_interval():

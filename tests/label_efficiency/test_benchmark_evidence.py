@@ -8,10 +8,10 @@ import threading
 
 import pytest
 
-from monai_cover.benchmark import BenchmarkRunner, load_task, write_report
-from monai_cover.benchmark.__main__ import main
-from monai_cover.benchmark.report import task_budget
 from monai_cover.errors import BadInputError
+from monai_cover.label_efficiency import BenchmarkRunner, load_task, write_report
+from monai_cover.label_efficiency.__main__ import main
+from monai_cover.label_efficiency.report import task_budget
 
 
 def _rec(method, seed, dice, pseed=0, fraction=0.1, **extra):
@@ -77,7 +77,7 @@ def test_saved_results_report_the_tested_checkpoints_validation_dice(task_file, 
     budget = {k: v for k, v in task_budget(task).items() if k != "pretrain_seeds"}  # as results.json had it then
     old = _rec("cover", 0, 0.7, fraction=0.5, val_dice=0.82, curve=[[4, 0.5], [8, 0.84], [12, 0.84], [16, 0.82]])
     del old["pretrain_seed"]
-    doc = {"task": "fake", "command": "python -m monai_cover.benchmark ...", "budget": budget,
+    doc = {"task": "fake", "command": "python -m monai_cover.label_efficiency ...", "budget": budget,
            "pretrain": {"cover": {"method": "cover", "iterations": 4, "images": 8, "seconds": 6.0}},
            "runs": [old, {**old, "method": "scratch", "val_dice": 0.5, "curve": [[4, 0.5]]}]}
     out = tmp_path / "out"
@@ -244,7 +244,7 @@ def test_slicewise_pretraining_of_volumes_reports_its_epe_from_where_the_bundle_
 
 def test_a_finished_run_whose_data_files_changed_under_the_same_names_is_not_reused(task_file, tmp_path):
     """A benchmark rerun after the test labels changed reprinted the old test Dice: the overrides (paths) matched."""
-    from monai_cover.benchmark.runner import BenchmarkError
+    from monai_cover.label_efficiency.runner import BenchmarkError
 
     (tmp_path / "l0.png").write_bytes(b"label 0")
     dl = tmp_path / "list.json"

@@ -1,4 +1,4 @@
-"""Several bundle runs one after another in one process: ``python -m monai_cover.benchmark.chain TIMES.json
+"""Several bundle runs one after another in one process: ``python -m monai_cover.label_efficiency.chain TIMES.json
 NAME=FILES ...``.
 
 Each ``NAME=FILES`` (``FILES`` a JSON list of config files, as ``--config_file`` takes them) is exactly what
@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run every step in order; returns 0 (a failing step raises, as ``monai.bundle run`` would)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) < 2:
-        print("usage: python -m monai_cover.benchmark.chain TIMES.json NAME=[config files] ...", file=sys.stderr)
+        print("usage: python -m monai_cover.label_efficiency.chain TIMES.json NAME=[config files] ...", file=sys.stderr)
         return 2
     times_file, steps = Path(args[0]), [parse_step(a) for a in args[1:]]
     from monai.bundle import run  # after the argument check: a usage error needs no torch
