@@ -357,8 +357,6 @@ def main() -> None:
 
 #: arguments that do not change a (seed, method) result: they may differ between runs sharing --out
 _FREE = {"out", "seeds", "methods", "threads", "report_only"}
-#: settings added later, with the value every earlier --out folder was measured with
-_INTRODUCED = {"dims": "2", "images": "None"}
 
 
 def _check_settings(a: argparse.Namespace) -> None:
@@ -367,7 +365,7 @@ def _check_settings(a: argparse.Namespace) -> None:
     path = a.out / "settings.json"
     mine = {k: str(v) for k, v in vars(a).items() if k not in _FREE}
     if path.exists():
-        kept = {**_INTRODUCED, **json.loads(path.read_text())}
+        kept = json.loads(path.read_text())
         changed = sorted(k for k in mine.keys() | kept.keys() if mine.get(k) != kept.get(k))
         if changed:
             raise SystemExit(f"temporal.py: {a.out} holds results of other settings ({', '.join(changed)}: "

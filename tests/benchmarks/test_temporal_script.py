@@ -57,15 +57,9 @@ def test_3d_sequences_have_exact_ground_truth_and_train_a_3d_network(tmp_path):
     trained = json.loads((tmp_path / "seed0" / "temporal_cover.json").read_text())
     assert trained["seconds"] > 0 and trained["metrics"]["epe_gap1"] > 0
     assert "frames of 32³" in (tmp_path / "results.md").read_text()
-    # the 3D folder refuses a 2D run; a 2D folder recorded before --dims existed still takes 2D runs
+    # the 3D folder refuses a 2D run
     err = _run(tmp_path, "--seeds", "0", "--report_only", "--size", "32", "--crop", "32", "--batch", "1", ok=False)
     assert err.strip().splitlines()[-1].startswith(f"temporal.py: {tmp_path} holds results of other settings (dims: 3")
-    old = tmp_path / "old2d"
-    assert "no results in" in _run(old, "--report_only", ok=False)  # records its settings, has no results
-    settings = json.loads((old / "settings.json").read_text())
-    del settings["dims"]
-    (old / "settings.json").write_text(json.dumps(settings))
-    assert "no results in" in _run(old, "--report_only", ok=False)  # not "other settings"
 
 
 def _jsrt_like(root: Path, cases: list[str]) -> None:
