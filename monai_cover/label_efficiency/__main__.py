@@ -77,20 +77,7 @@ def _saved_results(path: Path, task) -> tuple[list[dict], list[dict], str, dict]
     if changed:
         raise BadInputError(f"{path}: made with other settings than task {task.name!r} mode {task.mode!r} "
                             f"({', '.join(changed)}); pass the options of the command that made it")
-    pretrain = doc.get("pretrain", [])
-    # results from before pretraining seeds keep {method: record}
-    pretrain = list(pretrain.values()) if isinstance(pretrain, dict) else pretrain
-    return [_tested_validation(r) for r in doc["runs"]], pretrain, doc["command"], doc.get("convergence", {})
-
-
-def _tested_validation(run: dict) -> dict:
-    """``run`` with the validation Dice of its tested checkpoint. Runs recorded before ``val_step`` existed kept the
-    last validation as ``val_dice``; the tested model (BestModelSaver's, replaced only when validation Dice rises) is
-    the first maximum of their learning curve."""
-    if "val_step" in run or not run.get("curve"):
-        return run
-    step, dice = max(run["curve"], key=lambda point: point[1])  # max() keeps the first of equal maxima
-    return {**run, "val_dice": dice, "val_step": step}
+    return doc["runs"], doc.get("pretrain", []), doc["command"], doc.get("convergence", {})
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def _column(r: dict) -> str:
 
 
 def _pseed(r: dict) -> int:
-    return r.get("pretrain_seed", 0)  # results from before pretraining seeds: each method pretrained once, seed 0
+    return r["pretrain_seed"]
 
 
 def summarise(records: list[dict]) -> dict:

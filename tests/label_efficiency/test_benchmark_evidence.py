@@ -10,8 +10,6 @@ import pytest
 
 from monai_cover.errors import BadInputError
 from monai_cover.label_efficiency import BenchmarkRunner, load_task, write_report
-from monai_cover.label_efficiency.__main__ import main
-from monai_cover.label_efficiency.report import task_budget
 
 
 def _rec(method, seed, dice, pseed=0, fraction=0.1, **extra):
@@ -69,25 +67,6 @@ def test_pairs_are_pretraining_seed_x_label_seed_with_each_pretraining_seeds_mea
     assert md.index("| cover | 0 |") < md.index("| cover | 1 |")
     doc = json.loads((tmp_path / "results.json").read_text())
     assert doc["budget"]["pretrain_seeds"] == [0, 1] and {r["pretrain_seed"] for r in doc["runs"]} == {0, 1}
-
-
-def test_saved_results_report_the_tested_checkpoints_validation_dice(task_file, tmp_path):
-    """Results written before val_step kept the last validation; --report_only reads the tested (best) one."""
-    task = load_task(str(task_file), "fixed")
-    budget = {k: v for k, v in task_budget(task).items() if k != "pretrain_seeds"}  # as results.json had it then
-    old = _rec("cover", 0, 0.7, fraction=0.5, val_dice=0.82, curve=[[4, 0.5], [8, 0.84], [12, 0.84], [16, 0.82]])
-    del old["pretrain_seed"]
-    doc = {"task": "fake", "command": "python -m monai_cover.label_efficiency ...", "budget": budget,
-           "pretrain": {"cover": {"method": "cover", "iterations": 4, "images": 8, "seconds": 6.0}},
-           "runs": [old, {**old, "method": "scratch", "val_dice": 0.5, "curve": [[4, 0.5]]}]}
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "results.json").write_text(json.dumps(doc))
-    assert main(["--task", str(task_file), "--mode", "fixed", "--out", str(out), "--report_only"]) == 0
-    runs = json.loads((out / "results.json").read_text())["runs"]
-    assert (runs[0]["val_dice"], runs[0]["val_step"]) == (0.84, 8)  # the first best: BestModelSaver keeps it
-    assert json.loads((out / "results.json").read_text())["pretrain"][0]["method"] == "cover"
-    assert "| COVER | 84.0 ± 0.0 |" in (out / "results.md").read_text()
 
 
 def test_headline_modes(tmp_path):

@@ -144,7 +144,7 @@ def test_pixel_contrast_loss_uses_the_field_and_mask():
 
 
 def _rec(method, fraction, seed, dice):
-    return {"method": method, "fraction": fraction, "seed": seed, "num_train": int(100 * fraction), "steps": 10,
+    return {"method": method, "fraction": fraction, "pretrain_seed": 0, "seed": seed, "num_train": int(100 * fraction), "steps": 10,
             "seconds": 1.0, "dice": dice, "hd95": 1.0, "dice_per_class": {"a": dice, "b": dice}}
 
 
@@ -172,7 +172,7 @@ def test_report_header_states_the_budget_the_runs_actually_had(tmp_path):
     task = load_task("jsrt_scr", data=str(tmp_path))
     task.methods, task.fractions, task.pretrain_iterations, task.finetune_steps = ["cover", "scratch"], [0.1], 150, 10
     records = [_rec("cover", 0.1, 0, 0.8), _rec("scratch", 0.1, 0, 0.7)]
-    pre = [{"method": "cover", "iterations": 175, "images": 142, "seconds": 60.0, "val_epe": 27.5,
+    pre = [{"method": "cover", "pretrain_seed": 0, "iterations": 175, "images": 142, "seconds": 60.0, "val_epe": 27.5,
             "val_epe_zero": 39.5}]
     md = write_report(tmp_path, task, records, pre, "cmd").read_text()
     assert "Pretraining: 150 requested, 175 run iterations per method, once (its weights serve every evaluation, " \
@@ -225,9 +225,9 @@ def test_report_paired_ci_bold_only_when_it_excludes_zero_and_learning_curves(tm
             r["curve"] = [[10, 0.5 * v], [20, v if m == "cover" else 0.9 * v], [30, v]]
             r["eval"], r["val_dice"] = "finetune", v
             recs.append(r)
-        recs.append({"eval": "transfer", "method": "cover", "atlases": 1, "seed": seed, "seconds": 1.0,
+        recs.append({"eval": "transfer", "method": "cover", "atlases": 1, "pretrain_seed": 0, "seed": seed, "seconds": 1.0,
                      "dice": c - 0.1, "dice_per_class": {"a": c - 0.1, "b": c - 0.1}, "hd95": 1.0})
-        recs.append({"eval": "transfer", "method": "scratch", "atlases": 1, "seed": seed, "seconds": 1.0,
+        recs.append({"eval": "transfer", "method": "scratch", "atlases": 1, "pretrain_seed": 0, "seed": seed, "seconds": 1.0,
                      "dice": 0.5, "dice_per_class": {"a": 0.5, "b": 0.5}, "hd95": 1.0})
     task.transfer_atlases = [1]
     md = write_report(tmp_path, task, recs, [], "cmd").read_text()
