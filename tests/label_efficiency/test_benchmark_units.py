@@ -144,8 +144,8 @@ def test_pixel_contrast_loss_uses_the_field_and_mask():
 
 
 def _rec(method, fraction, seed, dice):
-    return {"method": method, "fraction": fraction, "pretrain_seed": 0, "seed": seed, "num_train": int(100 * fraction), "steps": 10,
-            "seconds": 1.0, "dice": dice, "hd95": 1.0, "dice_per_class": {"a": dice, "b": dice}}
+    return {"method": method, "fraction": fraction, "pretrain_seed": 0, "seed": seed, "num_train": int(100 * fraction),
+            "steps": 10, "seconds": 1.0, "dice": dice, "hd95": 1.0, "dice_per_class": {"a": dice, "b": dice}}
 
 
 def test_report_mean_std_and_nothing_bold_in_mean_tables(tmp_path):
@@ -225,10 +225,10 @@ def test_report_paired_ci_bold_only_when_it_excludes_zero_and_learning_curves(tm
             r["curve"] = [[10, 0.5 * v], [20, v if m == "cover" else 0.9 * v], [30, v]]
             r["eval"], r["val_dice"] = "finetune", v
             recs.append(r)
-        recs.append({"eval": "transfer", "method": "cover", "atlases": 1, "pretrain_seed": 0, "seed": seed, "seconds": 1.0,
-                     "dice": c - 0.1, "dice_per_class": {"a": c - 0.1, "b": c - 0.1}, "hd95": 1.0})
-        recs.append({"eval": "transfer", "method": "scratch", "atlases": 1, "pretrain_seed": 0, "seed": seed, "seconds": 1.0,
-                     "dice": 0.5, "dice_per_class": {"a": 0.5, "b": 0.5}, "hd95": 1.0})
+        recs.append({"eval": "transfer", "method": "cover", "atlases": 1, "pretrain_seed": 0, "seed": seed,
+                     "seconds": 1.0, "dice": c - 0.1, "dice_per_class": {"a": c - 0.1, "b": c - 0.1}, "hd95": 1.0})
+        recs.append({"eval": "transfer", "method": "scratch", "atlases": 1, "pretrain_seed": 0, "seed": seed,
+                     "seconds": 1.0, "dice": 0.5, "dice_per_class": {"a": 0.5, "b": 0.5}, "hd95": 1.0})
     task.transfer_atlases = [1]
     md = write_report(tmp_path, task, recs, [], "cmd").read_text()
     # cover - scratch: diffs 0.10, 0.11, 0.11 -> the CI excludes 0 (bold) and survives Holm over the report's 7
