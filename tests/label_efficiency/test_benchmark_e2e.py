@@ -125,6 +125,17 @@ def test_suite_runs_end_to_end_and_resumes(task_file, tmp_path, capsys):
     assert main(["--task", str(task_file), "--mode", "tiny", "--out", str(moved)]) == 0
     assert "done earlier" in capsys.readouterr().out
     assert tables((moved / "results.md").read_text()) == tables(md)
+    # its records alone (no weights, predictions or logs) carried to another folder: a rerun reuses every run
+    from monai_cover.label_efficiency.records import copy_records
+
+    carried = tmp_path / "carried"
+    files = copy_records(moved, carried)
+    assert not list(carried.rglob("*.safetensors")) and not list(carried.rglob("*.pt")) and not list(
+        carried.rglob("*.log")) and len(files) > 40
+    assert main(["--task", str(task_file), "--mode", "tiny", "--out", str(carried)]) == 0
+    log = capsys.readouterr().out
+    assert "done earlier" in log and "pretraining again" not in log  # every evaluation done: weights not needed
+    assert tables((carried / "results.md").read_text()) == tables(md)
     # --report_only rewrites the report from results.json alone (runs and datalists may be gone)
     (moved / "results.md").unlink()
     args = ["--task", str(task_file), "--mode", "tiny", "--out", str(moved), "--report_only"]
