@@ -1,16 +1,22 @@
-"""``bundles/cover_seg`` as the model source of a real MONAI Label server (sample app ``monaibundle``), end to end.
+"""``bundles/cover_seg`` in a real MONAI Label server (our app ``apps/cover_label``, whose inference is MONAI Label's
+own ``BundleInferTask``, as in the ``monaibundle`` sample app), end to end: inference, then the labeling loop.
 
-Two tiny 3D copies of the bundle (the real configs with small widths and two labels) go into ``<app>/model/``:
+Three tiny 3D copies of the bundle (the real configs with small widths and two labels) go into ``<app>/model/``:
 
 - ``cover_seg``: ``models/model.pt`` whose head makes the prediction a known constant class, so the returned label
   is checked exactly;
 - ``cover_seg_random``: seeded random weights (a spatially varying prediction), checked voxel for voxel against the
   bundle's own standalone inference (``python -m monai.bundle run --config_file configs/inference.json``), which
-  proves that MONAI Label undoes the bundle's reorientation and intensity steps the same way.
+  proves that MONAI Label undoes the bundle's reorientation and intensity steps the same way;
+- ``cover_seg_train``: the stock configs (settings read from ``models/model.json``), serving the constant model at
+  first; labels saved through the REST API, ``POST /train/`` fine-tunes it from a tiny COVER backbone, a second
+  train after one more label continues from the first run's model, ``GET /train/`` shows the Dice, ``/infer/``
+  serves the new model.
 
-The real server (``python -m monailabel.main start_server``) runs on 127.0.0.1 as a subprocess; ``GET /info/`` and
-``POST /infer/<model>?image=<id>&output=image`` are checked on a real MRI crop (``../shared/data/msd_hippocampus``,
-when present) and on a synthetic volume with a permuted, flipped, anisotropic affine.
+The real server (``python -m monailabel.main start_server``) runs on 127.0.0.1 as a subprocess, once for the module
+(a start costs about a minute on 2 cores); ``GET /info/`` and ``POST /infer/<model>?image=<id>&output=image`` are
+checked on a real MRI crop (``../shared/data/msd_hippocampus``, when present) and on a synthetic volume with a
+permuted, flipped, anisotropic affine.
 
 Needs ``monailabel``, whose pins clash with the project's environment: ``scripts/monailabel_integration.sh`` builds a
 separate one (``.venv-monailabel``) and runs this file. Without ``monailabel`` the module is skipped.
@@ -38,13 +44,16 @@ pytest.importorskip(
 
 import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
+import requests  # noqa: E402
 import torch  # noqa: E402
 
-from monai_cover.networks import CoverSegNet  # noqa: E402
+from monai_cover.networks import CoverSegNet, CoverUNet  # noqa: E402
+from monai_cover.weights import BARE_MODEL_DEFAULTS, save_backbone  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE_SRC = REPO / "bundles" / "cover_seg"
-CONSTANT, RANDOM = "cover_seg", "cover_seg_random"
+APP_SRC = REPO / "apps" / "cover_label"
+CONSTANT, RANDOM, TRAIN = "cover_seg", "cover_seg_random", "cover_seg_train"
 # Real MRI crops (MSD Task04 Hippocampus), never committed: ../shared/data as laid out in the README.
 HIPPOCAMPUS = REPO.parent / "shared" / "data" / "msd_hippocampus" / "imagesTr"
 
@@ -56,15 +65,22 @@ EXPECTED_CLASS = 2  # cover_seg's head bias makes "posterior" win everywhere
 
 STARTUP_TIMEOUT = float(os.environ.get("MONAILABEL_STARTUP_TIMEOUT", "180"))
 INFER_TIMEOUT = 300.0
+TRAIN_TIMEOUT = 300.0
+#: labeled volumes for the training checks: bright blobs whose intensity says the class (learnable in a few steps)
+BLOBS = [f"blobs_{i}" for i in range(4)]
+BLOB_SHAPE = (24, 20, 16)
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 
 
-def _tiny_bundle(dst: Path, constant: bool) -> None:
-    """Copy bundles/cover_seg to ``dst`` with 3D, tiny widths and two labels, plus a ``models/model.pt``."""
+def _tiny_bundle(dst: Path, constant: bool, stock: bool = False) -> None:
+    """Copy bundles/cover_seg to ``dst`` with 3D, tiny widths and two labels, plus a ``models/model.pt``; ``stock``:
+    the configs unchanged, the settings in ``models/model.json`` (as training writes them) instead."""
     shutil.copytree(BUNDLE_SRC, dst, ignore=shutil.ignore_patterns("models", "eval", "runs", "outputs", "predictions"))
     cfg_file = dst / "configs" / "inference.json"
     cfg = json.loads(cfg_file.read_text())
-    cfg.update(spatial_dims=3, label_names=LABELS, channels=CHANNELS, decoder_channels=DECODER_CHANNELS, roi_size=ROI)
+    if not stock:
+        cfg.update(spatial_dims=3, label_names=LABELS, channels=CHANNELS, decoder_channels=DECODER_CHANNELS,
+                   roi_size=ROI)
     cfg_file.write_text(json.dumps(cfg, indent=4))
 
     meta_file = dst / "configs" / "metadata.json"
@@ -87,6 +103,28 @@ def _tiny_bundle(dst: Path, constant: bool) -> None:
     (dst / "models").mkdir()
     # the format the bundle's BestModelSaver writes: a plain state dict of CPU tensors
     torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, dst / "models" / "model.pt")
+    if stock:
+        settings = {**BARE_MODEL_DEFAULTS, "spatial_dims": 3, "label_names": LABELS, "roi_size": ROI,
+                    "channels": CHANNELS, "decoder_channels": DECODER_CHANNELS}
+        (dst / "models" / "model.json").write_text(json.dumps({"best": 0.0, "settings": settings}))
+
+
+def _backbone(dst: Path) -> Path:
+    """A tiny 3D COVER backbone (seeded random weights, as cover_pretrain exports them): what training starts from."""
+    torch.manual_seed(3)
+    config = {"spatial_dims": 3, "in_channels": 1, "channels": CHANNELS, "decoder_channels": DECODER_CHANNELS}
+    return save_backbone(dst, CoverUNet(**config), config)["pt"]
+
+
+def _blob_case(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A volume with one blob per label and its label map (0 background, k = blob k): intensity 40 + 60 k + noise."""
+    rng = np.random.default_rng(seed)
+    grids = np.meshgrid(*[np.arange(s) for s in BLOB_SHAPE], indexing="ij")
+    label = np.zeros(BLOB_SHAPE, np.uint8)
+    for k in range(1, len(LABELS) + 1):
+        c = [rng.uniform(0.3, 0.7) * s for s in BLOB_SHAPE]
+        label[sum((g - ci) ** 2 for g, ci in zip(grids, c)) < (0.25 * min(BLOB_SHAPE)) ** 2] = k
+    return (40 + 60 * label + rng.normal(0, 8, BLOB_SHAPE)).astype(np.float32), label
 
 
 def _studies(dst: Path) -> dict[str, str]:
@@ -109,6 +147,13 @@ def _studies(dst: Path) -> dict[str, str]:
     affine = np.array([[0.0, -1.2, 0.0, 40.0], [-0.8, 0.0, 0.0, 12.5], [0.0, 0.0, -2.0, -30.0], [0, 0, 0, 1]])
     nib.save(nib.Nifti1Image(vol.astype(np.float32), affine), dst / "synthetic_oblique.nii.gz")
     ids["synthetic"] = "synthetic_oblique"
+    # volumes to label and train on; their labels wait outside the studies until a test saves them
+    (dst.parent / "truth").mkdir()
+    for i, name in enumerate(BLOBS):
+        image, label = _blob_case(i)
+        nib.save(nib.Nifti1Image(image, np.diag([1.0, 1.2, 1.5, 1.0])), dst / f"{name}.nii.gz")
+        nib.save(nib.Nifti1Image(label, np.diag([1.0, 1.2, 1.5, 1.0])), dst.parent / "truth" / f"{name}.nii.gz")
+        ids[name] = name
     return ids
 
 
@@ -148,6 +193,32 @@ class Server:
         out.write_bytes(body)
         return nib.load(out)
 
+    def save_label(self, image: str) -> None:
+        """``PUT /datastore/label?image=<id>&tag=final`` with the volume's true label map (as a client saves one)."""
+        path = self.studies.parent / "truth" / f"{image}.nii.gz"
+        with open(path, "rb") as f:
+            r = requests.put(f"{self.base}/datastore/label", params={"image": image, "tag": "final"},
+                             files={"label": (path.name, f)}, data={"params": "{}"}, timeout=60)
+        assert r.status_code == 200, f"save label {image}: HTTP {r.status_code} {r.text[:2000]}\n{self.log_tail()}"
+
+    def train(self, model: str, params: dict) -> dict:
+        """``POST /train/<model>`` with ``params``, then ``GET /train/`` until the task ends; returns the last status,
+        with ``seen``: every output line ``GET /train/`` showed while it ran."""
+        r = requests.post(f"{self.base}/train/{model}", json=params, timeout=60)
+        assert r.status_code == 200, f"train {model}: HTTP {r.status_code} {r.text[:2000]}"
+        task_id, seen, t0 = r.json()["id"], [], time.monotonic()
+        while time.monotonic() - t0 < TRAIN_TIMEOUT:
+            task = next(t for t in _get_json(f"{self.base}/train/?all=true") if t["id"] == task_id)
+            seen += [line for line in task.get("details", []) if line not in seen]
+            if task["status"] not in ("SUBMITTED", "RUNNING"):
+                return {**task, "seen": seen}
+            time.sleep(0.3)
+        pytest.fail(f"training gave no result within {TRAIN_TIMEOUT:.0f} s:\n{self.log_tail()}")
+
+    def served(self, model: str) -> dict:
+        """The served ``models/model.json`` of ``model``."""
+        return json.loads((self.app / "model" / model / "models" / "model.json").read_text())
+
 
 def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is not None:
@@ -166,27 +237,26 @@ def _stop(proc: subprocess.Popen) -> None:
 def server(tmp_path_factory) -> Server:
     root = tmp_path_factory.mktemp("monailabel")
     py = sys.executable
-    # the documented way to get the sample app: `monailabel apps --download --name monaibundle --output <dir>`
-    subprocess.run(
-        [py, "-m", "monailabel.main", "apps", "--download", "--name", "monaibundle", "--output", str(root)],
-        check=True, capture_output=True, text=True, timeout=120, env=ENV,
-    )
-    app = root / "monaibundle"
-    assert (app / "main.py").is_file(), f"sample app not copied to {app}"
+    app = root / "cover_label"  # a copy, as a user makes one: the app's model/ folder fills with runs
+    shutil.copytree(APP_SRC, app, ignore=shutil.ignore_patterns("model", "__pycache__"))
     _tiny_bundle(app / "model" / CONSTANT, constant=True)
     _tiny_bundle(app / "model" / RANDOM, constant=False)
+    _tiny_bundle(app / "model" / TRAIN, constant=True, stock=True)
+    backbone = _backbone(root / "backbone")
     studies = root / "studies"
     ids = _studies(studies)
     # pristine copy for the standalone bundle run (the server adds its datastore files to `studies`)
     ref_dir = root / "reference"
-    shutil.copytree(studies, ref_dir / "images")
+    (ref_dir / "images").mkdir(parents=True)
+    for kind in ("real", "synthetic"):
+        if kind in ids:
+            shutil.copy(studies / f"{ids[kind]}.nii.gz", ref_dir / "images")
 
     port = _free_port()
     log = root / "server.log"
     cmd = [py, "-m", "monailabel.main", "start_server", "--app", str(app), "--studies", str(studies),
            "--host", "127.0.0.1", "--port", str(port),
-           "--conf", "models", f"{CONSTANT},{RANDOM}", "--conf", "zoo_source", "github", "--conf", "sam2", "false",
-           "--conf", "skip_trainers", "true"]
+           "--conf", "models", f"{CONSTANT},{RANDOM},{TRAIN}", "--conf", "pretrained", str(backbone)]
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, cwd=root, env=ENV, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     srv = Server(f"http://127.0.0.1:{port}", log, app, studies, ids, ref_dir)
@@ -263,3 +333,58 @@ def test_infer_matches_standalone_bundle_inference(server, reference, kind, tmp_
     agree = float((got == want).mean())
     # same weights, same preprocessing and sliding window on the CPU: identical up to rare argmax near-ties
     assert agree >= 0.999, f"MONAI Label and the bundle's own inference agree on {agree:.4%} of voxels only"
+
+
+FIRST_TRAIN = {"continue_from_model": False, "iterations": 40, "roi_size": ROI, "batch_size": 2, "val_interval": 10,
+               "learning_rate": 0.01}
+RETRAIN = {"iterations": 20, "batch_size": 2, "val_interval": 10, "learning_rate": 0.01}
+
+
+@pytest.fixture(scope="module")
+def first_train(server, tmp_path_factory) -> dict:
+    """The served (constant) model's label of an unlabeled volume, then two labels saved and a first training from
+    the COVER backbone (``continue_from_model`` false: the served model is not one to continue from)."""
+    out = tmp_path_factory.mktemp("first_train")
+    constant = (server.app / "model" / TRAIN / "models" / "model.pt").read_bytes()
+    before = np.asarray(server.infer(TRAIN, BLOBS[3], out / "before.nii.gz").dataobj)
+    for name in BLOBS[:2]:
+        server.save_label(name)
+    task = server.train(TRAIN, FIRST_TRAIN)
+    assert task["status"] == "DONE", f"training ended {task['status']}:\n" + "\n".join(task["seen"][-40:])
+    return {"before": before, "constant": constant, "task": task,
+            "stats": _get_json(f"{server.base}/info/")["train_stats"][TRAIN]}
+
+
+def test_train_from_the_backbone_serves_a_validated_model(server, first_train, tmp_path):
+    task, stats = first_train["task"], first_train["stats"]
+    assert stats["status"] == "served" and stats["labels"] == 2 and stats["start"]["from"] == "backbone", stats
+    # progress while it ran, and the final Dice, through GET /train/
+    assert any("train_loss" in line for line in task["seen"]), task["seen"]
+    final = _get_json(f"{server.base}/train/")
+    assert final["id"] == task["id"] and final["status"] == "DONE"
+    assert any(f"validation mean Dice {stats['dice']:.4f}" in line and "now served" in line
+               for line in final["details"]), final["details"]
+    # served atomically from the run's folder; the model that was there (no run of ours) is kept aside
+    served = server.served(TRAIN)
+    assert served["retrain"]["run"] == stats["run"] and served["best"] == pytest.approx(stats["dice"])
+    (aside,) = (server.app / "model" / TRAIN / "models").glob("replaced_*")
+    assert (aside / "model.pt").read_bytes() == first_train["constant"]
+    # /infer/ now answers with the new model: no longer the constant class
+    after = server.infer(TRAIN, BLOBS[3], tmp_path / "after.nii.gz")
+    assert np.unique(first_train["before"]).tolist() == [EXPECTED_CLASS]
+    assert np.asarray(after.dataobj).shape == BLOB_SHAPE
+    assert not np.array_equal(np.asarray(after.dataobj), first_train["before"])
+
+
+def test_retrain_after_one_more_label_continues_from_the_first_model(server, first_train):
+    first = first_train["stats"]
+    server.save_label(BLOBS[2])
+    task = server.train(TRAIN, RETRAIN)
+    assert task["status"] == "DONE", "\n".join(task["seen"][-40:])
+    stats = _get_json(f"{server.base}/info/")["train_stats"][TRAIN]
+    assert stats["run"] != first["run"] and stats["labels"] == 3
+    assert stats["start"]["from"] == "model" and stats["start"]["run"] == first["run"], stats
+    assert set(first["validation"]) <= set(stats["validation"])  # the served model is scored on the same images
+    served_now = server.served(TRAIN)["retrain"]["run"]
+    better = stats["dice"] >= stats["served_dice"]
+    assert (stats["status"], served_now) == (("served", stats["run"]) if better else ("kept", first["run"])), stats
