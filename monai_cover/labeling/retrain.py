@@ -8,7 +8,8 @@ retrain after new labels is a new run, not a refused rerun:
 1. the labeled images are split (validation sticky across runs, :func:`~monai_cover.labeling.split_validation`);
 2. it starts from the served model (``--init_model``, head included) when there is one, else from the COVER backbone
    the server was given (``--pretrained``); ``continue_from_model: false`` starts from the backbone again;
-3. a run stopped before its end (server stopped, training cancelled) is resumed by a retrain with the same inputs;
+3. a run stopped before its end (server stopped, training cancelled) is resumed from its last checkpoint by a retrain
+   with the same inputs (labels, starting model, settings other than the budget);
 4. the served model is scored on the new run's validation images (``configs/evaluate.json``) and replaced
    (atomically, :func:`~monai_cover.labeling.promote`) only when the new run scores at least as high, or
    ``promote: always``.
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from monai_cover.config.checks import choice, flag, share
-from monai_cover.config.declarations import BUNDLES, MODEL
+from monai_cover.config.declarations import BUNDLES, MODEL, RUN
 from monai_cover.errors import BadSettingError, first_line
 from monai_cover.labeling.runs import (
     FAILED,
@@ -66,6 +67,8 @@ OWNED = {
 }
 #: settings recorded with a trained model: a run continuing from it takes them from its model.json
 MODEL_SETTINGS = tuple(n for n, s in BUNDLES["cover_seg"].settings.items() if MODEL in s.roles)
+#: settings a rerun into the same folders must repeat (the others, e.g. the budget, extend a stopped run)
+RUN_SETTINGS = frozenset(n for n, s in BUNDLES["cover_seg"].settings.items() if RUN in s.roles)
 logger = logging.getLogger(__name__)
 
 
@@ -237,7 +240,9 @@ def retrain(
     if start["from"] == "model":
         settings = _model_settings(models, settings, names)
     labels = [{"image": i.id, "label": i.label, "sha1": i.sha1} for i in images]
-    inputs = _digest([labels, val_ids, start, settings, names])
+    # what makes it another run, as the bundle's RunGuard sees it: a budget (epochs, iterations) only extends one
+    run_settings = {k: v for k, v in settings.items() if k in RUN_SETTINGS}
+    inputs = _digest([labels, val_ids, start, run_settings, names])
 
     run_dir = runs.resumable(inputs)
     resumed = run_dir is not None
@@ -248,7 +253,8 @@ def retrain(
         "options": options, "inputs": inputs,
     }
     if resumed:
-        record = {**(read_json(run_dir / "retrain.json")), "resumed": time.strftime("%Y-%m-%d %H:%M:%S")}
+        record = {**read_json(run_dir / "retrain.json"), "settings": settings, "options": options,
+                  "resumed": time.strftime("%Y-%m-%d %H:%M:%S")}
     by_id = {i.id: {"image": i.image, "label": i.label} for i in images}
     split = {"training": [by_id[i] for i in train_ids], "validation": [by_id[i] for i in val_ids]}
     write_json(run_dir / "datalist.json", {**split, "test": split["validation"]})

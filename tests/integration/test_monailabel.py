@@ -376,15 +376,51 @@ def test_train_from_the_backbone_serves_a_validated_model(server, first_train, t
     assert not np.array_equal(np.asarray(after.dataobj), first_train["before"])
 
 
-def test_retrain_after_one_more_label_continues_from_the_first_model(server, first_train):
-    first = first_train["stats"]
+@pytest.fixture(scope="module")
+def second_train(server, first_train) -> dict:
+    """One more label, a retrain stopped (``DELETE /train/``, MONAI Label's Stop: the training process is killed, as
+    when the server stops) once it saved a checkpoint, then the same retrain again with a smaller budget."""
     server.save_label(BLOBS[2])
+    runs = server.app / "model" / TRAIN / "runs"
+    known = {p.name for p in runs.iterdir()}
+    served_before = (server.app / "model" / TRAIN / "models" / "model.pt").read_bytes()
+    r = requests.post(f"{server.base}/train/{TRAIN}", json={**RETRAIN, "iterations": 5000, "checkpoint_interval": 5},
+                      timeout=60)
+    assert r.status_code == 200, r.text
+    t0, checkpoint = time.monotonic(), None
+    while checkpoint is None and time.monotonic() - t0 < TRAIN_TIMEOUT:
+        checkpoint = next((c for run in runs.iterdir() if run.name not in known
+                           for c in (run / "outputs" / "checkpoints").glob("checkpoint_*.pt")), None)
+        time.sleep(0.2)
+    assert checkpoint is not None, f"no checkpoint of the retrain:\n{server.log_tail()}"
+    stopped = requests.delete(f"{server.base}/train/", timeout=60).json()
+    stopped_run = checkpoint.parents[2]
+    at_stop = {
+        "task": stopped, "run": stopped_run.name,
+        "record": json.loads((stopped_run / "retrain.json").read_text()),
+        "served_unchanged": (server.app / "model" / TRAIN / "models" / "model.pt").read_bytes() == served_before,
+        "checkpoints": sorted(c.name for c in checkpoint.parent.glob("checkpoint_*.pt")),
+    }
     task = server.train(TRAIN, RETRAIN)
     assert task["status"] == "DONE", "\n".join(task["seen"][-40:])
-    stats = _get_json(f"{server.base}/info/")["train_stats"][TRAIN]
+    return {"stop": at_stop, "task": task, "stats": _get_json(f"{server.base}/info/")["train_stats"][TRAIN]}
+
+
+def test_retrain_after_one_more_label_continues_from_the_first_model(server, first_train, second_train):
+    first, stats = first_train["stats"], second_train["stats"]
     assert stats["run"] != first["run"] and stats["labels"] == 3
     assert stats["start"]["from"] == "model" and stats["start"]["run"] == first["run"], stats
     assert set(first["validation"]) <= set(stats["validation"])  # the served model is scored on the same images
     served_now = server.served(TRAIN)["retrain"]["run"]
     better = stats["dice"] >= stats["served_dice"]
     assert (stats["status"], served_now) == (("served", stats["run"]) if better else ("kept", first["run"])), stats
+
+
+def test_a_stopped_training_loses_nothing_and_the_next_train_resumes_it(server, second_train):
+    stop, stats = second_train["stop"], second_train["stats"]
+    assert stop["task"]["status"] == "STOPPED" and stop["served_unchanged"]
+    assert stop["record"]["status"] == "training" and stop["checkpoints"]
+    # the same labels, model and settings (a smaller budget): the stopped run goes on from its last checkpoint
+    assert stats["run"] == stop["run"] and stats["status"] in ("served", "kept")
+    assert any("resumed from" in line and f"/runs/{stop['run']}/outputs/checkpoints/" in line
+               for line in second_train["task"]["seen"]), second_train["task"]["seen"]
