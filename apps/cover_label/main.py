@@ -17,7 +17,8 @@ Start::
         --conf pretrained <COVER backbone: cover_pretrain's models/model.pt or .safetensors>
 
 ``--conf`` options: ``models`` (bundle folders under ``<app>/model/``, default ``cover_seg``), ``pretrained`` (the
-backbone a first training starts from), ``skip_trainers`` (``true``: inference only).
+backbone a first training starts from, and whose features choose the next image: strategy ``cover_farthest``),
+``skip_trainers`` (``true``: inference only).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import threading
 from pathlib import Path
 
 import monailabel
+from lib.strategy import CoverFarthest
 from lib.trainer import CoverSegTrainTask
 from monailabel.interfaces.app import MONAILabelApp
 from monailabel.interfaces.tasks.infer_v2 import InferTask
@@ -112,4 +114,9 @@ class CoverLabelApp(MONAILabelApp):
                 if (path / "configs" / "train.json").is_file()}
 
     def init_strategies(self) -> dict[str, Strategy]:
-        return {"random": Random(), "first": First()}
+        strategies: dict[str, Strategy] = {"random": Random(), "first": First()}
+        if self.backbone:
+            strategies["cover_farthest"] = CoverFarthest(self.backbone, Path(self.app_dir, "cache", "cover_features"))
+        else:
+            logger.info("no --conf pretrained: the cover_farthest next-sample strategy needs the COVER backbone")
+        return strategies

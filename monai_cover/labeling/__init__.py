@@ -6,6 +6,7 @@ calling these functions), so the logic runs and is tested in the project's own e
 (``import monai_cover.labeling``), like :mod:`monai_cover.deploy`.
 """
 
+from monai_cover.labeling.features import FeatureIndex, farthest_unlabeled, pooled_descriptor
 from monai_cover.labeling.retrain import RETRAIN_OPTIONS, retrain, train_options
 from monai_cover.labeling.runs import (
     LabeledImage,
@@ -18,6 +19,6 @@ from monai_cover.labeling.runs import (
 )
 
 __all__ = [
-    "LabeledImage", "RETRAIN_OPTIONS", "RetrainRuns", "file_sha1", "labeled_images", "promote", "retrain",
-    "served_run", "split_validation", "train_options",
+    "FeatureIndex", "LabeledImage", "RETRAIN_OPTIONS", "RetrainRuns", "farthest_unlabeled", "file_sha1",
+    "labeled_images", "pooled_descriptor", "promote", "retrain", "served_run", "split_validation", "train_options",
 ]

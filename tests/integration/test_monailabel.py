@@ -424,3 +424,22 @@ def test_a_stopped_training_loses_nothing_and_the_next_train_resumes_it(server, 
     assert stats["run"] == stop["run"] and stats["status"] in ("served", "kept")
     assert any("resumed from" in line and f"/runs/{stop['run']}/outputs/checkpoints/" in line
                for line in second_train["task"]["seen"]), second_train["task"]["seen"]
+
+
+def test_next_sample_by_cover_features_is_an_unlabeled_image_unlike_the_labeled_ones(server, first_train):
+    info = _get_json(f"{server.base}/info/")
+    assert {"random", "cover_farthest"} <= set(info["strategies"]), info["strategies"]
+    labeled = {i for i, obj in requests.get(f"{server.base}/datastore/?output=all", timeout=30).json()["objects"]
+               .items() if "final" in obj.get("labels", {})}
+    assert set(BLOBS[:2]) <= labeled
+
+    picks = [requests.post(f"{server.base}/activelearning/cover_farthest", json={}, timeout=120).json()
+             for _ in range(2)]
+    assert picks[0]["id"] == picks[1]["id"], picks  # deterministic, the second time from the cache
+    # the labeled blob volumes look alike; the unlabeled blob volume is the least new of all
+    assert picks[0]["id"] in set(server.ids.values()) - labeled - {BLOBS[3]}, picks
+    cache = list((server.app / "cache" / "cover_features").glob("*.npy"))
+    assert len(cache) == len(server.ids), cache  # one descriptor per image, computed once
+
+    random_pick = requests.post(f"{server.base}/activelearning/random", json={}, timeout=60).json()
+    assert random_pick["id"] in set(server.ids.values()) - labeled
