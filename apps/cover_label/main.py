@@ -41,6 +41,7 @@ from monailabel.tasks.infer.bundle import BundleInferTask
 from monailabel.utils.others.generic import strtobool
 
 from monai_cover.errors import MissingFileError
+from monai_cover.hub import resolve_pretrained
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,10 @@ class CoverLabelApp(MONAILabelApp):
             if not (path / "configs" / "metadata.json").is_file():
                 raise MissingFileError(f"{path}: no bundle there (copy bundles/cover_seg to {path}, or name the "
                                        "bundle folders under <app>/model/ with --conf models <names>)")
-        self.backbone = conf.get("pretrained") or None
-        if self.backbone and not os.path.exists(self.backbone):
+        # a file, a folder or a Hub id, as the bundle's --pretrained; absolute, for the training processes
+        self.backbone = resolve_pretrained(conf.get("pretrained") or None)
+        self.backbone = os.path.abspath(self.backbone) if self.backbone else None
+        if self.backbone and not os.path.isfile(self.backbone):
             raise MissingFileError(f"{self.backbone}: no such file (--conf pretrained takes the COVER backbone, "
                                    "cover_pretrain's models/model.pt or .safetensors)")
         self._served: dict[str, tuple | None] = {}
