@@ -9,9 +9,11 @@ Three tiny 3D copies of the bundle (the real configs with small widths and two l
   bundle's own standalone inference (``python -m monai.bundle run --config_file configs/inference.json``), which
   proves that MONAI Label undoes the bundle's reorientation and intensity steps the same way;
 - ``cover_seg_train``: the stock configs (settings read from ``models/model.json``), serving the constant model at
-  first; labels saved through the REST API, ``POST /train/`` fine-tunes it from a tiny COVER backbone, a second
-  train after one more label continues from the first run's model, ``GET /train/`` shows the Dice, ``/infer/``
-  serves the new model.
+  first; labels saved through the REST API (``PUT /datastore/label``), ``POST /train/`` fine-tunes it from a tiny
+  COVER backbone, ``GET /train/`` shows the progress and the Dice, ``/infer/`` then serves the new model; a second
+  train after one more label, stopped mid-run (``DELETE /train/``) and started again, resumes and continues from
+  the first run's model; a request with an unknown setting ends in one line; ``POST /activelearning/cover_farthest``
+  picks an unlabeled image unlike the labeled ones.
 
 The real server (``python -m monailabel.main start_server``) runs on 127.0.0.1 as a subprocess, once for the module
 (a start costs about a minute on 2 cores); ``GET /info/`` and ``POST /infer/<model>?image=<id>&output=image`` are
@@ -443,3 +445,17 @@ def test_next_sample_by_cover_features_is_an_unlabeled_image_unlike_the_labeled_
 
     random_pick = requests.post(f"{server.base}/activelearning/random", json={}, timeout=60).json()
     assert random_pick["id"] in set(server.ids.values()) - labeled
+
+
+def test_a_train_request_that_cannot_be_honoured_ends_in_one_line(server, first_train):
+    runs = server.app / "model" / TRAIN / "runs"
+    before = sorted(p.name for p in runs.iterdir())
+    served = (server.app / "model" / TRAIN / "models" / "model.pt").read_bytes()
+    task = server.train(TRAIN, {"learning_rat": 0.1})
+    assert task["status"] == "ERROR", task
+    assert task["details"][-1].endswith("cover_seg retrain failed: BadSettingError: learning_rat: neither a retrain "
+                                        "option (continue_from_model, promote, val_fraction) nor a cover_seg train "
+                                        "setting (see bundles/cover_seg/docs/README.md, All settings)"), task["details"]
+    assert not any("Traceback" in line for line in task["seen"])
+    assert sorted(p.name for p in runs.iterdir()) == before  # no run started
+    assert (server.app / "model" / TRAIN / "models" / "model.pt").read_bytes() == served
