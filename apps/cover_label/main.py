@@ -2,14 +2,15 @@
 has validated.
 
 Why an app of its own rather than the ``monaibundle`` sample app (whose inference this app uses unchanged,
-``BundleInferTask``): its trainer (``BundleTrainTask``) cannot do the loop cleanly with this bundle. It trains into the
-bundle's own ``outputs/`` and ``models/`` (so a retrain after new labels is refused by the bundle's rerun guard, or,
-with the guard off, resumes the finished run and trains nothing), lets the best-model handler overwrite the served
-``models/model.pt`` mid-training and by a comparison with the previous run's Dice on other validation images, and
-replaces the data through config paths (``train#dataset#data``) that this bundle derives from ``data_file``. Here
-(:class:`lib.trainer.CoverSegTrainTask`, :func:`monai_cover.labeling.retrain`) each Train is a new run of the bundle's
-own ``configs/train.json`` in ``runs/<time>/``, continuing from the served model, and the served model is replaced
-(atomically) only by a run that scored at least as well on the same validation images.
+``BundleInferTask``): its trainer (``BundleTrainTask``) cannot do the loop with this bundle. It hands the labeled
+images over as ``train#dataset#data``, while this bundle derives its data, split and run record from ``data_file``:
+its first Train stops at once ("cover_seg: no segmentation data", tried). Bridged, it would still train into the
+bundle's own ``outputs/`` and ``models/``: the best-model handler would overwrite the served ``models/model.pt``
+during training, judged against the previous run's Dice on other validation images, and a retrain after new
+labels would be refused by the bundle's rerun guard (or, with the guard off, resume the finished run and train
+nothing). Here (:class:`lib.trainer.CoverSegTrainTask`, :func:`monai_cover.labeling.retrain`) each Train is a new
+run of the bundle's own ``configs/train.json`` in ``runs/<time>/``, continuing from the served model, and the served
+model is replaced (atomically) only by a run that scored at least as well on the same validation images.
 
 Start::
 
