@@ -138,7 +138,10 @@ def _start(models: Path, backbone: str | None, from_model: bool) -> dict[str, An
         why = "continue_from_model is false" if from_model is False else "no served model yet"
         raise BadSettingError(f"nothing to start training from ({why}): start the server with --conf pretrained "
                               "<COVER backbone: cover_pretrain's models/model.pt or .safetensors>")
-    return {"from": "backbone", "backbone": str(backbone)}
+    if not Path(backbone).is_file():
+        raise BadSettingError(f"{backbone}: no such file (the server's --conf pretrained: the COVER backbone, "
+                              "cover_pretrain's models/model.pt or .safetensors)")
+    return {"from": "backbone", "backbone": str(backbone), "sha1": file_sha1(backbone)}
 
 
 def _model_settings(models: Path, settings: dict[str, Any], names: list[str]) -> dict[str, Any]:

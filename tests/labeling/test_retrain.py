@@ -50,7 +50,8 @@ def setup(tmp_path):
 def test_a_retrain_after_new_labels_continues_from_the_served_model_as_a_new_run(setup):
     bundle, backbone, items = setup
     first = retrain(bundle, items[:2], FIRST, backbone=backbone)
-    assert first["status"] == "served" and first["start"] == {"from": "backbone", "backbone": backbone}
+    assert first["status"] == "served"
+    assert first["start"] == {"from": "backbone", "backbone": backbone, "sha1": file_sha1(backbone)}
     assert first["served_dice"] is None and 0.0 <= first["dice"] <= 1.0
     served = json.loads((bundle / "models" / "model.json").read_text())
     assert served["retrain"]["run"] == first["run"] and served["settings"]["label_names"] == ["a", "b"]
