@@ -29,7 +29,7 @@ from typing import Any
 
 from monai_cover.config.checks import choice, flag, share
 from monai_cover.config.declarations import BUNDLES, MODEL, RUN
-from monai_cover.errors import BadSettingError, first_line
+from monai_cover.errors import BadSettingError, find_cover_error, first_line
 from monai_cover.labeling.runs import (
     FAILED,
     KEPT,
@@ -277,7 +277,9 @@ def retrain(
         served_dice, why = (None, "no served model") if not (models / "model.pt").is_file() else \
             _score_served(bundle, run_dir, names)
     except Exception as e:
-        record.update(status=FAILED, error=first_line(e), finished=time.strftime("%Y-%m-%d %H:%M:%S"))
+        expected = find_cover_error(e)  # MONAI wraps what a config expression raises
+        error = f"{type(expected).__name__}: {expected}" if expected else first_line(e)
+        record.update(status=FAILED, error=error, finished=time.strftime("%Y-%m-%d %H:%M:%S"))
         runs.write(record)
         raise
     has_served = (models / "model.pt").is_file()
@@ -290,10 +292,9 @@ def retrain(
         decision = "now served"
     else:
         record.update(status=KEPT)
-        decision = (f"the served model stays (it scores higher; the new model is in {run_dir / 'models'}; "
-                    "pass promote always to serve it)" if served_dice is not None else
-                    f"the served model stays ({why}; pass promote always to serve the new model, the served one "
-                    "is then kept in models/replaced_<time>/)")
+        why = "it scores higher" if served_dice is not None else why
+        decision = (f"the served model stays ({why}; the new model is in {run_dir / 'models'}; a train request "
+                    'with "promote": "always" serves a new run whatever its score)')
     runs.write(record)
     logger.info(f"cover_seg retrain {run_dir.name}: validation mean Dice {dice:.4f} on {', '.join(val_ids)} "
                 f"(served model: {before}): {decision}")
