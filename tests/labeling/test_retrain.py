@@ -14,7 +14,7 @@ import shutil
 import pytest
 from PIL import Image
 
-from monai_cover.errors import BadInputError, BadSettingError
+from monai_cover.errors import BadInputError, BadSettingError, find_cover_error
 from monai_cover.labeling import RetrainRuns, file_sha1, retrain, served_run, split_validation, train_options
 from monai_cover.networks import CoverUNet
 from monai_cover.weights import save_backbone
@@ -134,3 +134,14 @@ def test_validation_is_sticky_and_a_stopped_run_is_resumed_only_with_the_same_in
     done = runs.new()
     runs.write({"run": done.name, "status": "served", "inputs": "abc"})
     assert runs.resumable("abc") is None  # a newer run happened since
+
+
+def test_a_setting_the_bundle_refuses_fails_the_run_with_its_one_line_and_serves_nothing(setup):
+    bundle, backbone, items = setup
+    with pytest.raises(Exception) as err:
+        retrain(bundle, items[:2], {**FIRST, "batch_size": 0}, backbone=backbone)
+    assert isinstance(find_cover_error(err.value), BadSettingError)
+    (record,) = RetrainRuns(bundle).records()
+    assert record["status"] == "failed" and record["error"] == "BadSettingError: --batch_size 0: a whole number >= 1 " \
+                                                               "expected"
+    assert not (bundle / "models" / "model.pt").exists()
