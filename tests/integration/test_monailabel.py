@@ -240,7 +240,7 @@ def server(tmp_path_factory) -> Server:
     root = tmp_path_factory.mktemp("monailabel")
     py = sys.executable
     app = root / "cover_label"  # a copy, as a user makes one: the app's model/ folder fills with runs
-    shutil.copytree(APP_SRC, app, ignore=shutil.ignore_patterns("model", "__pycache__"))
+    shutil.copytree(APP_SRC, app, ignore=shutil.ignore_patterns("model", "cache", "__pycache__"))
     _tiny_bundle(app / "model" / CONSTANT, constant=True)
     _tiny_bundle(app / "model" / RANDOM, constant=False)
     _tiny_bundle(app / "model" / TRAIN, constant=True, stock=True)
