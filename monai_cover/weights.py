@@ -22,7 +22,7 @@ from monai_cover.utils import atomic_write, read_json
 
 __all__ = [
     "save_backbone", "load_backbone_state", "backbone_config", "TrainedSettings",
-    "trained_settings", "load_backbone", "load_model_file", "reseed_backbone",
+    "trained_settings", "load_backbone", "load_model_file", "load_init_model", "reseed_backbone",
     "KeyReport", "compare_keys", "BACKBONE_FORMAT", "FIELD_MODEL", "save_field_model", "load_field_model",
 ]
 
@@ -365,6 +365,43 @@ def load_model_file(network: nn.Module, path: str | os.PathLike) -> nn.Module:
         raise WeightsError(f"{path}: the model does not fit these inference settings ({report}) (set --label_names, "
                            "--channels, --decoder_channels, --head_levels and --spatial_dims as in training).")
     net.load_state_dict(state)
+    return network
+
+
+def load_init_model(network: nn.Module, path: str | os.PathLike, label_names: list[str]) -> nn.Module:
+    """Start training from a trained cover_seg model (``--init_model models/model.pt``): every tensor, head included,
+    is loaded into ``network`` (a retrain after new labels continues from the current model instead of the backbone).
+
+    The model's ``model.json`` (written with it), when present, must record the same ``label_names``: a head trained
+    for other structures would keep predicting them under the new names.
+
+    Raises:
+        MissingFileError: no such file.
+        WeightsError / BadSettingError: unreadable, not fitting this run's widths, or other structures; one line each.
+    """
+    from monai_cover.errors import BadSettingError
+
+    path = Path(path)
+    record = path.with_suffix(".json")
+    if record.is_file():
+        recorded = trained_settings(path.parent)
+        if "label_names" in recorded and list(recorded["label_names"]) != list(label_names):
+            raise BadSettingError(f"--init_model {path}: trained for {recorded['label_names']}, this run has "
+                                  f"--label_names {list(label_names)} (give the same names, or start from the "
+                                  "backbone: --init_model None)")
+    state = _torch_load(path, "check the path given as --init_model")
+    state = state.get("network", state) if isinstance(state, Mapping) else state
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path}: not a model state dict (--init_model takes the models/model.pt written by "
+                           "cover_seg training).")
+    net = getattr(network, "module", network)
+    rep = compare_keys(state, net.state_dict())
+    if not rep.ok:
+        report = rep.summary().split("; ", 1)[1]
+        raise WeightsError(f"--init_model {path}: the model does not fit this run's network ({report}) (give the "
+                           "--channels, --decoder_channels, --head_levels and --spatial_dims it was trained with).")
+    net.load_state_dict(state)
+    logger.info(f"started from the trained model {path} (every tensor, head included)")
     return network
 
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Integration check: serve bundles/cover_seg from a real MONAI Label server (sample app `monaibundle`) and infer.
+# Integration check: bundles/cover_seg in a real MONAI Label server (app apps/cover_label): infer, save labels,
+# train, stop and resume a training, infer with the retrained model.
 #
 # Creates (once) its own virtual environment at .venv-monailabel in the repo root -- MONAI Label's pins clash with
 # the project's core environment -- then runs tests/integration/test_monailabel.py with it. Offline apart from
-# the package registry; CPU only; about 5 minutes to install (8 GB, CUDA build of torch), under a minute to test. Re-running reuses the
-# environment while the pins below are unchanged (a change to setup.cfg/pyproject.toml reinstalls only this package).
+# the package registry; CPU only; about 5 minutes to install (8 GB, CUDA build of torch), 1.5-2.5 minutes to test
+# (one server start, three trainings). Re-running reuses the environment while the pins below are unchanged (a
+# change to setup.cfg/pyproject.toml reinstalls only this package).
 #
 #   bash scripts/monailabel_integration.sh            # install if needed, then test
 #   MONAILABEL_REINSTALL=1 bash scripts/monailabel_integration.sh   # rebuild the environment from scratch

@@ -193,6 +193,8 @@ SEG = BundleDeclaration(
         "amp": Setting("float16 mixed precision (on with CUDA)", flag),
         "pretrained": Setting("backbone: weights file, hub folder or id (null: scratch)", roles=(RUN,)),
         "pretrained_strict": Setting("every backbone tensor must load", flag),
+        "init_model": Setting("a trained cover_seg model.pt to continue from, head included (null: the backbone)",
+                              roles=(RUN,)),
         "freeze_backbone": Setting("train the head only (linear probe)", flag, roles=(RUN,)),
         "backbone_seed": Setting("seed of a random backbone's initialisation (null: seed)", whole(0, optional=True),
                                  roles=(RUN,)),

@@ -1,16 +1,24 @@
-"""``bundles/cover_seg`` as the model source of a real MONAI Label server (sample app ``monaibundle``), end to end.
+"""``bundles/cover_seg`` in a real MONAI Label server (our app ``apps/cover_label``, whose inference is MONAI Label's
+own ``BundleInferTask``, as in the ``monaibundle`` sample app), end to end: inference, then the labeling loop.
 
-Two tiny 3D copies of the bundle (the real configs with small widths and two labels) go into ``<app>/model/``:
+Three tiny 3D copies of the bundle (the real configs with small widths and two labels) go into ``<app>/model/``:
 
 - ``cover_seg``: ``models/model.pt`` whose head makes the prediction a known constant class, so the returned label
   is checked exactly;
 - ``cover_seg_random``: seeded random weights (a spatially varying prediction), checked voxel for voxel against the
   bundle's own standalone inference (``python -m monai.bundle run --config_file configs/inference.json``), which
-  proves that MONAI Label undoes the bundle's reorientation and intensity steps the same way.
+  proves that MONAI Label undoes the bundle's reorientation and intensity steps the same way;
+- ``cover_seg_train``: the stock configs (settings read from ``models/model.json``), serving the constant model at
+  first; labels saved through the REST API (``PUT /datastore/label``), ``POST /train/`` fine-tunes it from a tiny
+  COVER backbone, ``GET /train/`` shows the progress and the Dice, ``/infer/`` then serves the new model; a second
+  train after one more label, stopped mid-run (``DELETE /train/``) and started again, resumes and continues from
+  the first run's model; a request with an unknown setting ends in one line; ``POST /activelearning/cover_farthest``
+  picks an unlabeled image unlike the labeled ones.
 
-The real server (``python -m monailabel.main start_server``) runs on 127.0.0.1 as a subprocess; ``GET /info/`` and
-``POST /infer/<model>?image=<id>&output=image`` are checked on a real MRI crop (``../shared/data/msd_hippocampus``,
-when present) and on a synthetic volume with a permuted, flipped, anisotropic affine.
+The real server (``python -m monailabel.main start_server``) runs on 127.0.0.1 as a subprocess, once for the module
+(a start costs about a minute on 2 cores); ``GET /info/`` and ``POST /infer/<model>?image=<id>&output=image`` are
+checked on a real MRI crop (``../shared/data/msd_hippocampus``, when present) and on a synthetic volume with a
+permuted, flipped, anisotropic affine.
 
 Needs ``monailabel``, whose pins clash with the project's environment: ``scripts/monailabel_integration.sh`` builds a
 separate one (``.venv-monailabel``) and runs this file. Without ``monailabel`` the module is skipped.
@@ -38,13 +46,16 @@ pytest.importorskip(
 
 import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
+import requests  # noqa: E402
 import torch  # noqa: E402
 
-from monai_cover.networks import CoverSegNet  # noqa: E402
+from monai_cover.networks import CoverSegNet, CoverUNet  # noqa: E402
+from monai_cover.weights import BARE_MODEL_DEFAULTS, save_backbone  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE_SRC = REPO / "bundles" / "cover_seg"
-CONSTANT, RANDOM = "cover_seg", "cover_seg_random"
+APP_SRC = REPO / "apps" / "cover_label"
+CONSTANT, RANDOM, TRAIN = "cover_seg", "cover_seg_random", "cover_seg_train"
 # Real MRI crops (MSD Task04 Hippocampus), never committed: ../shared/data as laid out in the README.
 HIPPOCAMPUS = REPO.parent / "shared" / "data" / "msd_hippocampus" / "imagesTr"
 
@@ -56,15 +67,22 @@ EXPECTED_CLASS = 2  # cover_seg's head bias makes "posterior" win everywhere
 
 STARTUP_TIMEOUT = float(os.environ.get("MONAILABEL_STARTUP_TIMEOUT", "180"))
 INFER_TIMEOUT = 300.0
+TRAIN_TIMEOUT = 300.0
+#: labeled volumes for the training checks: bright blobs whose intensity says the class (learnable in a few steps)
+BLOBS = [f"blobs_{i}" for i in range(4)]
+BLOB_SHAPE = (24, 20, 16)
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 
 
-def _tiny_bundle(dst: Path, constant: bool) -> None:
-    """Copy bundles/cover_seg to ``dst`` with 3D, tiny widths and two labels, plus a ``models/model.pt``."""
+def _tiny_bundle(dst: Path, constant: bool, stock: bool = False) -> None:
+    """Copy bundles/cover_seg to ``dst`` with 3D, tiny widths and two labels, plus a ``models/model.pt``; ``stock``:
+    the configs unchanged, the settings in ``models/model.json`` (as training writes them) instead."""
     shutil.copytree(BUNDLE_SRC, dst, ignore=shutil.ignore_patterns("models", "eval", "runs", "outputs", "predictions"))
     cfg_file = dst / "configs" / "inference.json"
     cfg = json.loads(cfg_file.read_text())
-    cfg.update(spatial_dims=3, label_names=LABELS, channels=CHANNELS, decoder_channels=DECODER_CHANNELS, roi_size=ROI)
+    if not stock:
+        cfg.update(spatial_dims=3, label_names=LABELS, channels=CHANNELS, decoder_channels=DECODER_CHANNELS,
+                   roi_size=ROI)
     cfg_file.write_text(json.dumps(cfg, indent=4))
 
     meta_file = dst / "configs" / "metadata.json"
@@ -87,6 +105,28 @@ def _tiny_bundle(dst: Path, constant: bool) -> None:
     (dst / "models").mkdir()
     # the format the bundle's BestModelSaver writes: a plain state dict of CPU tensors
     torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, dst / "models" / "model.pt")
+    if stock:
+        settings = {**BARE_MODEL_DEFAULTS, "spatial_dims": 3, "label_names": LABELS, "roi_size": ROI,
+                    "channels": CHANNELS, "decoder_channels": DECODER_CHANNELS}
+        (dst / "models" / "model.json").write_text(json.dumps({"best": 0.0, "settings": settings}))
+
+
+def _backbone(dst: Path) -> Path:
+    """A tiny 3D COVER backbone (seeded random weights, as cover_pretrain exports them): what training starts from."""
+    torch.manual_seed(3)
+    config = {"spatial_dims": 3, "in_channels": 1, "channels": CHANNELS, "decoder_channels": DECODER_CHANNELS}
+    return save_backbone(dst, CoverUNet(**config), config)["pt"]
+
+
+def _blob_case(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A volume with one blob per label and its label map (0 background, k = blob k): intensity 40 + 60 k + noise."""
+    rng = np.random.default_rng(seed)
+    grids = np.meshgrid(*[np.arange(s) for s in BLOB_SHAPE], indexing="ij")
+    label = np.zeros(BLOB_SHAPE, np.uint8)
+    for k in range(1, len(LABELS) + 1):
+        c = [rng.uniform(0.3, 0.7) * s for s in BLOB_SHAPE]
+        label[sum((g - ci) ** 2 for g, ci in zip(grids, c)) < (0.25 * min(BLOB_SHAPE)) ** 2] = k
+    return (40 + 60 * label + rng.normal(0, 8, BLOB_SHAPE)).astype(np.float32), label
 
 
 def _studies(dst: Path) -> dict[str, str]:
@@ -109,6 +149,13 @@ def _studies(dst: Path) -> dict[str, str]:
     affine = np.array([[0.0, -1.2, 0.0, 40.0], [-0.8, 0.0, 0.0, 12.5], [0.0, 0.0, -2.0, -30.0], [0, 0, 0, 1]])
     nib.save(nib.Nifti1Image(vol.astype(np.float32), affine), dst / "synthetic_oblique.nii.gz")
     ids["synthetic"] = "synthetic_oblique"
+    # volumes to label and train on; their labels wait outside the studies until a test saves them
+    (dst.parent / "truth").mkdir()
+    for i, name in enumerate(BLOBS):
+        image, label = _blob_case(i)
+        nib.save(nib.Nifti1Image(image, np.diag([1.0, 1.2, 1.5, 1.0])), dst / f"{name}.nii.gz")
+        nib.save(nib.Nifti1Image(label, np.diag([1.0, 1.2, 1.5, 1.0])), dst.parent / "truth" / f"{name}.nii.gz")
+        ids[name] = name
     return ids
 
 
@@ -148,6 +195,32 @@ class Server:
         out.write_bytes(body)
         return nib.load(out)
 
+    def save_label(self, image: str) -> None:
+        """``PUT /datastore/label?image=<id>&tag=final`` with the volume's true label map (as a client saves one)."""
+        path = self.studies.parent / "truth" / f"{image}.nii.gz"
+        with open(path, "rb") as f:
+            r = requests.put(f"{self.base}/datastore/label", params={"image": image, "tag": "final"},
+                             files={"label": (path.name, f)}, data={"params": "{}"}, timeout=60)
+        assert r.status_code == 200, f"save label {image}: HTTP {r.status_code} {r.text[:2000]}\n{self.log_tail()}"
+
+    def train(self, model: str, params: dict) -> dict:
+        """``POST /train/<model>`` with ``params``, then ``GET /train/`` until the task ends; returns the last status,
+        with ``seen``: every output line ``GET /train/`` showed while it ran."""
+        r = requests.post(f"{self.base}/train/{model}", json=params, timeout=60)
+        assert r.status_code == 200, f"train {model}: HTTP {r.status_code} {r.text[:2000]}"
+        task_id, seen, t0 = r.json()["id"], [], time.monotonic()
+        while time.monotonic() - t0 < TRAIN_TIMEOUT:
+            task = next(t for t in _get_json(f"{self.base}/train/?all=true") if t["id"] == task_id)
+            seen += [line for line in task.get("details", []) if line not in seen]
+            if task["status"] not in ("SUBMITTED", "RUNNING"):
+                return {**task, "seen": seen}
+            time.sleep(0.3)
+        pytest.fail(f"training gave no result within {TRAIN_TIMEOUT:.0f} s:\n{self.log_tail()}")
+
+    def served(self, model: str) -> dict:
+        """The served ``models/model.json`` of ``model``."""
+        return json.loads((self.app / "model" / model / "models" / "model.json").read_text())
+
 
 def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is not None:
@@ -166,27 +239,26 @@ def _stop(proc: subprocess.Popen) -> None:
 def server(tmp_path_factory) -> Server:
     root = tmp_path_factory.mktemp("monailabel")
     py = sys.executable
-    # the documented way to get the sample app: `monailabel apps --download --name monaibundle --output <dir>`
-    subprocess.run(
-        [py, "-m", "monailabel.main", "apps", "--download", "--name", "monaibundle", "--output", str(root)],
-        check=True, capture_output=True, text=True, timeout=120, env=ENV,
-    )
-    app = root / "monaibundle"
-    assert (app / "main.py").is_file(), f"sample app not copied to {app}"
+    app = root / "cover_label"  # a copy, as a user makes one: the app's model/ folder fills with runs
+    shutil.copytree(APP_SRC, app, ignore=shutil.ignore_patterns("model", "cache", "__pycache__"))
     _tiny_bundle(app / "model" / CONSTANT, constant=True)
     _tiny_bundle(app / "model" / RANDOM, constant=False)
+    _tiny_bundle(app / "model" / TRAIN, constant=True, stock=True)
+    backbone = _backbone(root / "backbone")
     studies = root / "studies"
     ids = _studies(studies)
     # pristine copy for the standalone bundle run (the server adds its datastore files to `studies`)
     ref_dir = root / "reference"
-    shutil.copytree(studies, ref_dir / "images")
+    (ref_dir / "images").mkdir(parents=True)
+    for kind in ("real", "synthetic"):
+        if kind in ids:
+            shutil.copy(studies / f"{ids[kind]}.nii.gz", ref_dir / "images")
 
     port = _free_port()
     log = root / "server.log"
     cmd = [py, "-m", "monailabel.main", "start_server", "--app", str(app), "--studies", str(studies),
            "--host", "127.0.0.1", "--port", str(port),
-           "--conf", "models", f"{CONSTANT},{RANDOM}", "--conf", "zoo_source", "github", "--conf", "sam2", "false",
-           "--conf", "skip_trainers", "true"]
+           "--conf", "models", f"{CONSTANT},{RANDOM},{TRAIN}", "--conf", "pretrained", str(backbone)]
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, cwd=root, env=ENV, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     srv = Server(f"http://127.0.0.1:{port}", log, app, studies, ids, ref_dir)
@@ -263,3 +335,127 @@ def test_infer_matches_standalone_bundle_inference(server, reference, kind, tmp_
     agree = float((got == want).mean())
     # same weights, same preprocessing and sliding window on the CPU: identical up to rare argmax near-ties
     assert agree >= 0.999, f"MONAI Label and the bundle's own inference agree on {agree:.4%} of voxels only"
+
+
+FIRST_TRAIN = {"continue_from_model": False, "iterations": 40, "roi_size": ROI, "batch_size": 2, "val_interval": 10,
+               "learning_rate": 0.01}
+RETRAIN = {"iterations": 20, "batch_size": 2, "val_interval": 10, "learning_rate": 0.01}
+
+
+@pytest.fixture(scope="module")
+def first_train(server, tmp_path_factory) -> dict:
+    """The served (constant) model's label of an unlabeled volume, then two labels saved and a first training from
+    the COVER backbone (``continue_from_model`` false: the served model is not one to continue from)."""
+    out = tmp_path_factory.mktemp("first_train")
+    constant = (server.app / "model" / TRAIN / "models" / "model.pt").read_bytes()
+    before = np.asarray(server.infer(TRAIN, BLOBS[3], out / "before.nii.gz").dataobj)
+    for name in BLOBS[:2]:
+        server.save_label(name)
+    task = server.train(TRAIN, FIRST_TRAIN)
+    assert task["status"] == "DONE", f"training ended {task['status']}:\n" + "\n".join(task["seen"][-40:])
+    return {"before": before, "constant": constant, "task": task,
+            "stats": _get_json(f"{server.base}/info/")["train_stats"][TRAIN]}
+
+
+def test_train_from_the_backbone_serves_a_validated_model(server, first_train, tmp_path):
+    task, stats = first_train["task"], first_train["stats"]
+    assert stats["status"] == "served" and stats["labels"] == 2 and stats["start"]["from"] == "backbone", stats
+    # progress while it ran, and the final Dice, through GET /train/
+    assert any("train_loss" in line for line in task["seen"]), task["seen"]
+    final = _get_json(f"{server.base}/train/")
+    assert final["id"] == task["id"] and final["status"] == "DONE"
+    assert any(f"validation mean Dice {stats['dice']:.4f}" in line and "now served" in line
+               for line in final["details"]), final["details"]
+    # served atomically from the run's folder; the model that was there (no run of ours) is kept aside
+    served = server.served(TRAIN)
+    assert served["retrain"]["run"] == stats["run"] and served["best"] == pytest.approx(stats["dice"])
+    (aside,) = (server.app / "model" / TRAIN / "models").glob("replaced_*")
+    assert (aside / "model.pt").read_bytes() == first_train["constant"]
+    # /infer/ now answers with the new model: no longer the constant class
+    after = server.infer(TRAIN, BLOBS[3], tmp_path / "after.nii.gz")
+    assert np.unique(first_train["before"]).tolist() == [EXPECTED_CLASS]
+    assert np.asarray(after.dataobj).shape == BLOB_SHAPE
+    assert not np.array_equal(np.asarray(after.dataobj), first_train["before"])
+
+
+@pytest.fixture(scope="module")
+def second_train(server, first_train) -> dict:
+    """One more label, a retrain stopped (``DELETE /train/``, MONAI Label's Stop: the training process is killed, as
+    when the server stops) once it saved a checkpoint, then the same retrain again with a smaller budget."""
+    server.save_label(BLOBS[2])
+    runs = server.app / "model" / TRAIN / "runs"
+    known = {p.name for p in runs.iterdir()}
+    served_before = (server.app / "model" / TRAIN / "models" / "model.pt").read_bytes()
+    r = requests.post(f"{server.base}/train/{TRAIN}", json={**RETRAIN, "iterations": 5000, "checkpoint_interval": 5},
+                      timeout=60)
+    assert r.status_code == 200, r.text
+    t0, checkpoint = time.monotonic(), None
+    while checkpoint is None and time.monotonic() - t0 < TRAIN_TIMEOUT:
+        checkpoint = next((c for run in runs.iterdir() if run.name not in known
+                           for c in (run / "outputs" / "checkpoints").glob("checkpoint_*.pt")), None)
+        time.sleep(0.2)
+    assert checkpoint is not None, f"no checkpoint of the retrain:\n{server.log_tail()}"
+    stopped = requests.delete(f"{server.base}/train/", timeout=60).json()
+    stopped_run = checkpoint.parents[2]
+    at_stop = {
+        "task": stopped, "run": stopped_run.name,
+        "record": json.loads((stopped_run / "retrain.json").read_text()),
+        "served_unchanged": (server.app / "model" / TRAIN / "models" / "model.pt").read_bytes() == served_before,
+        "checkpoints": sorted(c.name for c in checkpoint.parent.glob("checkpoint_*.pt")),
+    }
+    task = server.train(TRAIN, RETRAIN)
+    assert task["status"] == "DONE", "\n".join(task["seen"][-40:])
+    return {"stop": at_stop, "task": task, "stats": _get_json(f"{server.base}/info/")["train_stats"][TRAIN]}
+
+
+def test_retrain_after_one_more_label_continues_from_the_first_model(server, first_train, second_train):
+    first, stats = first_train["stats"], second_train["stats"]
+    assert stats["run"] != first["run"] and stats["labels"] == 3
+    assert stats["start"]["from"] == "model" and stats["start"]["run"] == first["run"], stats
+    assert set(first["validation"]) <= set(stats["validation"])  # the served model is scored on the same images
+    served_now = server.served(TRAIN)["retrain"]["run"]
+    better = stats["dice"] >= stats["served_dice"]
+    assert (stats["status"], served_now) == (("served", stats["run"]) if better else ("kept", first["run"])), stats
+
+
+def test_a_stopped_training_loses_nothing_and_the_next_train_resumes_it(server, second_train):
+    stop, stats = second_train["stop"], second_train["stats"]
+    assert stop["task"]["status"] == "STOPPED" and stop["served_unchanged"]
+    assert stop["record"]["status"] == "training" and stop["checkpoints"]
+    # the same labels, model and settings (a smaller budget): the stopped run goes on from its last checkpoint
+    assert stats["run"] == stop["run"] and stats["status"] in ("served", "kept")
+    assert any("resumed from" in line and f"/runs/{stop['run']}/outputs/checkpoints/" in line
+               for line in second_train["task"]["seen"]), second_train["task"]["seen"]
+
+
+def test_next_sample_by_cover_features_is_an_unlabeled_image_unlike_the_labeled_ones(server, first_train):
+    info = _get_json(f"{server.base}/info/")
+    assert {"random", "cover_farthest"} <= set(info["strategies"]), info["strategies"]
+    labeled = {i for i, obj in requests.get(f"{server.base}/datastore/?output=all", timeout=30).json()["objects"]
+               .items() if "final" in obj.get("labels", {})}
+    assert set(BLOBS[:2]) <= labeled
+
+    picks = [requests.post(f"{server.base}/activelearning/cover_farthest", json={}, timeout=120).json()
+             for _ in range(2)]
+    assert picks[0]["id"] == picks[1]["id"], picks  # deterministic, the second time from the cache
+    # the labeled blob volumes look alike; the unlabeled blob volume is the least new of all
+    assert picks[0]["id"] in set(server.ids.values()) - labeled - {BLOBS[3]}, picks
+    cache = list((server.app / "cache" / "cover_features").glob("*.npy"))
+    assert len(cache) == len(server.ids), cache  # one descriptor per image, computed once
+
+    random_pick = requests.post(f"{server.base}/activelearning/random", json={}, timeout=60).json()
+    assert random_pick["id"] in set(server.ids.values()) - labeled
+
+
+def test_a_train_request_that_cannot_be_honoured_ends_in_one_line(server, first_train):
+    runs = server.app / "model" / TRAIN / "runs"
+    before = sorted(p.name for p in runs.iterdir())
+    served = (server.app / "model" / TRAIN / "models" / "model.pt").read_bytes()
+    task = server.train(TRAIN, {"learning_rat": 0.1})
+    assert task["status"] == "ERROR", task
+    assert task["details"][-1].endswith("cover_seg retrain failed: BadSettingError: learning_rat: neither a retrain "
+                                        "option (continue_from_model, promote, val_fraction) nor a cover_seg train "
+                                        "setting (see bundles/cover_seg/docs/README.md, All settings)"), task["details"]
+    assert not any("Traceback" in line for line in task["seen"])
+    assert sorted(p.name for p in runs.iterdir()) == before  # no run started
+    assert (server.app / "model" / TRAIN / "models" / "model.pt").read_bytes() == served
