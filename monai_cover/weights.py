@@ -22,7 +22,7 @@ from monai_cover.utils import atomic_write, read_json
 
 __all__ = [
     "save_backbone", "load_backbone_state", "backbone_config", "TrainedSettings",
-    "trained_settings", "load_backbone", "load_model_file", "load_init_model", "reseed_backbone",
+    "trained_settings", "load_backbone", "load_model_file", "load_init_model", "reseed_backbone", "initial_weights",
     "KeyReport", "compare_keys", "BACKBONE_FORMAT", "FIELD_MODEL", "save_field_model", "load_field_model",
 ]
 
@@ -402,6 +402,22 @@ def load_init_model(network: nn.Module, path: str | os.PathLike, label_names: li
                            "--channels, --decoder_channels, --head_levels and --spatial_dims it was trained with).")
     net.load_state_dict(state)
     logger.info(f"started from the trained model {path} (every tensor, head included)")
+    return network
+
+
+def initial_weights(network: nn.Module, backbone_seed: int | None = None, pretrained: str | os.PathLike | None = None,
+                    strict: bool = True, init_model: str | os.PathLike | None = None,
+                    label_names: list[str] | None = None) -> nn.Module:
+    """Where cover_seg training starts, in this order, for one device and for DDP alike (both configs call this):
+    the backbone's random draw from ``backbone_seed`` (scratch paired with a pretraining seed), the pretrained
+    backbone (``pretrained``, :func:`load_backbone`), then a whole trained model (``init_model``,
+    :func:`load_init_model`: a retrain continues from it). ``network`` is a ``CoverSegNet``; returns it."""
+    if backbone_seed is not None:
+        reseed_backbone(network.backbone, backbone_seed)
+    if pretrained:
+        load_backbone(network.backbone, pretrained, strict=strict)
+    if init_model:
+        load_init_model(network, init_model, list(label_names or []))
     return network
 
 

@@ -48,3 +48,36 @@ def test_a_model_of_other_widths_names_the_option(tmp_path):
     wider = CoverSegNet(2, 1, 3, [8, 8, 16, 16, 32], DECODER)
     with pytest.raises(WeightsError, match=r"^--init_model .*model.pt: the model does not fit this run's network"):
         load_init_model(wider, tmp_path / "models" / "model.pt", ["a", "b"])
+
+
+def test_initial_weights_draw_then_backbone_then_model_on_one_device_and_under_ddp(tmp_path):
+    """cover_seg's start, one function for train.json, multi_gpu_train.json and label transfer (multi_gpu_train.json
+    had lost the backbone seed: --backbone_seed was ignored under torchrun)."""
+    from monai_cover.networks import CoverUNet
+    from monai_cover.weights import initial_weights, reseed_backbone, save_backbone
+
+    def fresh():
+        torch.manual_seed(5)
+        return CoverSegNet(2, 1, 3, CHANNELS, DECODER)
+
+    drawn = initial_weights(fresh(), backbone_seed=3)
+    expected = reseed_backbone(fresh().backbone, 3)
+    assert all(torch.equal(a, b) for a, b in zip(drawn.backbone.state_dict().values(),
+                                                 expected.state_dict().values()))
+    save_backbone(tmp_path / "bb", CoverUNet(2, 1, CHANNELS, DECODER), {"spatial_dims": 2})
+    pretrained = torch.load(tmp_path / "bb" / "model.pt", weights_only=True)["state_dict"]
+    net = initial_weights(fresh(), backbone_seed=3, pretrained=tmp_path / "bb" / "model.pt")
+    assert all(torch.equal(net.backbone.state_dict()[k], v) for k, v in pretrained.items())  # loaded after the draw
+    source = _trained(tmp_path / "models")
+    net = initial_weights(fresh(), 3, tmp_path / "bb" / "model.pt", init_model=tmp_path / "models" / "model.pt",
+                          label_names=["a", "b"])
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), source.state_dict().values()))
+    from monai.bundle import ConfigParser
+
+    from tests.bundles.conftest import REPO
+
+    for configs in (["train"], ["train", "multi_gpu_train"], ["train", "evaluate", "label_transfer"]):
+        parser = ConfigParser()
+        parser.read_config([str(REPO / "bundles" / "cover_seg" / "configs" / f"{c}.json") for c in configs])
+        starts = [e for e in parser["initialize"] if "initial_weights(" in e]
+        assert len(starts) == 1 and "@backbone_seed" in starts[0], configs
