@@ -31,12 +31,17 @@ def _is_record(path: Path, out: Path) -> bool:
 
 
 def copy_records(out: str | Path, dest: str | Path) -> list[Path]:
-    """Copy the records of the suite's output folder ``out`` into ``dest`` (same layout); returns the copied files,
-    relative to ``dest``. Files already in ``dest`` are replaced by ``out``'s."""
+    """Copy the records of the suite's output folder ``out`` into ``dest`` (same layout), a new or empty folder
+    outside ``out`` (records of two runs are never mixed); returns the copied files, relative to ``dest``."""
     out, dest = Path(out), Path(dest)
     if not (out / "datalists").is_dir():
         raise FileNotFoundError(f"{out}: not an output folder of python -m monai_cover.label_efficiency "
                                 "(no datalists/)")
+    if dest.resolve() == out.resolve() or out.resolve() in dest.resolve().parents:
+        raise FileExistsError(f"{dest}: inside the output folder {out}; give a folder outside it")
+    if dest.exists() and any(dest.iterdir()):
+        raise FileExistsError(f"{dest}: already holds files; give a new or empty folder (records of two runs are "
+                              "not mixed)")
     copied = []
     for path in sorted(p for p in out.rglob("*") if p.is_file() and _is_record(p, out)):
         target = dest / path.relative_to(out)
@@ -53,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         copied = copy_records(*args)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, FileExistsError) as e:
         print(f"records: error: {e}", file=sys.stderr)
         return 1
     print(f"copied {len(copied)} record files from {args[0]} to {args[1]}")

@@ -136,6 +136,9 @@ def test_suite_runs_end_to_end_and_resumes(task_file, tmp_path, capsys):
     log = capsys.readouterr().out
     assert "done earlier" in log and "pretraining again" not in log  # every evaluation done: weights not needed
     assert tables((carried / "results.md").read_text()) == tables(md)
+    for dest in (carried, moved, moved / "inside"):  # never mixed with another run's records, never into itself
+        with pytest.raises(FileExistsError, match=r"(already holds files|inside the output folder)"):
+            copy_records(moved, dest)
     # --report_only rewrites the report from results.json alone (runs and datalists may be gone)
     (moved / "results.md").unlink()
     args = ["--task", str(task_file), "--mode", "tiny", "--out", str(moved), "--report_only"]
