@@ -352,18 +352,28 @@ def load_model_file(network: nn.Module, path: str | os.PathLike) -> nn.Module:
         MissingFileError: no such file (no model trained yet).
         WeightsError: unreadable, pickled, or not fitting ``network`` (other labels or widths); one line each.
     """
-    path = Path(path)
-    state = _torch_load(path, "no trained model (train one with configs/train.json first, or pass --model_dir with "
-                              "the folder holding model.pt)")
+    return _load_whole_model(
+        network, Path(path),
+        missing="no trained model (train one with configs/train.json first, or pass --model_dir with the folder "
+                "holding model.pt)",
+        not_a_model="expected the models/model.pt written by training",
+        misfit="{path}: the model does not fit these inference settings ({report}) (set --label_names, --channels, "
+               "--decoder_channels, --head_levels and --spatial_dims as in training).")
+
+
+def _load_whole_model(network: nn.Module, path: Path, missing: str, not_a_model: str, misfit: str) -> nn.Module:
+    """Every tensor of a trained cover_seg model (or of a training checkpoint's ``network``) into ``network`` (DDP
+    unwrapped), or one line: ``missing`` for no file, ``not_a_model`` for another kind of file, ``misfit`` (with
+    ``{path}`` and ``{report}``) for other labels or widths."""
+    state = _torch_load(path, missing)
     state = state.get("network", state) if isinstance(state, Mapping) else state  # a training checkpoint works too
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsError(f"{path}: not a model state dict (expected the models/model.pt written by training).")
+        raise WeightsError(f"{path}: not a model state dict ({not_a_model}).")
     net = getattr(network, "module", network)
     rep = compare_keys(state, net.state_dict())
     if not rep.ok:
         report = rep.summary().split("; ", 1)[1]  # without "loaded n tensors"
-        raise WeightsError(f"{path}: the model does not fit these inference settings ({report}) (set --label_names, "
-                           "--channels, --decoder_channels, --head_levels and --spatial_dims as in training).")
+        raise WeightsError(misfit.format(path=path, report=report))
     net.load_state_dict(state)
     return network
 
@@ -389,18 +399,11 @@ def load_init_model(network: nn.Module, path: str | os.PathLike, label_names: li
             raise BadSettingError(f"--init_model {path}: trained for {recorded['label_names']}, this run has "
                                   f"--label_names {list(label_names)} (give the same names, or start from the "
                                   "backbone: --init_model None)")
-    state = _torch_load(path, "check the path given as --init_model")
-    state = state.get("network", state) if isinstance(state, Mapping) else state
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsError(f"{path}: not a model state dict (--init_model takes the models/model.pt written by "
-                           "cover_seg training).")
-    net = getattr(network, "module", network)
-    rep = compare_keys(state, net.state_dict())
-    if not rep.ok:
-        report = rep.summary().split("; ", 1)[1]
-        raise WeightsError(f"--init_model {path}: the model does not fit this run's network ({report}) (give the "
-                           "--channels, --decoder_channels, --head_levels and --spatial_dims it was trained with).")
-    net.load_state_dict(state)
+    _load_whole_model(
+        network, path, missing="check the path given as --init_model",
+        not_a_model="--init_model takes the models/model.pt written by cover_seg training",
+        misfit="--init_model {path}: the model does not fit this run's network ({report}) (give the --channels, "
+               "--decoder_channels, --head_levels and --spatial_dims it was trained with).")
     logger.info(f"started from the trained model {path} (every tensor, head included)")
     return network
 
