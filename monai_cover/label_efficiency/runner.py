@@ -273,17 +273,26 @@ class BenchmarkRunner:
         t = self.task
         tag = f"f{round(fraction * 100):03d}_s{seed}"
         run_dir = self.out / kind / method / f"f{round(fraction * 100):03d}_p{pseed}_s{seed}"
-        result = run_dir / "result.json"
         dl = fraction_datalist(self.train, self.test, fraction, seed, t.num_val)
-        dl_file = self.out / "datalists" / f"{tag}.json"
+        steps = {"finetune": self.budgets[fraction] if self.budgets else 0, "probe": t.probe_steps,
+                 "converge": t.converge.get("max_steps")}[kind]
+        return self.seg_run(kind, dl, self.out / "datalists" / f"{tag}.json", run_dir, steps, seed, weights, pseed,
+                            {"method": method, "fraction": fraction})
+
+    def seg_run(self, kind: str, dl: dict, dl_file: Path, run_dir: Path, steps: int, seed: int, weights: Path | None,
+                pseed: int, about: dict) -> dict:
+        """One cover_seg run of ``kind`` (see :meth:`finetune`) on the datalist ``dl`` (written to ``dl_file``) for
+        ``steps`` steps into ``run_dir``; ``about`` goes into the record after ``eval`` (what the run is). A finished
+        run with the same settings is read back instead."""
+        t = self.task
         # atomic: with jobs > 1 other methods' runs may be reading the same (identical) file right now
         atomic_write(dl_file, lambda tmp: Path(tmp).write_text(json.dumps(dl, indent=1)))
+        result = run_dir / "result.json"
         n = len(dl["training"])
         batch = int(t.seg.get("batch_size", 4))
         per_epoch = math.ceil(n / batch)
-        steps, checks, extra = {"finetune": (self.budgets[fraction] if self.budgets else 0, t.val_checks, {}),
-                                "probe": (t.probe_steps, 1, {"freeze_backbone": True, **t.probe}),
-                                "converge": (t.converge.get("max_steps"), t.converge.get("val_checks"), {})}[kind]
+        checks, extra = {"finetune": (t.val_checks, {}), "probe": (1, {"freeze_backbone": True, **t.probe}),
+                         "converge": (t.converge.get("val_checks"), {})}[kind]
         epochs = max(1, math.ceil(steps / per_epoch))
         # probes validate once, at the end; fine-tuning val_checks times (the learning curve)
         val_interval = max(1, epochs // max(1, checks))
@@ -301,7 +310,7 @@ class BenchmarkRunner:
         history = json.loads((run_dir / "outputs" / "dice_history.json").read_text())
         # the tested model is BestModelSaver's (models/model.pt): its validation Dice and epoch are in model.json
         best = json.loads((run_dir / "models" / "model.json").read_text())
-        rec = {"eval": kind, "method": method, "fraction": fraction, "pretrain_seed": pseed, "seed": seed,
+        rec = {"eval": kind, **about, "pretrain_seed": pseed, "seed": seed,
                "num_train": n, "steps": epochs * per_epoch, "seconds": round(secs, 1), "start": start,
                "end": time.time(), "val_dice": best["best"], "val_step": best["epoch"] * per_epoch,
                "curve": [[h["epoch"] * per_epoch, h["dice"]] for h in history]}

@@ -1,0 +1,84 @@
+"""Next-sample strategies measured: both start from the same image, sets are nested, and the report pairs them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from monai_cover.errors import BadInputError
+from monai_cover.label_efficiency.strategies import choose, main
+from monai_cover.networks import CoverUNet
+from monai_cover.weights import save_backbone
+from tests.bundles.conftest import blob_case
+
+TINY = {"channels": [4, 8, 8, 16, 16], "decoder_channels": [16, 8, 8, 8]}
+
+
+def test_both_strategies_start_alike_and_farthest_adds_the_most_different_image():
+    pool = ["a", "b", "c", "d", "e"]
+    e = np.eye(3)
+    features = {"a": e[0], "b": e[0], "c": e[1], "d": e[2], "e": e[0]}
+    random_order = choose("random", pool, features, 5, seed=3)
+    assert sorted(random_order) == pool
+    assert choose("random", pool, features, 2, seed=3) == random_order[:2]  # nested
+    farthest = choose("cover_farthest", pool, features, 3, seed=3)
+    assert farthest[0] == random_order[0]
+    # whichever image comes first, the next two are the directions not yet labeled: never a second copy of e[0]
+    assert {tuple(features[i]) for i in farthest} == {tuple(v) for v in e}
+    with pytest.raises(ValueError, match="unknown strategy"):
+        choose("first", pool, features, 2, 0)
+    with pytest.raises(BadInputError, match="pool of 5"):
+        choose("random", pool, features, 6, 0)
+
+
+@pytest.fixture
+def task_and_backbone(tmp_path):
+    cases = []
+    for i in range(10):
+        img, lab = blob_case((32, 32), i, num_classes=1)
+        Image.fromarray(img).save(tmp_path / f"case_{i}.png")
+        Image.fromarray(lab).save(tmp_path / f"case_{i}_label.png")
+        cases.append({"image": f"case_{i}.png", "label": f"case_{i}_label.png"})
+    (tmp_path / "data.json").write_text(json.dumps({"train": cases[:8], "test": cases[8:], "label_names": ["blob"]}))
+    task = {"name": "blobs", "title": "synthetic blobs", "layout": "datalist", "data": str(tmp_path / "data.json"),
+            "spatial_dims": 2, "multilabel": False, "num_val": 2, "methods": ["cover", "scratch"], "fractions": [1.0],
+            "common": TINY, "pretrain": {}, "seg": {"image_size": [32, 32], "roi_size": [32, 32], "batch_size": 2},
+            "modes": {"tiny": {"seeds": [0], "pretrain_iterations": 1, "finetune_steps": 2, "val_checks": 1}}}
+    (tmp_path / "task.json").write_text(json.dumps(task))
+    torch.manual_seed(0)
+    arch = {"spatial_dims": 2, "in_channels": 1, **TINY}
+    backbone = save_backbone(tmp_path / "backbone", CoverUNet(**arch), {**arch, "image_size": [32, 32]})["safetensors"]
+    return tmp_path / "task.json", backbone
+
+
+def test_each_strategy_fine_tunes_on_its_images_and_the_report_pairs_them(task_and_backbone, tmp_path, capsys):
+    task, backbone = task_and_backbone
+    out = tmp_path / "out"
+    args = ["--task", str(task), "--mode", "tiny", "--backbone", str(backbone), "--steps", "2", "--sizes", "2",
+            "--seeds", "0", "--out", str(out)]
+    assert main(args) == 0
+    doc = json.loads((out / "results.json").read_text())
+    runs = {r["strategy"]: r for r in doc["runs"]}
+    assert set(runs) == {"random", "cover_farthest"} and all(r["num_train"] == 2 for r in runs.values())
+    assert runs["random"]["images"][0] == runs["cover_farthest"]["images"][0]
+    for strategy, r in runs.items():
+        used = json.loads((out / "datalists" / f"{strategy}_n002_s0.json").read_text())["training"]
+        assert [c["image"].rsplit("/", 1)[1] for c in used] == r["images"]
+        assert 0.0 <= r["dice"] <= 1.0
+    row = doc["summary"][0]
+    assert row["labeled"] == 2 and row["difference"]["mean"] == pytest.approx(
+        runs["cover_farthest"]["dice"] - runs["random"]["dice"])
+    assert "| 2 |" in (out / "results.md").read_text() and (out / "dice_by_strategy.png").is_file()
+    assert len(list((out / "features").glob("*.npy"))) == 6  # the pool: 8 train cases minus 2 held out
+
+    # a rerun reads every run back; a missing backbone is one line
+    assert main(args) == 0
+    assert json.loads((out / "results.json").read_text())["runs"] == doc["runs"]
+    capsys.readouterr()
+    assert main([*args[:5], str(tmp_path / "nothing.safetensors"), *args[6:]]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--backbone" in err[0] and "no such file" in err[0]
