@@ -11,14 +11,15 @@ Three tiny 3D copies of the bundle (the real configs with small widths and two l
 - ``cover_seg_train``: the stock configs (settings read from ``models/model.json``), serving the constant model at
   first; labels saved through the REST API (``PUT /datastore/label``), ``POST /train/`` fine-tunes it from a tiny
   COVER backbone, ``GET /train/`` shows the progress and the Dice, ``/infer/`` then serves the new model; a second
-  train after one more label, stopped mid-run (``DELETE /train/``) and started again, resumes and continues from
-  the first run's model; a request with an unknown setting ends in one line; ``POST /activelearning/cover_farthest``
-  picks an unlabeled image unlike the labeled ones.
+  train after one more label, stopped mid-run (``DELETE /train/``), started again, interrupted again by stopping the
+  whole server (SIGTERM) and started on the restarted server, resumes and continues from the first run's model; a
+  request with an unknown setting ends in one line; ``POST /activelearning/cover_farthest`` picks an unlabeled image
+  unlike the labeled ones.
 
-The real server (``python -m monailabel.main start_server``) runs on 127.0.0.1 as a subprocess, once for the module
-(a start costs about a minute on 2 cores); ``GET /info/`` and ``POST /infer/<model>?image=<id>&output=image`` are
-checked on a real MRI crop (``../shared/data/msd_hippocampus``, when present) and on a synthetic volume with a
-permuted, flipped, anisotropic affine.
+The real server (``python -m monailabel.main start_server``) runs on 127.0.0.1 as a subprocess, once for the module (a
+start costs about a minute on 2 cores; the stop-and-resume check starts it again); ``GET /info/`` and ``POST
+/infer/<model>?image=<id>&output=image`` are checked on a real MRI crop (``../shared/data/msd_hippocampus``, when
+present) and on a synthetic volume with a permuted, flipped, anisotropic affine.
 
 Needs ``monailabel``, whose pins clash with the project's environment: ``scripts/monailabel_integration.sh`` builds a
 separate one (``.venv-monailabel``) and runs this file. Without ``monailabel`` the module is skipped.
@@ -171,8 +172,37 @@ def _get_json(url: str, timeout: float = 10.0):
 
 
 class Server:
-    def __init__(self, base: str, log: Path, app: Path, studies: Path, ids: dict[str, str], ref_dir: Path):
-        self.base, self.log, self.app, self.studies, self.ids, self.ref_dir = base, log, app, studies, ids, ref_dir
+    """A real MONAI Label server on ``app`` (its own process group), which a test may kill and start again."""
+
+    def __init__(self, root: Path, app: Path, studies: Path, ids: dict[str, str], ref_dir: Path, options: list[str]):
+        self.root, self.app, self.studies, self.ids, self.ref_dir = root, app, studies, ids, ref_dir
+        self.options, self.log, self.proc, self.base = options, root / "server.log", None, ""
+
+    def start(self) -> float:
+        """Start the server on a free port and wait for ``GET /info/``; returns the seconds it took."""
+        port = _free_port()
+        cmd = [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(self.app), "--studies",
+               str(self.studies), "--host", "127.0.0.1", "--port", str(port), *self.options]
+        with open(self.log, "ab") as fh:
+            self.proc = subprocess.Popen(cmd, cwd=self.root, env=ENV, stdout=fh, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        self.base = f"http://127.0.0.1:{port}"
+        t0 = time.monotonic()
+        while True:
+            if self.proc.poll() is not None:
+                pytest.fail(f"MONAI Label server exited ({self.proc.returncode}) before answering:\n{self.log_tail()}")
+            try:
+                _get_json(f"{self.base}/info/", timeout=5)
+                return time.monotonic() - t0
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            if time.monotonic() - t0 > STARTUP_TIMEOUT:
+                pytest.fail(f"MONAI Label server gave no /info/ within {STARTUP_TIMEOUT:.0f} s:\n{self.log_tail()}")
+            time.sleep(1)
+
+    def stop(self) -> None:
+        """SIGTERM to the server and whatever it started (a training), as ``kill`` or a service manager sends it."""
+        _stop(self.proc)
 
     def log_tail(self, n: int = 12000) -> str:
         return self.log.read_text(errors="replace")[-n:] if self.log.exists() else "(no log)"
@@ -238,7 +268,6 @@ def _stop(proc: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Server:
     root = tmp_path_factory.mktemp("monailabel")
-    py = sys.executable
     app = root / "cover_label"  # a copy, as a user makes one: the app's model/ folder fills with runs
     shutil.copytree(APP_SRC, app, ignore=shutil.ignore_patterns("model", "cache", "__pycache__"))
     _tiny_bundle(app / "model" / CONSTANT, constant=True)
@@ -254,31 +283,13 @@ def server(tmp_path_factory) -> Server:
         if kind in ids:
             shutil.copy(studies / f"{ids[kind]}.nii.gz", ref_dir / "images")
 
-    port = _free_port()
-    log = root / "server.log"
-    cmd = [py, "-m", "monailabel.main", "start_server", "--app", str(app), "--studies", str(studies),
-           "--host", "127.0.0.1", "--port", str(port),
-           "--conf", "models", f"{CONSTANT},{RANDOM},{TRAIN}", "--conf", "pretrained", str(backbone)]
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, cwd=root, env=ENV, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-    srv = Server(f"http://127.0.0.1:{port}", log, app, studies, ids, ref_dir)
+    options = ["--conf", "models", f"{CONSTANT},{RANDOM},{TRAIN}", "--conf", "pretrained", str(backbone)]
+    srv = Server(root, app, studies, ids, ref_dir, options)
     try:
-        t0 = time.monotonic()
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"MONAI Label server exited ({proc.returncode}) before answering:\n{srv.log_tail()}")
-            try:
-                _get_json(f"{srv.base}/info/", timeout=5)
-                break
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                pass
-            if time.monotonic() - t0 > STARTUP_TIMEOUT:
-                pytest.fail(f"MONAI Label server gave no /info/ within {STARTUP_TIMEOUT:.0f} s:\n{srv.log_tail()}")
-            time.sleep(1)
-        print(f"MONAI Label server up in {time.monotonic() - t0:.1f} s")
+        print(f"MONAI Label server up in {srv.start():.1f} s")
         yield srv
     finally:
-        _stop(proc)
+        srv.stop()
 
 
 @pytest.fixture(scope="module")
@@ -380,32 +391,44 @@ def test_train_from_the_backbone_serves_a_validated_model(server, first_train, t
 
 @pytest.fixture(scope="module")
 def second_train(server, first_train) -> dict:
-    """One more label, a retrain stopped (``DELETE /train/``, MONAI Label's Stop: the training process is killed, as
-    when the server stops) once it saved a checkpoint, then the same retrain again with a smaller budget."""
+    """One more label and a retrain, interrupted twice once it saved a checkpoint: stopped (``DELETE /train/``,
+    MONAI Label's Stop: the training process is killed), started again, then the whole server stopped (SIGTERM to
+    it and its training) and started again; then the same retrain with a smaller budget."""
     server.save_label(BLOBS[2])
     runs = server.app / "model" / TRAIN / "runs"
     known = {p.name for p in runs.iterdir()}
-    served_before = (server.app / "model" / TRAIN / "models" / "model.pt").read_bytes()
-    r = requests.post(f"{server.base}/train/{TRAIN}", json={**RETRAIN, "iterations": 5000, "checkpoint_interval": 5},
-                      timeout=60)
-    assert r.status_code == 200, r.text
-    t0, checkpoint = time.monotonic(), None
-    while checkpoint is None and time.monotonic() - t0 < TRAIN_TIMEOUT:
-        checkpoint = next((c for run in runs.iterdir() if run.name not in known
-                           for c in (run / "outputs" / "checkpoints").glob("checkpoint_*.pt")), None)
-        time.sleep(0.2)
-    assert checkpoint is not None, f"no checkpoint of the retrain:\n{server.log_tail()}"
-    stopped = requests.delete(f"{server.base}/train/", timeout=60).json()
-    stopped_run = checkpoint.parents[2]
-    at_stop = {
-        "task": stopped, "run": stopped_run.name,
-        "record": json.loads((stopped_run / "retrain.json").read_text()),
-        "served_unchanged": (server.app / "model" / TRAIN / "models" / "model.pt").read_bytes() == served_before,
-        "checkpoints": sorted(c.name for c in checkpoint.parent.glob("checkpoint_*.pt")),
-    }
+    served_file = server.app / "model" / TRAIN / "models" / "model.pt"
+    served_before = served_file.read_bytes()
+    long_run = {**RETRAIN, "iterations": 5000, "checkpoint_interval": 5}
+
+    def start_and_wait_for_a_new_checkpoint(seen: set[str]) -> Path:
+        r = requests.post(f"{server.base}/train/{TRAIN}", json=long_run, timeout=60)
+        assert r.status_code == 200, r.text
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < TRAIN_TIMEOUT:
+            new = [c for run in runs.iterdir() if run.name not in known
+                   for c in (run / "outputs" / "checkpoints").glob("checkpoint_*.pt") if c.name not in seen]
+            if new:
+                return new[0]
+            time.sleep(0.2)
+        pytest.fail(f"no new checkpoint of the retrain:\n{server.log_tail()}")
+
+    def state(checkpoint: Path) -> dict:
+        run = checkpoint.parents[2]
+        return {"run": run.name, "record": json.loads((run / "retrain.json").read_text()),
+                "served_unchanged": served_file.read_bytes() == served_before,
+                "checkpoints": sorted(c.name for c in checkpoint.parent.glob("checkpoint_*.pt"))}
+
+    checkpoint = start_and_wait_for_a_new_checkpoint(set())
+    at_stop = {"task": requests.delete(f"{server.base}/train/", timeout=60).json(), **state(checkpoint)}
+    checkpoint = start_and_wait_for_a_new_checkpoint(set(at_stop["checkpoints"]))
+    server.stop()
+    at_kill = {"exit": server.proc.returncode, **state(checkpoint)}
+    server.start()
     task = server.train(TRAIN, RETRAIN)
     assert task["status"] == "DONE", "\n".join(task["seen"][-40:])
-    return {"stop": at_stop, "task": task, "stats": _get_json(f"{server.base}/info/")["train_stats"][TRAIN]}
+    return {"stop": at_stop, "kill": at_kill, "task": task,
+            "stats": _get_json(f"{server.base}/info/")["train_stats"][TRAIN]}
 
 
 def test_retrain_after_one_more_label_continues_from_the_first_model(server, first_train, second_train):
@@ -418,14 +441,19 @@ def test_retrain_after_one_more_label_continues_from_the_first_model(server, fir
     assert (stats["status"], served_now) == (("served", stats["run"]) if better else ("kept", first["run"])), stats
 
 
-def test_a_stopped_training_loses_nothing_and_the_next_train_resumes_it(server, second_train):
-    stop, stats = second_train["stop"], second_train["stats"]
+def test_a_stopped_training_or_server_loses_nothing_and_the_next_train_resumes_it(server, second_train):
+    stop, kill, stats = second_train["stop"], second_train["kill"], second_train["stats"]
     assert stop["task"]["status"] == "STOPPED" and stop["served_unchanged"]
     assert stop["record"]["status"] == "training" and stop["checkpoints"]
-    # the same labels, model and settings (a smaller budget): the stopped run goes on from its last checkpoint
+    # Stop then Train again went on with the same run; the server's SIGTERM left it as it was, checkpoints included
+    assert kill["run"] == stop["run"] and kill["served_unchanged"] and kill["record"]["status"] == "training"
+    assert set(kill["checkpoints"]) - set(stop["checkpoints"]), kill
+    # the same labels, model and settings (a smaller budget), on the restarted server: the run goes on from its
+    # last checkpoint, the one written before the server stopped
     assert stats["run"] == stop["run"] and stats["status"] in ("served", "kept")
-    assert any("resumed from" in line and f"/runs/{stop['run']}/outputs/checkpoints/" in line
-               for line in second_train["task"]["seen"]), second_train["task"]["seen"]
+    last = f"/runs/{stop['run']}/outputs/checkpoints/{kill['checkpoints'][-1]}"
+    assert any("resumed from" in line and last in line for line in second_train["task"]["seen"]), \
+        second_train["task"]["seen"]
 
 
 def test_next_sample_by_cover_features_is_an_unlabeled_image_unlike_the_labeled_ones(server, first_train):
