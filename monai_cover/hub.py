@@ -33,8 +33,8 @@ from monai_cover.utils import atomic_write, read_json
 from monai_cover.weights import FIELD_MODEL, backbone_config, load_backbone
 
 __all__ = [
-    "export_hub_folder", "from_pretrained", "large_files", "model_card", "push_to_hub", "resolve_field_model",
-    "resolve_model_dir", "resolve_pretrained", "seg_model_card",
+    "export_hub_folder", "from_pretrained", "large_files", "model_card", "push_to_hub", "released_names",
+    "resolve_field_model", "resolve_model_dir", "resolve_pretrained", "seg_model_card",
 ]
 
 #: what a hub folder holds (the weights, our config sidecar, the Hub's config, the card; a segmentation model also
@@ -43,6 +43,25 @@ __all__ = [
 HUB_FILES = ("model.safetensors", "model.pt", "model.json", "config.json", "README.md", FIELD_MODEL)
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth", ".json")
+#: the backbones this project releases, one hub folder each (``released/<name>/``), reachable by name
+RELEASED_DIR = Path(__file__).resolve().parents[1] / "released"
+_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
+
+
+def released_names() -> list[str]:
+    """The names of the released backbones (``--pretrained <name>``) in this checkout."""
+    return sorted(p.parent.name for p in RELEASED_DIR.glob("*/model.safetensors"))
+
+
+def _released(source: str, path: Path) -> Path | None:
+    """The released folder that ``source`` names when it is a bare name and no file or folder here; a bare name
+    that is neither (``cover-hipocampus-3d``) is one line listing the released names."""
+    if path.exists() or not _NAME.match(source) or source.endswith(_WEIGHTS_SUFFIXES):
+        return None
+    if (RELEASED_DIR / source / "model.safetensors").is_file():
+        return RELEASED_DIR / source
+    raise MissingFileError(f"{source}: no such file or folder here, and no released backbone of that name "
+                           f"(released: {', '.join(released_names()) or 'none in this checkout'})")
 
 
 def _is_repo_id(source: str) -> bool:
@@ -62,14 +81,17 @@ def _hub_id(source: str, path: Path) -> bool:
 
 def resolve_pretrained(source: str | Path | None) -> str | None:
     """The weights file behind ``--pretrained``: a file as given, ``model.safetensors`` (else ``model.pt``) of a
-    folder, or of a Hugging Face Hub id ``owner/name`` downloaded into the Hub cache; ``None`` stays ``None``.
+    folder, of a released backbone's folder (a bare name, :func:`released_names`), or of a Hugging Face Hub id
+    ``owner/name`` downloaded into the Hub cache; ``None`` stays ``None``.
 
     Raises:
-        MissingFileError: one line, for a folder without weights or an id that cannot be fetched.
+        MissingFileError: one line, for a folder without weights, an unknown bare name or an id that cannot be
+            fetched.
     """
     if source is None:
         return None
     path = Path(str(source)).expanduser()
+    path = _released(str(source), path) or path
     if path.is_dir():
         for name in ("model.safetensors", "model.pt"):
             if (path / name).is_file():
@@ -100,6 +122,7 @@ def resolve_field_model(source: str | Path) -> str:
             fetched.
     """
     path = Path(str(source)).expanduser()
+    path = _released(str(source), path) or path
     if _hub_id(str(source), path):
         path = Path(_download(str(source)))
     if path.is_dir():
@@ -174,10 +197,13 @@ def _input_row(settings: Mapping[str, Any]) -> str:
 
 
 def model_card(config: Mapping[str, Any], history: Sequence[Mapping[str, Any]] = (), data: str = "",
-               license: str = "other", name: str = "COVER backbone", field_model: bool = False) -> str:
+               license: str = "other", name: str = "COVER backbone", field_model: bool = False, note: str = "",
+               effect: Mapping[str, Any] | None = None) -> str:
     """A Hugging Face model card (YAML front matter + Markdown) for a backbone saved with ``config`` and, when
     given, the run's validation history (``val_history.json``: held-out endpoint error by iteration);
-    ``field_model``: the folder also holds ``cover_net.pt`` (label propagation)."""
+    ``field_model``: the folder also holds ``cover_net.pt`` (label propagation); ``note``: a paragraph under the
+    title (what it is for, attribution); ``effect``: the measured effect of fine-tuning from it against scratch
+    (:mod:`monai_cover.label_efficiency.effect`'s ``results.json``)."""
     dims = config.get("spatial_dims", "?")
     lines = ["---", f"license: {license}", "library_name: monai-cover",
              "tags: [medical-imaging, self-supervised-learning, monai, cover, " + f"{dims}d]", "---", "",
@@ -185,6 +211,7 @@ def model_card(config: Mapping[str, Any], history: Sequence[Mapping[str, Any]] =
              "A U-Net backbone pretrained with COVER (vector contrastive learning: the network regresses the "
              "displacement between two deformed views of one image; He & Li, ICCV 2025) by monai-cover's "
              "`cover_pretrain` bundle. Fine-tune it with `cover_seg --pretrained <this id or folder>`.", "",
+             *([note, ""] if note else []),
              "| | |", "|---|---|", f"| dimensions | {dims}D, {config.get('in_channels', 1)} input channel(s) |",
              f"| encoder widths | {config.get('channels')} |", f"| decoder widths | {config.get('decoder_channels')} |",
              _input_row(config), f"| initialisation | {config.get('init', '?')} |",
@@ -196,6 +223,10 @@ def model_card(config: Mapping[str, Any], history: Sequence[Mapping[str, Any]] =
                      f"(predicting no motion: {last['val_epe_zero']:.2f}) |")
     lines += ["", "Load it: `monai_cover.hub.from_pretrained(\"<id or folder>\")` (a `CoverUNet`), or pass it to "
               "`cover_seg` as `--pretrained`.", ""]
+    if effect is not None:
+        from monai_cover.label_efficiency.effect import effect_table
+
+        lines += ["## Fine-tuning from it against scratch", "", *effect_table(effect), ""]
     if field_model:
         lines += [f"`{FIELD_MODEL}` is the whole pretrained network (backbone and vector heads): it propagates a "
                   "label through a sequence, `python -m monai.bundle run --config_file "
@@ -214,11 +245,14 @@ def _refuse_another_model(out_dir: Path, name: str, source: Path, overwrite: boo
 
 
 def export_hub_folder(model_dir: str | Path, out_dir: str | Path, run_dir: str | Path | None = None,
-                      data: str = "", license: str = "other", overwrite: bool = False) -> Path:
+                      data: str = "", license: str = "other", overwrite: bool = False, name: str = "COVER backbone",
+                      note: str = "", effect: str | Path | None = None) -> Path:
     """Write a hub folder (``HUB_FILES``) into ``out_dir`` from a ``cover_pretrain`` ``models/`` folder (with
     ``run_dir``, its ``outputs/<d>d``, the card reports the last held-out endpoint error) or from a trained
     ``cover_seg`` ``models/`` folder (``model.pt`` + ``model.json``; the card reports the best validation Dice).
-    A folder that holds another model's export is refused unless ``overwrite``."""
+    A folder that holds another model's export is refused unless ``overwrite``. A backbone's card also takes a
+    ``name``, a ``note`` and the ``effect`` measured from it (the ``results.json`` of
+    ``python -m monai_cover.label_efficiency.effect``, which must have fine-tuned from these very weights)."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     weights = model_dir / "model.safetensors"
     if not weights.is_file() and (model_dir / "model.pt").is_file() and _seg_settings(str(model_dir / "model.pt")):
@@ -228,6 +262,14 @@ def export_hub_folder(model_dir: str | Path, out_dir: str | Path, run_dir: str |
         raise MissingFileError(f"{weights}: no exported backbone here (run cover_pretrain first, or give its "
                                "--model_dir)")
     _refuse_another_model(out_dir, "model.safetensors", weights, overwrite)
+    measured = None
+    if effect is not None:
+        from monai_cover.labeling import file_sha1
+
+        measured = read_json(effect)
+        if measured.get("backbone_sha1") != file_sha1(weights):
+            raise RunMismatchError(f"{effect}: measured with other weights than {weights} (its backbone_sha1 "
+                                   "differs); measure this backbone, or give the effect of the run that made it")
     config = dict(read_json(model_dir / "model.json"))
     history_file = Path(run_dir) / "val_history.json" if run_dir else None
     history = json.loads(history_file.read_text()) if history_file and history_file.is_file() else []
@@ -235,9 +277,9 @@ def export_hub_folder(model_dir: str | Path, out_dir: str | Path, run_dir: str |
     atomic_write(out_dir / "model.safetensors", lambda tmp: shutil.copyfile(weights, tmp))
     if (model_dir / FIELD_MODEL).is_file():  # the whole network, for label propagation from the hub
         atomic_write(out_dir / FIELD_MODEL, lambda tmp: shutil.copyfile(model_dir / FIELD_MODEL, tmp))
-    for name in ("model.json", "config.json"):
-        atomic_write(out_dir / name, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2)))
-    card = model_card(config, history, data, license, field_model=(out_dir / FIELD_MODEL).is_file())
+    for file in ("model.json", "config.json"):
+        atomic_write(out_dir / file, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2)))
+    card = model_card(config, history, data, license, name, (out_dir / FIELD_MODEL).is_file(), note, measured)
     atomic_write(out_dir / "README.md", lambda tmp: Path(tmp).write_text(card))
     return out_dir
 
@@ -338,6 +380,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ex.add_argument("--license", default="other")
     ex.add_argument("--push", default=None, metavar="OWNER/NAME", help="also upload it (private)")
     ex.add_argument("--overwrite", action="store_true", help="replace another model's export in --out")
+    ex.add_argument("--name", default="COVER backbone", help="the model card's title")
+    ex.add_argument("--note", default="", help="a paragraph for the card: what it is for, attribution")
+    ex.add_argument("--effect", default=None, help="results.json of monai_cover.label_efficiency.effect on it")
     lf = sub.add_parser("large_files", help="write <bundle>/large_files.yml (weights' URLs and SHA-256)")
     lf.add_argument("--bundle_dir", required=True, help="the bundle folder (its models/ holds the weights)")
     lf.add_argument("--url_base", required=True, help="where the files of models/ are hosted")
@@ -345,7 +390,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "large_files":
         print(f"wrote {large_files(args.bundle_dir, args.url_base)}")
         return
-    folder = export_hub_folder(args.model_dir, args.out, args.run_dir, args.data, args.license, args.overwrite)
+    folder = export_hub_folder(args.model_dir, args.out, args.run_dir, args.data, args.license, args.overwrite,
+                               args.name, args.note, args.effect)
     print(f"wrote {folder}")
     if args.push:
         print(f"uploaded to {push_to_hub(folder, args.push)}")

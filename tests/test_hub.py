@@ -256,3 +256,48 @@ def test_field_model_travels_with_the_hub_folder_and_propagation_finds_it(tmp_pa
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))
     assert resolve_field_model("acme/cover-fields") == str(snap / "cover_net.pt")
+
+
+def test_a_released_name_resolves_to_its_folder_and_an_unknown_name_lists_them(tmp_path, hub_folder, monkeypatch):
+    import shutil
+
+    import monai_cover.hub as hub
+
+    folder, net = hub_folder
+    monkeypatch.setattr(hub, "RELEASED_DIR", tmp_path / "released")
+    shutil.copytree(folder, tmp_path / "released" / "cover-toy-2d")
+    assert hub.released_names() == ["cover-toy-2d"]
+    assert resolve_pretrained("cover-toy-2d") == str(tmp_path / "released" / "cover-toy-2d" / "model.safetensors")
+    loaded = from_pretrained("cover-toy-2d")
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in net.state_dict().items())
+    with pytest.raises(MissingFileError, match=r"^cover-tyo-2d: no such file or folder here, and no released "
+                                               r"backbone of that name \(released: cover-toy-2d\)$"):
+        resolve_pretrained("cover-tyo-2d")
+    # a file or folder of that name here comes first
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(folder, tmp_path / "cover-toy-2d")
+    assert resolve_pretrained("cover-toy-2d") == str(__import__("pathlib").Path("cover-toy-2d") / "model.safetensors")
+
+
+def test_the_card_quotes_the_measured_effect_of_these_weights_only(tmp_path, hub_folder):
+    from monai_cover.label_efficiency.stats import paired_difference
+    from monai_cover.labeling import file_sha1
+
+    folder, _ = hub_folder
+    runs = [{"method": m, "seed": s, "dice": d} for s, (b, r) in enumerate([(0.8, 0.7), (0.82, 0.75), (0.79, 0.74)])
+            for m, d in (("pretrained", b), ("scratch", r))]
+    effect = {"task": "jsrt_scr", "mode": "headline", "command": "python -m monai_cover.label_efficiency.effect ...",
+              "backbone_sha1": file_sha1(tmp_path / "models" / "model.safetensors"), "fraction": 0.05,
+              "num_train": 6, "steps": 100, "seeds": [0, 1, 2],
+              "difference": paired_difference([0.8, 0.82, 0.79], [0.7, 0.75, 0.74]), "runs": runs}
+    (tmp_path / "effect.json").write_text(json.dumps(effect))
+    out = export_hub_folder(tmp_path / "models", tmp_path / "hub2", note="For demos only.",
+                            effect=tmp_path / "effect.json", name="cover-toy-2d")
+    card = (out / "README.md").read_text()
+    assert "# cover-toy-2d" in card and "For demos only." in card and "## Fine-tuning from it against scratch" in card
+    assert "| 1 | 82.0 | 75.0 | +7.0 |" in card and "**+7.3** [" in card and "6 labeled training images (5%" in card
+    effect["backbone_sha1"] = "0" * 40
+    (tmp_path / "other.json").write_text(json.dumps(effect))
+    with pytest.raises(RunMismatchError, match="measured with other weights"):
+        export_hub_folder(tmp_path / "models", tmp_path / "hub3", effect=tmp_path / "other.json")
+    assert not (tmp_path / "hub3").exists()

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from monai_cover.errors import BadInputError
+from monai_cover.errors import BadInputError, CoverError
 from monai_cover.label_efficiency.runner import BenchmarkError, BenchmarkRunner
 from monai_cover.label_efficiency.splits import fraction_datalist
 from monai_cover.label_efficiency.stats import paired_difference
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                "backbone": str(backbone), "backbone_sha1": file_sha1(backbone), "steps": a.steps,
                "summary": _summary(records, sorted(a.sizes)), "runs": records}
         md = write_report(out, doc)
-    except (BadInputError, BenchmarkError, ValueError) as e:
+    except (CoverError, BenchmarkError, ValueError) as e:
         print(f"strategies: error: {e}", file=sys.stderr)
         return 1
     print(md.read_text())

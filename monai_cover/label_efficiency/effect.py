@@ -1,0 +1,102 @@
+"""``python -m monai_cover.label_efficiency.effect --task jsrt_scr --mode headline --backbone B --steps N --out O``
+
+What one pretrained backbone is worth on a labeled task: cover_seg fine-tuned from it and from scratch (a random
+backbone) on the same labeled subset, with the same label seed and budget, tested on the task's ``test`` split;
+the paired difference over label seeds with its t 95% interval. A released backbone's model card quotes it
+(``python -m monai_cover.hub export --effect O/results.json``).
+
+The runs are the benchmark's (:meth:`~monai_cover.label_efficiency.runner.BenchmarkRunner.finetune`): a seeded label
+fraction of the train split, validation on its fixed holdout, the best validation checkpoint tested. Rerunning the
+command reuses finished runs and resumes an interrupted one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from monai_cover.errors import BadInputError, CoverError
+from monai_cover.label_efficiency.runner import BenchmarkError, BenchmarkRunner
+from monai_cover.label_efficiency.stats import paired_difference
+from monai_cover.label_efficiency.tasks import load_task
+from monai_cover.utils import atomic_write
+
+__all__ = ["effect_table", "main"]
+
+
+def effect_table(doc: dict) -> list[str]:
+    """Markdown lines: the backbone against scratch, per label seed and as the paired difference (``doc``: an
+    ``effect`` ``results.json``)."""
+    runs = {(r["method"], r["seed"]): r["dice"] for r in doc["runs"]}
+    d = doc["difference"]
+    interval = f"[{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]" if d["n"] > 1 else "(one seed: no interval)"
+    lines = [f"Task `{doc['task']}` (mode `{doc['mode']}`): {doc['num_train']} labeled training images "
+             f"({100 * doc['fraction']:g}% of its train split), {doc['steps']} fine-tuning steps, test Dice (%) of the "
+             "best validation checkpoint on the task's test split.", "",
+             "| label seed | from this backbone | from scratch | difference |", "|---|---|---|---|"]
+    for seed in doc["seeds"]:
+        b, s = runs[("pretrained", seed)], runs[("scratch", seed)]
+        lines.append(f"| {seed} | {100 * b:.1f} | {100 * s:.1f} | {100 * (b - s):+.1f} |")
+    lines += ["", f"Paired difference over {d['n']} label seeds: **{100 * d['mean']:+.1f}** {interval} "
+              f"(95% t interval, p = {d['p']:.2g}).", "", f"Command: `{doc['command']}`"]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(prog="python -m monai_cover.label_efficiency.effect", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", required=True, help="built-in task name (jsrt_scr, msd_hippocampus) or a task JSON")
+    ap.add_argument("--mode", default="quick", help="the task's mode: its fine-tuning settings")
+    ap.add_argument("--backbone", required=True,
+                    help="weights file, folder, Hub id or released name (as cover_seg --pretrained)")
+    ap.add_argument("--fraction", type=float, default=None, help="label fraction (default: the mode's first)")
+    ap.add_argument("--steps", type=int, required=True, help="fine-tuning steps of every run")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="label seeds")
+    ap.add_argument("--data", help="dataset location (replaces the task's)")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
+                    help="change task values for this run, e.g. seg.batch_size=2")
+    ap.add_argument("--out", required=True, help="output folder")
+    a = ap.parse_args(argv)
+    try:
+        from monai_cover.hub import resolve_pretrained
+        from monai_cover.labeling import file_sha1
+
+        task = load_task(a.task, a.mode, a.data, a.settings)
+        backbone = Path(resolve_pretrained(a.backbone)).resolve()
+        if not backbone.is_file():
+            raise BadInputError(f"--backbone {a.backbone}: no such file or folder")
+        fraction = task.fractions[0] if a.fraction is None else a.fraction
+        out = Path(a.out)
+        runner = BenchmarkRunner(task, out, log=lambda m: print(m, flush=True))
+        runner.budgets = {fraction: a.steps}
+        records = []
+        for k, (seed, method) in enumerate([(s, m) for s in a.seeds for m in ("pretrained", "scratch")], 1):
+            rec = runner.finetune(method, fraction, 0, seed, backbone if method == "pretrained" else None)
+            records.append(rec)
+            print(f"[{k}/{2 * len(a.seeds)}] {method:>10} seed {seed}: test Dice {100 * rec['dice']:.1f} "
+                  f"({rec['seconds']:.0f} s)", flush=True)
+        dice = {(r["method"], r["seed"]): r["dice"] for r in records}
+        doc = {"task": task.name, "mode": task.mode,
+               "command": "python -m monai_cover.label_efficiency.effect " + shlex.join(argv),
+               "backbone_sha1": file_sha1(backbone), "fraction": fraction, "num_train": records[0]["num_train"],
+               "steps": a.steps, "seeds": a.seeds,
+               "difference": paired_difference([dice[("pretrained", s)] for s in a.seeds],
+                                               [dice[("scratch", s)] for s in a.seeds]),
+               "runs": records}
+        atomic_write(out / "results.json", lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=1)))
+        md = out / "results.md"
+        md.write_text("\n".join(["# Fine-tuning from a pretrained backbone against scratch", "",
+                                 *effect_table(doc)]) + "\n")
+    except (CoverError, BenchmarkError, ValueError) as e:
+        print(f"effect: error: {e}", file=sys.stderr)
+        return 1
+    print(md.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
