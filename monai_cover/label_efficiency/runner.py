@@ -280,10 +280,11 @@ class BenchmarkRunner:
                             {"method": method, "fraction": fraction})
 
     def seg_run(self, kind: str, dl: dict, dl_file: Path, run_dir: Path, steps: int, seed: int, weights: Path | None,
-                pseed: int, about: dict) -> dict:
+                pseed: int, about: dict, extra: dict | None = None) -> dict:
         """One cover_seg run of ``kind`` (see :meth:`finetune`) on the datalist ``dl`` (written to ``dl_file``) for
-        ``steps`` steps into ``run_dir``; ``about`` goes into the record after ``eval`` (what the run is). A finished
-        run with the same settings is read back instead."""
+        ``steps`` steps into ``run_dir``; ``about`` goes into the record after ``eval`` (what the run is); ``extra``:
+        more overrides (e.g. the probe's ``head_levels``). A finished run with the same settings is read back
+        instead."""
         t = self.task
         # atomic: with jobs > 1 other methods' runs may be reading the same (identical) file right now
         atomic_write(dl_file, lambda tmp: Path(tmp).write_text(json.dumps(dl, indent=1)))
@@ -291,14 +292,15 @@ class BenchmarkRunner:
         n = len(dl["training"])
         batch = int(t.seg.get("batch_size", 4))
         per_epoch = math.ceil(n / batch)
-        checks, extra = {"finetune": (t.val_checks, {}), "probe": (1, {"freeze_backbone": True, **t.probe}),
+        checks, kind_extra = {"finetune": (t.val_checks, {}), "probe": (1, {"freeze_backbone": True, **t.probe}),
                          "converge": (t.converge.get("val_checks"), {})}[kind]
         epochs = max(1, math.ceil(steps / per_epoch))
         # probes validate once, at the end; fine-tuning val_checks times (the learning curve)
         val_interval = max(1, epochs // max(1, checks))
         overrides = {"bundle_root": str(run_dir), "data_file": str(dl_file), "spatial_dims": t.spatial_dims,
                      "multilabel": t.multilabel, "label_names": self.label_names, "seed": seed, "epochs": epochs,
-                     "val_interval": val_interval, **self._backbone(weights, pseed), **t.common, **t.seg, **extra}
+                     "val_interval": val_interval, **self._backbone(weights, pseed), **t.common, **t.seg, **kind_extra,
+                     **(extra or {})}
         if result.is_file() and self._same_settings("train", overrides, run_dir):
             return json.loads(result.read_text())
         seg = self.bundles / "cover_seg/configs"
@@ -326,25 +328,32 @@ class BenchmarkRunner:
         return {"pretrained": str(weights)} if weights else {"pretrained": None, "backbone_seed": pseed}
 
     # -- label transfer (cover_seg label_transfer.json, no training) -------------------------------------------
-    def transfer(self, method: str, pseed: int, seed: int, weights: Path | None) -> list[dict]:
+    def transfer(self, method: str, pseed: int, seed: int, weights: Path | None, atlas_counts: list[int] | None = None,
+                 run_root: Path | None = None, about: dict | None = None, extra: dict | None = None) -> list[dict]:
         """Segment the validation and test cases from each of the task's atlas counts ``k`` (the label seed's first
         ``k`` labeled cases, so the same atlases for every method) by feature matching; Dice on both. One record per
-        ``k``, each from its own bundle run (``transfer/<method>/k<k>_p<pseed>_s<seed>/``), all in one process."""
+        ``k``, each from its own bundle run (``transfer/<method>/k<k>_p<pseed>_s<seed>/``), all in one process.
+        ``atlas_counts``, ``run_root`` (instead of ``transfer/<method>``), ``about`` (more of the record) and
+        ``extra`` (more overrides, e.g. ``transfer_levels``) serve other studies of the same runs."""
         t = self.task
-        dl = transfer_datalist(self.train, self.test, max(t.transfer_atlases), seed, t.num_val)
-        dl_file = self.out / "datalists" / f"transfer_s{seed}.json"
+        atlas_counts = atlas_counts or t.transfer_atlases
+        run_root = run_root or self.out / "transfer" / method
+        dl = transfer_datalist(self.train, self.test, max(atlas_counts), seed, t.num_val)
+        # other atlas counts than the task's: another file, so the task's own runs still find theirs unchanged
+        name = f"transfer_s{seed}" if atlas_counts == t.transfer_atlases else f"transfer_k{max(atlas_counts)}_s{seed}"
+        dl_file = self.out / "datalists" / f"{name}.json"
         atomic_write(dl_file, lambda tmp: Path(tmp).write_text(json.dumps(dl, indent=1)))
         seg = self.bundles / "cover_seg/configs"
         configs = [seg / "train.json", seg / "evaluate.json", seg / "label_transfer.json"]
         records: dict[int, dict] = {}
         todo = []
-        for atlases in t.transfer_atlases:
-            run_dir = self.out / "transfer" / method / f"k{atlases}_p{pseed}_s{seed}"
+        for atlases in atlas_counts:
+            run_dir = run_root / f"k{atlases}_p{pseed}_s{seed}"
             result = run_dir / "result.json"
             overrides = {"bundle_root": str(run_dir), "data_file": str(dl_file), "spatial_dims": t.spatial_dims,
                          "multilabel": t.multilabel, "label_names": self.label_names, "seed": seed,
                          **self._backbone(weights, pseed), "num_atlases": atlases,
-                         **t.common, **t.seg, **{f"transfer_{k}": v for k, v in t.transfer.items()}}
+                         **t.common, **t.seg, **{f"transfer_{k}": v for k, v in t.transfer.items()}, **(extra or {})}
             if result.is_file() and self._same_settings("transfer", overrides, run_dir):
                 records[atlases] = json.loads(result.read_text())
             else:
@@ -352,16 +361,17 @@ class BenchmarkRunner:
         if todo:
             start = time.time()
             secs = self._bundles([("transfer", configs, ov, rd) for _, rd, ov in todo],
-                                 self.out / "transfer" / method / f"p{pseed}_s{seed}.log")
+                                 run_root / f"p{pseed}_s{seed}.log")
             for (atlases, run_dir, _), sec in zip(todo, secs):
                 ev = run_dir / "outputs" / "label_transfer"
                 val = read_eval(ev, self.label_names, {c["image"] for c in dl["validation"]})
-                rec = {"eval": "transfer", "method": method, "atlases": atlases, "pretrain_seed": pseed, "seed": seed,
-                       "seconds": round(sec, 1), "start": start, "end": time.time(),
-                       "val_dice": val["dice"], **read_eval(ev, self.label_names, {c["image"] for c in self.test})}
+                rec = {"eval": "transfer", "method": method, **(about or {}), "atlases": atlases,
+                       "pretrain_seed": pseed, "seed": seed, "seconds": round(sec, 1), "start": start,
+                       "end": time.time(), "val_dice": val["dice"],
+                       **read_eval(ev, self.label_names, {c["image"] for c in self.test})}
                 atomic_write(run_dir / "result.json", lambda tmp, r=rec: Path(tmp).write_text(json.dumps(r, indent=1)))
                 records[atlases] = rec
-        return [records[k] for k in t.transfer_atlases]
+        return [records[k] for k in atlas_counts]
 
     def prepare(self) -> None:
         """Write the pretraining datalist (``train`` split + the task's unlabeled folders) into the output folder."""

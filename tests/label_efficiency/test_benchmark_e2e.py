@@ -78,6 +78,24 @@ def test_suite_runs_end_to_end_and_resumes(task_file, tmp_path, capsys):
     assert [s["iteration"] for s in snaps] == [1, 4] and all(s["val_epe"] > 0 for s in snaps)
     assert all((out / s["weights"]).is_file() for s in snaps)
     assert json.loads((out / snaps[0]["weights"]).with_name("model.json").read_text())["pretrain_iterations"] == 1
+    # why: each snapshot's probe and one-atlas transfer per level, from the random backbone (iteration 0) on
+    from monai_cover.label_efficiency.over_pretraining import main as over_pretraining
+
+    assert over_pretraining(["--task", str(task_file), "--mode", "tiny", "--out", str(out), "--methods", "cover",
+                             "--levels", "0"]) == 0
+    why = json.loads((out / "over_pretraining" / "results.json").read_text())
+    assert [(r["eval"], r["method"], r["iteration"]) for r in why["runs"]] == [
+        (e, m, it) for m, it in (("scratch", 0), ("cover", 1), ("cover", 4)) for e in ("probe", "transfer")]
+    probe_l0 = json.loads((out / "over_pretraining" / "probe" / "cover" / "p0_i4_l0_s0" / "train_overrides.json")
+                          .read_text())
+    assert probe_l0["head_levels"] == [0] and probe_l0["freeze_backbone"] is True
+    assert probe_l0["pretrained"] == str(out / snaps[1]["weights"])
+    transfer_l0 = json.loads((out / "over_pretraining" / "transfer" / "cover" / "i1_l0" / "k1_p0_s0" /
+                              "transfer_overrides.json").read_text())
+    assert transfer_l0["transfer_levels"] == [0] and transfer_l0["num_atlases"] == 1
+    assert [p["iteration"] for p in why["points"]] == [1, 4] and (out / "over_pretraining" /
+                                                                 "over_pretraining.png").is_file()
+    assert "| cover | 4 |" in (out / "over_pretraining" / "results.md").read_text()
     md = (out / "results.md").read_text()
     assert "| method | 50% (4 cases) | 100% (8 cases) |" in md and "| pixel InfoNCE (binary contrast) |" in md
     assert "| method | 1 atlas | 2 atlases |" in md and "| random init (frozen) |" in md
