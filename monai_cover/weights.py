@@ -21,7 +21,7 @@ from monai_cover.errors import BadInputError, MissingFileError, WeightsError, fi
 from monai_cover.utils import atomic_write, read_json
 
 __all__ = [
-    "save_backbone", "load_backbone_state", "backbone_config", "TrainedSettings",
+    "save_backbone", "load_backbone_state", "backbone_config", "feature_network", "TrainedSettings",
     "trained_settings", "load_backbone", "load_model_file", "load_init_model", "reseed_backbone", "initial_weights",
     "KeyReport", "compare_keys", "BACKBONE_FORMAT", "FIELD_MODEL", "save_field_model", "load_field_model",
 ]
@@ -329,6 +329,18 @@ def _check_same_kind(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.
         raise WeightsError(f"{path}: the backbone reads {theirs[1]} image channel(s) and the network {ours[1]} "
                            f"({k}); fine-tune with the channels it was pretrained on (--color rgb for 3, --modalities "
                            "as in pretraining) or pretrain on these images.")
+
+
+def feature_network(path: str | os.PathLike, config: Mapping[str, Any]) -> nn.Module:
+    """The feature extractor of the backbone in ``path``: a :class:`~monai_cover.networks.CoverFeatureNet` of the
+    architecture its record ``config`` (:func:`backbone_config`) names, with its weights (:func:`load_backbone`), so
+    the architecture travels with the weights."""
+    from monai_cover.networks import CoverFeatureNet
+
+    network = CoverFeatureNet(spatial_dims=config["spatial_dims"], in_channels=config["in_channels"],
+                              channels=config["channels"], decoder_channels=config["decoder_channels"])
+    load_backbone(network.backbone, path)
+    return network
 
 
 def reseed_backbone(module: nn.Module, seed: int) -> nn.Module:

@@ -18,12 +18,17 @@ from monai_cover.data.dicom import check_dicom_folder
 from monai_cover.data.dicom_seg import dicom_segmentation, dicom_sources
 from monai_cover.data.pipeline import filter_readable, usable_items
 from monai_cover.data.predictions import PredictionPlan, prediction_root
-from monai_cover.data.pretrain_pipeline import pretrain_transforms
+from monai_cover.data.pretrain_pipeline import (
+    feature_image_size,
+    feature_postprocessing,
+    feature_preprocessing,
+    pretrain_transforms,
+)
 from monai_cover.data.seg_pipeline import seg_postprocessing, seg_preprocessing
 
 __all__ = [
     "auto_roi_size", "auto_view_sizes", "training_dataset", "check_dicom_folder", "dicom_segmentation",
     "dicom_sources", "filter_readable", "usable_items", "IMAGE_SUFFIXES", "find_images", "find_pairs",
-    "find_sequences", "holdout", "is_dicom_file", "load_datalist", "pretrain_transforms", "seg_datalists",
+    "find_sequences", "holdout", "is_dicom_file", "load_datalist", "pretrain_transforms", "feature_image_size", "feature_postprocessing", "feature_preprocessing", "seg_datalists",
     "seg_postprocessing", "seg_preprocessing", "PredictionPlan", "prediction_root",
 ]

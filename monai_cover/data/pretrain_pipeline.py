@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monai.transforms import (
+    Compose,
     EnsureChannelFirstd,
     EnsureTyped,
     RandSpatialCropd,
@@ -23,7 +24,7 @@ from monai_cover.transforms.intensity import intensity_scalingd, percentile_scal
 from monai_cover.transforms.io import SafeLoadImaged, to_ras
 from monai_cover.transforms.sequences import LoadSequenced, RandFrameWindowd
 
-__all__ = ["pretrain_transforms"]
+__all__ = ["feature_image_size", "feature_postprocessing", "feature_preprocessing", "pretrain_transforms"]
 
 
 def pretrain_transforms(
@@ -104,3 +105,36 @@ def pretrain_transforms(
         xs += [RandFrameWindowd(key, frames)]
     xs += [EnsureTyped(key, track_meta=False)]
     return CheckedCompose(xs)
+
+
+def feature_image_size(config: Mapping[str, Any], image_size: Any = "auto") -> Sequence[int] | None:
+    """The 2D size feature extraction resizes images to: ``image_size`` as given, or for ``"auto"`` the size the
+    backbone was pretrained at (``config``: :func:`~monai_cover.weights.backbone_config`; volumes are not resized)."""
+    if image_size != "auto":
+        return image_size
+    return config["image_size"] if config["spatial_dims"] == 2 else None
+
+
+def feature_preprocessing(config: Mapping[str, Any], image_size: Any = "auto", key: str = "image") -> Compose:
+    """Files -> images as the backbone of ``config`` (:func:`~monai_cover.weights.backbone_config`) was pretrained
+    on them, for feature extraction: channel first, 3D RAS and its ``pixdim``, checked (not for constant images),
+    its intensity scaling, 2D resized to :func:`feature_image_size`. Invertible (features are mapped back to the
+    input grid with ``Invertd``)."""
+    dims, pixdim, size = config["spatial_dims"], config["pixdim"], feature_image_size(config, image_size)
+    xs: list[Any] = [SafeLoadImaged(key, ensure_channel_first=True)]
+    if dims == 3:
+        xs.append(to_ras(key))
+        if pixdim is not None:
+            xs.append(Spacingd(key, pixdim=pixdim, mode="bilinear"))
+    xs += [CheckImaged(key, dims, channels=config["in_channels"], check_constant=False),
+           intensity_scalingd(key, config["intensity"])]
+    if size is not None:
+        xs.append(Resized(key, spatial_size=size, mode="area"))
+    return Compose([*xs, EnsureTyped(key)])
+
+
+def feature_postprocessing(config: Mapping[str, Any], invert: Any, save: Any, image_size: Any = "auto") -> Compose:
+    """``invert`` (back to the input grid; only where :func:`feature_preprocessing` changed it: volumes, or resized
+    2D images), then ``save``."""
+    moved = config["spatial_dims"] == 3 or feature_image_size(config, image_size)
+    return Compose([invert, save] if moved else [save])
