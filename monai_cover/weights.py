@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,8 @@ from monai_cover.errors import BadInputError, MissingFileError, WeightsError, fi
 from monai_cover.utils import atomic_write, read_json
 
 __all__ = [
-    "save_backbone", "load_backbone_state", "backbone_config", "feature_network", "TrainedSettings",
-    "trained_settings", "load_backbone", "load_model_file", "load_init_model", "reseed_backbone", "initial_weights",
+    "save_backbone", "load_backbone_state", "backbone_config", "backbone_inputs", "feature_network", "TrainedSettings",
+    "trained_settings", "model_settings", "trained_network", "load_backbone", "load_model_file", "load_init_model", "reseed_backbone", "initial_weights",
     "KeyReport", "compare_keys", "BACKBONE_FORMAT", "FIELD_MODEL", "save_field_model", "load_field_model",
 ]
 
@@ -331,6 +331,18 @@ def _check_same_kind(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.
                            "as in pretraining) or pretrain on these images.")
 
 
+def backbone_inputs(spatial_dims: int, view_sizes: Sequence[Any], intensity: Any, pixdim: Any, frames: int = 0
+                    ) -> dict[str, Any]:
+    """How a pretrained backbone's inputs were made, recorded beside its weights (``model.json``) for fine-tuning and
+    feature extraction to make theirs alike: the ``intensity`` scaling (percentiles for sequences: their frames are
+    scaled together by percentiles), the 3D ``pixdim``, and for 2D images the ``image_size`` they were resized to
+    (the load size of ``view_sizes``, :func:`~monai_cover.data.auto_view_sizes`; ``None`` for volumes)."""
+    from monai.utils import ensure_tuple_rep
+
+    image_size = [int(s) for s in ensure_tuple_rep(view_sizes[1], 2)] if spatial_dims == 2 else None
+    return {"intensity": "percentile" if frames else intensity, "pixdim": pixdim, "image_size": image_size}
+
+
 def feature_network(path: str | os.PathLike, config: Mapping[str, Any]) -> nn.Module:
     """The feature extractor of the backbone in ``path``: a :class:`~monai_cover.networks.CoverFeatureNet` of the
     architecture its record ``config`` (:func:`backbone_config`) names, with its weights (:func:`load_backbone`), so
@@ -501,3 +513,30 @@ class TrainedSettings(Mapping):
 def trained_settings(model_dir: str | os.PathLike) -> TrainedSettings:
     """The settings the cover_seg model in ``model_dir`` was trained with (:class:`TrainedSettings`)."""
     return TrainedSettings(model_dir)
+
+
+def model_settings(model_dir: str | os.PathLike, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings an inference run uses with the cover_seg model in ``model_dir``: each of ``given`` (the run's
+    values of the settings with the ``MODEL`` role) as the model was trained with it where it is ``"auto"``, else
+    as given (a bare ``model.pt`` without ``model.json`` needs its sizes given). A given value that differs from a
+    recorded one is refused in one line (:func:`~monai_cover.config.check_trained_settings`)."""
+    from monai_cover.config import check_trained_settings
+
+    trained = TrainedSettings(model_dir)
+    check_trained_settings(trained, given, str(model_dir))
+    return {name: trained[name] if value == "auto" else value for name, value in given.items()}
+
+
+def trained_network(settings: Mapping[str, Any]) -> nn.Module:
+    """The :class:`~monai_cover.networks.CoverSegNet` a cover_seg model of ``settings`` (:func:`model_settings`, or
+    the ``model.json`` record) is: its architecture travels with its weights, which are loaded separately
+    (:func:`load_model_file`; the network is built before a model exists, e.g. by a model-zoo check)."""
+    from monai_cover.config import network_dims, seg_input_channels, seg_output_channels
+    from monai_cover.networks import CoverSegNet
+
+    spatial_dims = settings["spatial_dims"]
+    return CoverSegNet(spatial_dims=network_dims(spatial_dims, settings["slicewise"]),
+                       in_channels=seg_input_channels(settings["color"], spatial_dims, settings["modalities"]),
+                       out_channels=seg_output_channels(settings["label_names"], settings["multilabel"]),
+                       channels=settings["channels"], decoder_channels=settings["decoder_channels"],
+                       head_levels=settings["head_levels"])

@@ -14,7 +14,8 @@ from monai_cover.errors import BadSettingError
 
 __all__ = [
     "check_crops_per_image", "check_modalities", "check_modality_intensity", "check_slicewise", "check_temporal",
-    "check_trained_settings", "fit_patch_size", "image_channels", "seg_input_channels", "trained_value",
+    "check_trained_settings", "fit_patch_size", "image_channels", "network_dims", "seg_input_channels",
+    "seg_output_channels", "trained_value",
 ]
 
 logger = logging.getLogger(__name__)
@@ -145,3 +146,16 @@ def check_slicewise(slicewise: bool, spatial_dims: int, label_transfer: bool = F
         raise BadSettingError("--slicewise True: label transfer does not run slice by slice yet (leave --slicewise "
                               "out to transfer with a 3D backbone)")
     return True
+
+
+def network_dims(spatial_dims: int, slicewise: bool = False) -> int:
+    """The network's dimension: 2 with ``slicewise`` (a 2D network on the slices of volumes, which
+    :func:`check_slicewise` requires), else the data's ``spatial_dims``."""
+    check_slicewise(slicewise, spatial_dims)
+    return 2 if slicewise else spatial_dims
+
+
+def seg_output_channels(label_names: Sequence[str], multilabel: bool = False) -> int:
+    """Output channels of the segmentation network: one per structure, plus the background's unless
+    ``multilabel`` (one sigmoid per structure, overlaps allowed)."""
+    return len(label_names) + (0 if multilabel else 1)

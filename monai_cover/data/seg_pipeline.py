@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monai.transforms import (
@@ -16,13 +16,15 @@ from monai.transforms import (
     SpatialPadd,
 )
 
-from monai_cover.config import check_modality_intensity
+from monai_cover.capabilities import resolve_dicom_seg
+from monai_cover.config import check_modality_intensity, seg_input_channels, seg_output_channels
 from monai_cover.transforms.checks import CheckImaged
 from monai_cover.transforms.compose import CheckedCompose
 from monai_cover.transforms.intensity import intensity_scalingd
 from monai_cover.transforms.io import SafeLoadImaged, to_ras
 
-__all__ = ["seg_preprocessing", "seg_postprocessing"]
+__all__ = ["model_postprocessing", "model_preprocessing", "prediction_savers", "seg_preprocessing",
+           "seg_postprocessing"]
 
 
 def seg_preprocessing(
@@ -95,3 +97,36 @@ def seg_postprocessing(num_classes: int, multilabel: bool = False, label_key: st
         if label_key:
             xs.append(AsDiscreted(label_key, to_onehot=num_classes))
     return Compose(xs)
+
+
+def model_preprocessing(settings: Mapping[str, Any], keys: Sequence[str] = ("image",), **options: Any) -> CheckedCompose:
+    """:func:`seg_preprocessing` of the images (and labels: further ``keys``) of a cover_seg model of ``settings``
+    (:func:`monai_cover.weights.model_settings`): its dimension, size, spacing, channels and scaling; ``options``
+    (e.g. ``pad_size``) are passed on."""
+    spatial_dims, multilabel = settings["spatial_dims"], settings["multilabel"]
+    return seg_preprocessing(
+        spatial_dims=spatial_dims, keys=keys, image_size=settings["image_size"], pixdim=settings["pixdim"],
+        multilabel=multilabel,
+        num_classes=None if multilabel else seg_output_channels(settings["label_names"], multilabel),
+        channels=seg_input_channels(settings["color"], spatial_dims, settings["modalities"]),
+        modalities=settings["modalities"], intensity=settings["intensity"], **options)
+
+
+def model_postprocessing(settings: Mapping[str, Any], label_key: str | None = "label", one_hot: bool = True
+                         ) -> Compose:
+    """:func:`seg_postprocessing` of the logits of a cover_seg model of ``settings``."""
+    multilabel = settings["multilabel"]
+    return seg_postprocessing(seg_output_channels(settings["label_names"], multilabel), multilabel, label_key, one_hot)
+
+
+def prediction_savers(settings: Mapping[str, Any], nifti: Any, png: Any, dicom_seg: Any, dicom_seg_setting: Any = "auto"
+                      ) -> list[Any]:
+    """The savers of an inference run: the ``nifti`` label map always; the ``png`` too for 2D models that are not
+    multi-label (a label map in an image format); the ``dicom_seg`` one as the ``dicom_seg`` setting says
+    (:func:`~monai_cover.capabilities.resolve_dicom_seg`)."""
+    savers = [nifti]
+    if settings["spatial_dims"] == 2 and not settings["multilabel"]:
+        savers.append(png)
+    if resolve_dicom_seg(dicom_seg_setting):
+        savers.append(dicom_seg)
+    return savers

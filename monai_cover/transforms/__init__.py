@@ -19,6 +19,7 @@ from monai_cover.transforms.pairs import ViewPairs
 from monai_cover.transforms.params import PAIR_KINDS, ViewParams
 from monai_cover.transforms.sampler import CoverViewSampler
 from monai_cover.transforms.save import PredictionLayout, SaveDicomSegd, SavePredictiond
+from monai_cover.transforms.views import view_appearance, view_geometry, view_pairs
 from monai_cover.transforms.sequences import (
     LoadSequence,
     LoadSequenced,
@@ -28,6 +29,7 @@ from monai_cover.transforms.sequences import (
 )
 
 __all__ = [
+    "view_appearance", "view_geometry", "view_pairs",
     "CoverViewSampler", "ViewGeometry", "ViewAppearance", "ViewPairs", "ViewParams", "PAIR_KINDS",
     "APPEARANCE_PRESETS", "ROTATION_SAMPLINGS", "default_ranges", "load_size_for", "slab_view_ranges",
     "RandCoverViews", "RandCoverViewsd", "RandCoverViewsD", "RandCoverViewsDict",
