@@ -15,6 +15,7 @@ from monai_cover.config.rules import (
     network_dims,
     seg_input_channels,
     seg_output_channels,
+    temporal_pairs,
     trained_value,
 )
 
@@ -22,5 +23,5 @@ __all__ = [
     "BUNDLES", "BundleDeclaration", "MODEL", "RUN", "Setting", "WEIGHTS", "check_bundle", "check_crops_per_image",
     "check_known", "check_modalities", "check_modality_intensity", "check_slicewise", "check_temporal",
     "check_trained_settings", "fit_patch_size", "image_channels", "network_dims", "running_parser",
-    "seg_input_channels", "seg_output_channels", "trained_value",
+    "seg_input_channels", "seg_output_channels", "temporal_pairs", "trained_value",
 ]

@@ -92,7 +92,7 @@ PRETRAIN = BundleDeclaration(
         "spatial_dims": Setting("2 for images, 3 for volumes", choice(2, 3), roles=(RUN, WEIGHTS)),
         "slicewise": Setting("a 2D backbone on the slices of volumes", flag, roles=(RUN,)),
         "crops_per_image": Setting("random crops per decoded volume", whole(1), roles=(RUN,)),
-        "crop_size": Setting("view size in voxels, one or one per axis, or auto"),
+        "crop_size": Setting("view size in voxels, one or one per axis, or auto (null: 128 for a 2D network, 48 for 3D)"),
         "load_size": Setting("grid the images are brought to (default 1.5 x crop_size)", roles=(RUN,)),
         "pixdim": Setting("3D target spacing in mm (null: native)", roles=(RUN, WEIGHTS)),
         "intensity": Setting("percentile, ct or a window [low, high] in HU", roles=(RUN, WEIGHTS)),
@@ -163,7 +163,7 @@ PRETRAIN = BundleDeclaration(
                         configs=("propagate",)),
     },
     wiring={
-        "train": ("imports", "net_dims", "view_sizes", "view_ranges", "in_channels", "frames", "network_def",
+        "train": ("imports", "net_dims", "view_sizes", "in_channels", "frames", "network_def",
                   "network", "loss", "optimizer", "all_images", "datalist", "split", "train", "validate",
                   "initialize", "run"),
         "multi_gpu_train": ("device", "network", "train", "initialize", "run", "finalize"),

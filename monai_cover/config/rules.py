@@ -15,7 +15,7 @@ from monai_cover.errors import BadSettingError
 __all__ = [
     "check_crops_per_image", "check_modalities", "check_modality_intensity", "check_slicewise", "check_temporal",
     "check_trained_settings", "fit_patch_size", "image_channels", "network_dims", "seg_input_channels",
-    "seg_output_channels", "trained_value",
+    "seg_output_channels", "temporal_pairs", "trained_value",
 ]
 
 logger = logging.getLogger(__name__)
@@ -102,6 +102,12 @@ def check_temporal(temporal_gap: int, temporal_share: float, method: str, modali
         raise BadSettingError(f"--temporal_gap {temporal_gap} with --method {method}: pairs of two frames train the "
                               "field, which only --method cover learns (or set --temporal_share 0)")
     return temporal_gap + 1
+
+
+def temporal_pairs(frames: int, temporal_share: float) -> bool:
+    """Whether pretraining draws pairs of two frames (and its loss is the temporal one): sequences
+    (``frames``, :func:`check_temporal`) and a ``temporal_share`` above 0."""
+    return frames > 0 and temporal_share > 0
 
 
 def check_modalities(modalities: Any, color: str, intensity: Any, cross_modal: Any = None) -> int:
