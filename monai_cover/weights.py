@@ -21,7 +21,7 @@ from monai_cover.errors import BadInputError, MissingFileError, WeightsError, fi
 from monai_cover.utils import atomic_write, read_json
 
 __all__ = [
-    "save_backbone", "load_backbone_state", "backbone_config", "backbone_inputs", "feature_network", "TrainedSettings",
+    "save_backbone", "load_backbone_state", "backbone_config", "backbone_default", "backbone_inputs", "feature_network", "TrainedSettings",
     "trained_settings", "model_settings", "trained_network", "load_backbone", "load_model_file", "load_init_model", "reseed_backbone", "initial_weights",
     "KeyReport", "compare_keys", "BACKBONE_FORMAT", "FIELD_MODEL", "save_field_model", "load_field_model",
 ]
@@ -329,6 +329,24 @@ def _check_same_kind(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.
         raise WeightsError(f"{path}: the backbone reads {theirs[1]} image channel(s) and the network {ours[1]} "
                            f"({k}); fine-tune with the channels it was pretrained on (--color rgb for 3, --modalities "
                            "as in pretraining) or pretrain on these images.")
+
+
+def backbone_default(name: str, backbone: Mapping[str, Any], spatial_dims: int | None = None, slicewise: bool = False,
+                     modalities: int = 1) -> Any:
+    """cover_seg's default of the setting ``name`` from the pretrained ``backbone`` (:func:`backbone_config`), so
+    fine-tuning builds and feeds the network the backbone was pretrained as: ``spatial_dims`` (3 with
+    ``slicewise``: volumes, whatever the 2D backbone's), ``pixdim`` (volumes of ``spatial_dims`` 3 only), ``color``
+    (``rgb`` for a 3-channel backbone), ``intensity`` (percentiles for several ``modalities``), ``channels`` and
+    ``decoder_channels``."""
+    if name == "spatial_dims":
+        return 3 if slicewise else backbone["spatial_dims"]
+    if name == "pixdim":
+        return backbone["pixdim"] if spatial_dims == 3 else None
+    if name == "color":
+        return "rgb" if backbone["in_channels"] == 3 else "gray"
+    if name == "intensity":
+        return "percentile" if modalities > 1 else backbone["intensity"]
+    return backbone[name]
 
 
 def backbone_inputs(spatial_dims: int, view_sizes: Sequence[Any], intensity: Any, pixdim: Any, frames: int = 0

@@ -13,8 +13,11 @@ from monai_cover.config.rules import (
     fit_patch_size,
     image_channels,
     network_dims,
+    seg_image_size,
     seg_input_channels,
+    seg_max_epochs,
     seg_output_channels,
+    seg_patch_size,
     temporal_pairs,
     trained_value,
 )
@@ -23,5 +26,6 @@ __all__ = [
     "BUNDLES", "BundleDeclaration", "MODEL", "RUN", "Setting", "WEIGHTS", "check_bundle", "check_crops_per_image",
     "check_known", "check_modalities", "check_modality_intensity", "check_slicewise", "check_temporal",
     "check_trained_settings", "fit_patch_size", "image_channels", "network_dims", "running_parser",
-    "seg_input_channels", "seg_output_channels", "temporal_pairs", "trained_value",
+    "seg_image_size", "seg_input_channels", "seg_max_epochs", "seg_output_channels", "seg_patch_size",
+    "temporal_pairs", "trained_value",
 ]

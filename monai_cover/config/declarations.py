@@ -208,7 +208,7 @@ SEG = BundleDeclaration(
                               configs=_TRAINED, roles=(RUN, MODEL)),
         "image_size": Setting("2D size images are resized to", configs=_TRAINED, roles=(RUN, MODEL)),
         "pixdim": Setting("3D spacing in mm (default: the backbone's)", configs=_TRAINED, roles=(RUN, MODEL)),
-        "roi_size": Setting("training patch and sliding window, or auto", configs=_TRAINED, roles=(RUN, MODEL)),
+        "roi_size": Setting("training patch and sliding window, or auto (null: 256² in 2D, 64³ in 3D)", configs=_TRAINED, roles=(RUN, MODEL)),
         "channels": Setting("encoder widths (default: the backbone's)", configs=_TRAINED, roles=(RUN, MODEL)),
         "decoder_channels": Setting("decoder widths (default: the backbone's)", configs=_TRAINED,
                                     roles=(RUN, MODEL)),

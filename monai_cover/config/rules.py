@@ -15,7 +15,7 @@ from monai_cover.errors import BadSettingError
 __all__ = [
     "check_crops_per_image", "check_modalities", "check_modality_intensity", "check_slicewise", "check_temporal",
     "check_trained_settings", "fit_patch_size", "image_channels", "network_dims", "seg_input_channels",
-    "seg_output_channels", "temporal_pairs", "trained_value",
+    "seg_output_channels", "seg_image_size", "seg_max_epochs", "seg_patch_size", "temporal_pairs", "trained_value",
 ]
 
 logger = logging.getLogger(__name__)
@@ -165,3 +165,25 @@ def seg_output_channels(label_names: Sequence[str], multilabel: bool = False) ->
     """Output channels of the segmentation network: one per structure, plus the background's unless
     ``multilabel`` (one sigmoid per structure, overlaps allowed)."""
     return len(label_names) + (0 if multilabel else 1)
+
+
+#: the size 2D images are resized to for fine-tuning unless ``--image_size`` says otherwise
+SEG_IMAGE_SIZE = (256, 256)
+
+
+def seg_image_size(spatial_dims: int) -> list[int] | None:
+    """The default ``image_size`` of cover_seg: :data:`SEG_IMAGE_SIZE` for 2D images, ``None`` (not resized) for
+    volumes."""
+    return list(SEG_IMAGE_SIZE) if spatial_dims == 2 else None
+
+
+def seg_patch_size(roi_size: list[int], slicewise: bool = False) -> list[int]:
+    """The training patch of a ``roi_size`` network: ``roi_size``, one slice deep with ``slicewise`` (a 2D network
+    trained on the slices of volumes)."""
+    return [*roi_size, 1] if slicewise else roi_size
+
+
+def seg_max_epochs(epochs: int, iterations: int | None, steps_per_epoch: int) -> int:
+    """cover_seg's epochs: ``epochs``, or with ``iterations`` the fewest epochs of ``steps_per_epoch`` that reach
+    them."""
+    return epochs if iterations is None else -(-iterations // steps_per_epoch)

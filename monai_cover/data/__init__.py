@@ -13,6 +13,7 @@ from monai_cover.data.datalist import (
     is_dicom_file,
     load_datalist,
     seg_datalists,
+    seg_test_datalist,
 )
 from monai_cover.data.dicom import check_dicom_folder
 from monai_cover.data.dicom_seg import dicom_segmentation, dicom_sources
@@ -31,12 +32,13 @@ from monai_cover.data.seg_pipeline import (
     prediction_savers,
     seg_postprocessing,
     seg_preprocessing,
+    seg_rotate_range,
 )
 
 __all__ = [
     "auto_roi_size", "auto_view_sizes", "training_dataset", "check_dicom_folder", "dicom_segmentation",
     "dicom_sources", "filter_readable", "usable_items", "IMAGE_SUFFIXES", "find_images", "find_pairs",
     "find_sequences", "holdout", "is_dicom_file", "load_datalist", "pretrain_loader", "pretrain_transforms", "feature_image_size",
-    "feature_postprocessing", "feature_preprocessing", "seg_datalists", "seg_postprocessing", "seg_preprocessing",
+    "feature_postprocessing", "feature_preprocessing", "seg_datalists", "seg_test_datalist", "seg_postprocessing", "seg_preprocessing", "seg_rotate_range",
     "model_preprocessing", "model_postprocessing", "prediction_savers", "PredictionPlan", "prediction_root",
 ]

@@ -20,7 +20,7 @@ from monai_cover.utils import read_json
 
 __all__ = [
     "IMAGE_SUFFIXES", "is_dicom_file", "find_images", "find_pairs", "find_sequences", "load_datalist",
-    "seg_datalists", "holdout",
+    "seg_datalists", "seg_test_datalist", "holdout",
 ]
 
 logger = logging.getLogger("monai_cover.data")
@@ -230,6 +230,15 @@ def load_datalist(source: str | os.PathLike, section: str) -> list[dict]:
             if not isinstance(item, dict) or key not in item:
                 raise BadInputError(f"{path}: item {i} of '{section}' has no '{key}'.")
     return load_decathlon_datalist(path, is_segmentation=True, data_list_key=section, base_dir=path.parent)
+
+
+def seg_test_datalist(data_file: str | os.PathLike | None = None, images_dir: str | os.PathLike | None = None,
+                      labels_dir: str | os.PathLike | None = None) -> list[dict]:
+    """The cases cover_seg evaluates on: the ``test`` section of ``data_file``, else the image/label pairs of
+    ``images_dir`` and ``labels_dir`` (:func:`find_pairs`)."""
+    if data_file:
+        return load_datalist(data_file, "test")
+    return find_pairs(images_dir, labels_dir)
 
 
 def seg_datalists(

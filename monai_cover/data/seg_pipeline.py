@@ -23,8 +23,8 @@ from monai_cover.transforms.compose import CheckedCompose
 from monai_cover.transforms.intensity import intensity_scalingd
 from monai_cover.transforms.io import SafeLoadImaged, to_ras
 
-__all__ = ["model_postprocessing", "model_preprocessing", "prediction_savers", "seg_preprocessing",
-           "seg_postprocessing"]
+__all__ = ["SEG_ROTATE_RAD", "model_postprocessing", "model_preprocessing", "prediction_savers", "seg_preprocessing",
+           "seg_postprocessing", "seg_rotate_range"]
 
 
 def seg_preprocessing(
@@ -50,7 +50,8 @@ def seg_preprocessing(
     With ``check`` (default) every item is validated after channel-first loading and orientation
     (:class:`~monai_cover.transforms.checks.CheckImaged`): one image channel (2D RGB/RGBA averaged to gray with
     ``rgb_to_gray``), ``spatial_dims`` axes, finite and non-constant intensities; labels with values in
-    ``range(num_classes)`` (if given) or {0, 1, 255} (``multilabel``), on the image's grid (shape and affine).
+    ``range(num_classes)`` (if given, classes only) or {0, 1, 255} (``multilabel``), on the image's grid (shape and
+    affine).
     Unreadable files always raise a one-line :class:`~monai_cover.errors.BadInputError` naming the file.
     ``channels=3``: 2D colour images stay RGB (gray ones repeated, alpha dropped), scaled together.
     ``modalities`` above 1: each image is that many co-registered modalities (a datalist ``"image": [t1, t2]`` or
@@ -66,7 +67,8 @@ def seg_preprocessing(
     if spatial_dims == 3:
         xs.append(to_ras(keys))
     if check:
-        xs.append(CheckImaged(image, spatial_dims, label_key=labels or None, num_classes=num_classes,
+        xs.append(CheckImaged(image, spatial_dims, label_key=labels or None,
+                              num_classes=None if multilabel else num_classes,
                               multilabel=multilabel, rgb_to_gray=rgb_to_gray,
                               channels=modalities if modalities > 1 else channels, modalities=modalities > 1))
     if spatial_dims == 3 and pixdim is not None:
@@ -106,8 +108,7 @@ def model_preprocessing(settings: Mapping[str, Any], keys: Sequence[str] = ("ima
     spatial_dims, multilabel = settings["spatial_dims"], settings["multilabel"]
     return seg_preprocessing(
         spatial_dims=spatial_dims, keys=keys, image_size=settings["image_size"], pixdim=settings["pixdim"],
-        multilabel=multilabel,
-        num_classes=None if multilabel else seg_output_channels(settings["label_names"], multilabel),
+        multilabel=multilabel, num_classes=seg_output_channels(settings["label_names"], multilabel),
         channels=seg_input_channels(settings["color"], spatial_dims, settings["modalities"]),
         modalities=settings["modalities"], intensity=settings["intensity"], **options)
 
@@ -130,3 +131,13 @@ def prediction_savers(settings: Mapping[str, Any], nifti: Any, png: Any, dicom_s
     if resolve_dicom_seg(dicom_seg_setting):
         savers.append(dicom_seg)
     return savers
+
+
+#: the random rotation of fine-tuning patches (radians, about each axis of a 3D patch)
+SEG_ROTATE_RAD = 0.17
+
+
+def seg_rotate_range(net_dims: int) -> list[float]:
+    """``RandAffined``'s ``rotate_range`` for fine-tuning patches of a ``net_dims`` network: :data:`SEG_ROTATE_RAD`
+    in 2D, about each of the three axes in 3D."""
+    return [SEG_ROTATE_RAD] * (1 if net_dims == 2 else 3)
