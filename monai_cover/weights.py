@@ -21,9 +21,10 @@ from monai_cover.errors import BadInputError, MissingFileError, WeightsError, fi
 from monai_cover.utils import atomic_write, read_json
 
 __all__ = [
-    "save_backbone", "load_backbone_state", "backbone_config", "backbone_default", "backbone_inputs", "feature_network", "TrainedSettings",
-    "trained_settings", "model_settings", "trained_network", "load_backbone", "load_model_file", "load_init_model", "reseed_backbone", "initial_weights",
-    "KeyReport", "compare_keys", "BACKBONE_FORMAT", "FIELD_MODEL", "save_field_model", "load_field_model",
+    "save_backbone", "load_backbone_state", "backbone_config", "backbone_default", "backbone_inputs", "feature_network",
+    "TrainedSettings", "trained_settings", "model_settings", "trained_network", "load_backbone", "load_model_file",
+    "load_init_model", "reseed_backbone", "initial_weights", "KeyReport", "compare_keys", "BACKBONE_FORMAT",
+    "FIELD_MODEL", "save_field_model", "load_field_model",
 ]
 
 BACKBONE_FORMAT = "monai_cover.backbone/1"

@@ -12,6 +12,7 @@ from monai_cover.data.datalist import (
     holdout,
     is_dicom_file,
     load_datalist,
+    pretrain_items,
     seg_datalists,
     seg_test_datalist,
 )
@@ -36,9 +37,10 @@ from monai_cover.data.seg_pipeline import (
 )
 
 __all__ = [
-    "auto_roi_size", "auto_view_sizes", "training_dataset", "check_dicom_folder", "dicom_segmentation",
-    "dicom_sources", "filter_readable", "usable_items", "IMAGE_SUFFIXES", "find_images", "find_pairs",
-    "find_sequences", "holdout", "is_dicom_file", "load_datalist", "pretrain_loader", "pretrain_transforms", "feature_image_size",
-    "feature_postprocessing", "feature_preprocessing", "seg_datalists", "seg_test_datalist", "seg_postprocessing", "seg_preprocessing", "seg_rotate_range",
-    "model_preprocessing", "model_postprocessing", "prediction_savers", "PredictionPlan", "prediction_root",
+    "auto_roi_size", "auto_view_sizes", "training_dataset", "check_dicom_folder", "dicom_segmentation", "dicom_sources",
+    "filter_readable", "usable_items", "IMAGE_SUFFIXES", "find_images", "find_pairs", "find_sequences", "holdout",
+    "is_dicom_file", "load_datalist", "pretrain_loader", "pretrain_transforms", "feature_image_size",
+    "feature_postprocessing", "feature_preprocessing", "seg_datalists", "seg_test_datalist", "pretrain_items",
+    "seg_postprocessing", "seg_preprocessing", "seg_rotate_range", "model_preprocessing", "model_postprocessing",
+    "prediction_savers", "PredictionPlan", "prediction_root",
 ]

@@ -101,7 +101,8 @@ def seg_postprocessing(num_classes: int, multilabel: bool = False, label_key: st
     return Compose(xs)
 
 
-def model_preprocessing(settings: Mapping[str, Any], keys: Sequence[str] = ("image",), **options: Any) -> CheckedCompose:
+def model_preprocessing(settings: Mapping[str, Any], keys: Sequence[str] = ("image",), **options: Any
+                        ) -> CheckedCompose:
     """:func:`seg_preprocessing` of the images (and labels: further ``keys``) of a cover_seg model of ``settings``
     (:func:`monai_cover.weights.model_settings`): its dimension, size, spacing, channels and scaling; ``options``
     (e.g. ``pad_size``) are passed on."""
@@ -120,8 +121,8 @@ def model_postprocessing(settings: Mapping[str, Any], label_key: str | None = "l
     return seg_postprocessing(seg_output_channels(settings["label_names"], multilabel), multilabel, label_key, one_hot)
 
 
-def prediction_savers(settings: Mapping[str, Any], nifti: Any, png: Any, dicom_seg: Any, dicom_seg_setting: Any = "auto"
-                      ) -> list[Any]:
+def prediction_savers(settings: Mapping[str, Any], nifti: Any, png: Any, dicom_seg: Any,
+                      dicom_seg_setting: Any = "auto") -> list[Any]:
     """The savers of an inference run: the ``nifti`` label map always; the ``png`` too for 2D models that are not
     multi-label (a label map in an image format); the ``dicom_seg`` one as the ``dicom_seg`` setting says
     (:func:`~monai_cover.capabilities.resolve_dicom_seg`)."""

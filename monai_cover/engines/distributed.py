@@ -10,7 +10,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["distributed_network", "end_distributed", "local_device", "start_distributed"]
+__all__ = ["distributed_network", "end_distributed", "local_device", "rank_seed", "start_distributed"]
 
 
 def local_device() -> torch.device:
@@ -26,6 +26,12 @@ def start_distributed(device: torch.device) -> bool:
     if torch.cuda.is_available():
         torch.cuda.set_device(device)
     return True
+
+
+def rank_seed(seed: int) -> int:
+    """The seed of this process's random draws that must differ across processes (e.g. the views): ``seed`` plus
+    its rank, so each process draws its own and a rerun the same."""
+    return seed + dist.get_rank()
 
 
 def distributed_network(module: nn.Module, device: torch.device) -> DistributedDataParallel:

@@ -19,7 +19,6 @@ from monai_cover.transforms.pairs import ViewPairs
 from monai_cover.transforms.params import PAIR_KINDS, ViewParams
 from monai_cover.transforms.sampler import CoverViewSampler
 from monai_cover.transforms.save import PredictionLayout, SaveDicomSegd, SavePredictiond
-from monai_cover.transforms.views import view_appearance, view_geometry, view_pairs
 from monai_cover.transforms.sequences import (
     LoadSequence,
     LoadSequenced,
@@ -27,6 +26,7 @@ from monai_cover.transforms.sequences import (
     load_frame_label,
     load_sequence,
 )
+from monai_cover.transforms.views import view_appearance, view_geometry, view_pairs
 
 __all__ = [
     "view_appearance", "view_geometry", "view_pairs",
