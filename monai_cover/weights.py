@@ -362,16 +362,14 @@ def backbone_inputs(spatial_dims: int, view_sizes: Sequence[Any], intensity: Any
     return {"intensity": "percentile" if frames else intensity, "pixdim": pixdim, "image_size": image_size}
 
 
-def feature_network(path: str | os.PathLike, config: Mapping[str, Any]) -> nn.Module:
-    """The feature extractor of the backbone in ``path``: a :class:`~monai_cover.networks.CoverFeatureNet` of the
-    architecture its record ``config`` (:func:`backbone_config`) names, with its weights (:func:`load_backbone`), so
-    the architecture travels with the weights."""
+def feature_network(config: Mapping[str, Any]) -> nn.Module:
+    """The feature extractor of a pretrained backbone: a :class:`~monai_cover.networks.CoverFeatureNet` of the
+    architecture its record ``config`` (:func:`backbone_config`) names, so the architecture travels with the
+    weights (loaded into its ``backbone`` with :func:`load_backbone`)."""
     from monai_cover.networks import CoverFeatureNet
 
-    network = CoverFeatureNet(spatial_dims=config["spatial_dims"], in_channels=config["in_channels"],
-                              channels=config["channels"], decoder_channels=config["decoder_channels"])
-    load_backbone(network.backbone, path)
-    return network
+    return CoverFeatureNet(spatial_dims=config["spatial_dims"], in_channels=config["in_channels"],
+                           channels=config["channels"], decoder_channels=config["decoder_channels"])
 
 
 def reseed_backbone(module: nn.Module, seed: int) -> nn.Module:

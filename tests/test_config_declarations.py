@@ -45,9 +45,13 @@ def test_a_trained_model_records_and_inference_reads_exactly_the_settings_declar
     for name in ("train", "inference"):
         config = json.loads((REPO / "bundles" / "cover_seg" / "configs" / f"{name}.json").read_text())
         assert set(config["model_settings"]) == declared, name
+    # each is the model's ("auto") unless given, resolved and checked in one place (weights.model_settings); at
+    # evaluation the names and multilabel are the model's by id too, as train.json's metrics and handlers read them
     evaluate = json.loads((REPO / "bundles" / "cover_seg" / "configs" / "evaluate.json").read_text())
-    assert {k for k, v in evaluate.items() if v == f"$@trained['{k}']"} == declared
-    # inference: each is the model's ("auto") unless given, resolved and checked in one place (weights.model_settings)
+    by_id = {"label_names", "multilabel"}
+    assert {k for k in declared if evaluate[k] == "auto"} == declared - by_id
+    assert {k for k in by_id if evaluate[k] == f"$@trained['{k}']"} == by_id
+    assert evaluate["model"]["given"] == {k: f"@{k}" for k in declared}
     inference = json.loads((REPO / "bundles" / "cover_seg" / "configs" / "inference.json").read_text())
     assert {k for k in declared if inference[k] == "auto"} == declared
     assert inference["model_settings"] == {k: f"@{k}" for k in declared}

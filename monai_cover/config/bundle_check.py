@@ -67,8 +67,8 @@ def check_bundle(bundle: str, *configs: str) -> bool:
     """The start of every bundle run: one-line errors (:func:`~monai_cover.errors.install_one_line_errors`), then a
     check of the running config of ``bundle`` (``"cover_pretrain"``, ``"cover_seg"``), made of its ``configs``
     (``"train"``, ``"train", "evaluate"``, ...): refuse unknown ids (:func:`check_known`), then check the value of
-    each declared setting of these configs (at inference, ``"auto"`` for a setting of the trained model: the model's,
-    :func:`~monai_cover.weights.model_settings`). Call it first in ``initialize``; returns ``True``.
+    each declared setting of these configs (at evaluation and inference, ``"auto"`` for a setting of the trained
+    model: the model's, :func:`~monai_cover.weights.model_settings`). Call it first in ``initialize``; returns ``True``.
 
     Raises:
         BadSettingError: one line naming the option and what to do.
@@ -80,6 +80,6 @@ def check_bundle(bundle: str, *configs: str) -> bool:
     for name, setting in BUNDLES[bundle].settings.items():
         if setting.check is not None and name in config and set(setting.configs) & set(configs):
             value = parser.get_parsed_content(name)
-            if not (value == "auto" and MODEL in setting.roles and "inference" in configs):  # the model's
+            if not (value == "auto" and MODEL in setting.roles and {"evaluate", "inference"} & set(configs)):
                 setting.check(name, value)
     return True

@@ -255,7 +255,7 @@ SEG = BundleDeclaration(
                   "patch_size", "max_epochs", "cache_settings", "in_channels", "model_settings", "network_def",
                   "network", "loss", "optimizer", "datalists", "train", "validate", "initialize", "run"),
         "multi_gpu_train": ("device", "network", "train", "validate", "initialize", "run", "finalize"),
-        "evaluate": ("trained", "net_roi_size", "eval_dir", "test_data", "validate", "initialize", "run"),
+        "evaluate": ("trained", "model", "network_def", "eval_dir", "test_data", "validate", "initialize", "run"),
         "label_transfer": ("eval_dir", "atlases", "validate", "initialize"),
         "inference": ("imports", "model_folder", "model_settings", "trained", "savers", "network_def", "network",
                       "all_images",

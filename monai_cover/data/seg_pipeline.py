@@ -17,7 +17,7 @@ from monai.transforms import (
 )
 
 from monai_cover.capabilities import resolve_dicom_seg
-from monai_cover.config import check_modality_intensity, seg_input_channels, seg_output_channels
+from monai_cover.config import check_modality_intensity, seg_input_channels, seg_output_channels, seg_patch_size
 from monai_cover.transforms.checks import CheckImaged
 from monai_cover.transforms.compose import CheckedCompose
 from monai_cover.transforms.intensity import intensity_scalingd
@@ -101,12 +101,15 @@ def seg_postprocessing(num_classes: int, multilabel: bool = False, label_key: st
     return Compose(xs)
 
 
-def model_preprocessing(settings: Mapping[str, Any], keys: Sequence[str] = ("image",), **options: Any
-                        ) -> CheckedCompose:
+def model_preprocessing(settings: Mapping[str, Any], keys: Sequence[str] = ("image",), pad: bool = False,
+                        **options: Any) -> CheckedCompose:
     """:func:`seg_preprocessing` of the images (and labels: further ``keys``) of a cover_seg model of ``settings``
-    (:func:`monai_cover.weights.model_settings`): its dimension, size, spacing, channels and scaling; ``options``
-    (e.g. ``pad_size``) are passed on."""
+    (:func:`monai_cover.weights.model_settings`): its dimension, size, spacing, channels and scaling; with ``pad``
+    padded to at least its training patch (:func:`~monai_cover.config.seg_patch_size`), as training validated it.
+    ``options`` are passed on."""
     spatial_dims, multilabel = settings["spatial_dims"], settings["multilabel"]
+    if pad:
+        options["pad_size"] = seg_patch_size(settings["roi_size"], settings["slicewise"])
     return seg_preprocessing(
         spatial_dims=spatial_dims, keys=keys, image_size=settings["image_size"], pixdim=settings["pixdim"],
         multilabel=multilabel, num_classes=seg_output_channels(settings["label_names"], multilabel),
