@@ -19,7 +19,6 @@ from monai_cover.config.rules import (
     seg_output_channels,
     seg_patch_size,
     temporal_pairs,
-    trained_value,
 )
 
 __all__ = [
@@ -27,5 +26,5 @@ __all__ = [
     "check_known", "check_modalities", "check_modality_intensity", "check_slicewise", "check_temporal",
     "check_trained_settings", "fit_patch_size", "image_channels", "network_dims", "running_parser",
     "seg_image_size", "seg_input_channels", "seg_max_epochs", "seg_output_channels", "seg_patch_size",
-    "temporal_pairs", "trained_value",
+    "temporal_pairs",
 ]

@@ -15,7 +15,7 @@ from monai_cover.errors import BadSettingError
 __all__ = [
     "check_crops_per_image", "check_modalities", "check_modality_intensity", "check_slicewise", "check_temporal",
     "check_trained_settings", "fit_patch_size", "image_channels", "network_dims", "seg_input_channels",
-    "seg_output_channels", "seg_image_size", "seg_max_epochs", "seg_patch_size", "temporal_pairs", "trained_value",
+    "seg_output_channels", "seg_image_size", "seg_max_epochs", "seg_patch_size", "temporal_pairs",
 ]
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ def check_trained_settings(trained: Mapping[str, Any], given: Mapping[str, Any],
     ``trained``: :func:`monai_cover.weights.trained_settings` of ``model_dir``; ``given``: this run's values of the
     same names. Evaluation and inference take their defaults from ``trained``, so a difference is an override that
     cannot fit the model (or one that would silently mislabel structures); ``"auto"`` means the model's value
-    (:func:`trained_value`). Returns ``True``.
+    (:func:`monai_cover.weights.model_settings`). Returns ``True``.
     """
     for name, value in given.items():
         if value == "auto":
@@ -38,12 +38,6 @@ def check_trained_settings(trained: Mapping[str, Any], given: Mapping[str, Any],
                 f"--{name} {value!r}: the model in {model_dir} was trained with {trained[name]!r} (leave the "
                 "setting out to use the model's, or point --model_dir or --bundle_root at the model you mean)")
     return True
-
-
-def trained_value(name: str, value: Any, trained: Mapping[str, Any]) -> Any:
-    """``value`` of the setting ``name`` at evaluation or inference, where ``"auto"`` (what training was given, e.g.
-    ``--roi_size auto`` repeated in the same command) means the size the model was trained with."""
-    return trained[name] if value == "auto" else value
 
 
 def fit_patch_size(name: str, size: int | Sequence[int], spatial_dims: int, num_levels: int) -> int | list[int]:
