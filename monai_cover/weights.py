@@ -544,16 +544,18 @@ def model_settings(model_dir: str | os.PathLike, given: Mapping[str, Any]) -> di
     return {name: trained[name] if value == "auto" else value for name, value in given.items()}
 
 
-def trained_network(settings: Mapping[str, Any]) -> nn.Module:
+def trained_network(settings: Mapping[str, Any], **options: Any) -> nn.Module:
     """The :class:`~monai_cover.networks.CoverSegNet` a cover_seg model of ``settings`` (:func:`model_settings`, or
     the ``model.json`` record) is: its architecture travels with its weights, which are loaded separately
-    (:func:`load_model_file`; the network is built before a model exists, e.g. by a model-zoo check)."""
+    (:func:`load_model_file`; the network is built before a model exists, e.g. by a model-zoo check). ``options``:
+    ``CoverSegNet``'s (one given wins over the settings')."""
     from monai_cover.config import network_dims, seg_input_channels, seg_output_channels
     from monai_cover.networks import CoverSegNet
 
     spatial_dims = settings["spatial_dims"]
-    return CoverSegNet(spatial_dims=network_dims(spatial_dims, settings["slicewise"]),
-                       in_channels=seg_input_channels(settings["color"], spatial_dims, settings["modalities"]),
-                       out_channels=seg_output_channels(settings["label_names"], settings["multilabel"]),
-                       channels=settings["channels"], decoder_channels=settings["decoder_channels"],
-                       head_levels=settings["head_levels"])
+    model = {"spatial_dims": network_dims(spatial_dims, settings["slicewise"]),
+             "in_channels": seg_input_channels(settings["color"], spatial_dims, settings["modalities"]),
+             "out_channels": seg_output_channels(settings["label_names"], settings["multilabel"]),
+             "channels": settings["channels"], "decoder_channels": settings["decoder_channels"],
+             "head_levels": settings["head_levels"]}
+    return CoverSegNet(**{**model, **options})

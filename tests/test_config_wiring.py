@@ -97,6 +97,10 @@ def test_loader_and_schedules():
     dice = seg_loss(multilabel=True, lambda_ce=0.5)
     assert dice.dice.sigmoid and not dice.dice.softmax and dice.lambda_ce == 0.5
     assert seg_loss().dice.to_onehot_y and seg_loss().dice.softmax
+    # a value the rule sets, given by path (e.g. --train#dataloader#drop_last), wins as it did in the JSON form
+    assert not pretrain_loader(data, 4, 2, drop_last=False).drop_last
+    assert pretrain_lr_schedule(opt, loader, 3, 50, warmup_steps=7).warmup_steps == 7
+    assert seg_loss(sigmoid=True, softmax=False).dice.sigmoid
 
 
 def test_a_model_is_built_fed_and_read_from_its_settings(tmp_path):
@@ -110,6 +114,8 @@ def test_a_model_is_built_fed_and_read_from_its_settings(tmp_path):
     names = [type(t).__name__ for t in model_preprocessing(settings, ["image", "label"], pad=True).transforms]
     assert names[-2:] == ["SpatialPadd", "EnsureTyped"] and "Resized" in names
     assert len(model_postprocessing(settings, label_key=None, one_hot=False).transforms) == 2
+    assert not any(p.requires_grad for p in trained_network(settings, freeze_backbone=True).backbone.parameters())
+    assert "Resized" not in [type(t).__name__ for t in model_preprocessing(settings, image_size=None).transforms]
     inferer = model_inferer(settings)
     assert list(inferer.roi_size) == [48, 40] and not inferer.progress
     assert prediction_savers(settings, "nii", "png", "dcm", False) == ["nii", "png"]

@@ -148,6 +148,8 @@ def feature_postprocessing(config: Mapping[str, Any], invert: Any, save: Any, im
 def pretrain_loader(dataset: Any, batch_size: int, crops_per_image: int = 1, **options: Any) -> DataLoader:
     """MONAI's ``DataLoader`` of pretraining: ``batch_size`` views per step, made of ``crops_per_image`` random crops
     of each decoded image, so ``batch_size // crops_per_image`` images per batch (at least one); the last, smaller
-    batch is dropped when the data holds more than one batch (steps of one size). ``options``: ``DataLoader``'s."""
-    images = max(1, batch_size // crops_per_image)
-    return DataLoader(dataset, batch_size=images, drop_last=len(dataset) > batch_size // crops_per_image, **options)
+    batch is dropped when the data holds more than one batch (steps of one size). ``options``: ``DataLoader``'s (a
+    ``batch_size`` or ``drop_last`` among them wins over the rule)."""
+    rule = {"batch_size": max(1, batch_size // crops_per_image),
+            "drop_last": len(dataset) > batch_size // crops_per_image}
+    return DataLoader(dataset, **{**rule, **options})

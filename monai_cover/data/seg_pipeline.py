@@ -106,15 +106,15 @@ def model_preprocessing(settings: Mapping[str, Any], keys: Sequence[str] = ("ima
     """:func:`seg_preprocessing` of the images (and labels: further ``keys``) of a cover_seg model of ``settings``
     (:func:`monai_cover.weights.model_settings`): its dimension, size, spacing, channels and scaling; with ``pad``
     padded to at least its training patch (:func:`~monai_cover.config.seg_patch_size`), as training validated it.
-    ``options`` are passed on."""
+    ``options``: :func:`seg_preprocessing`'s (one given wins over the model's)."""
     spatial_dims, multilabel = settings["spatial_dims"], settings["multilabel"]
+    model = {"spatial_dims": spatial_dims, "image_size": settings["image_size"], "pixdim": settings["pixdim"],
+             "multilabel": multilabel, "num_classes": seg_output_channels(settings["label_names"], multilabel),
+             "channels": seg_input_channels(settings["color"], spatial_dims, settings["modalities"]),
+             "modalities": settings["modalities"], "intensity": settings["intensity"]}
     if pad:
-        options["pad_size"] = seg_patch_size(settings["roi_size"], settings["slicewise"])
-    return seg_preprocessing(
-        spatial_dims=spatial_dims, keys=keys, image_size=settings["image_size"], pixdim=settings["pixdim"],
-        multilabel=multilabel, num_classes=seg_output_channels(settings["label_names"], multilabel),
-        channels=seg_input_channels(settings["color"], spatial_dims, settings["modalities"]),
-        modalities=settings["modalities"], intensity=settings["intensity"], **options)
+        model["pad_size"] = seg_patch_size(settings["roi_size"], settings["slicewise"])
+    return seg_preprocessing(keys=keys, **{**model, **options})
 
 
 def model_postprocessing(settings: Mapping[str, Any], label_key: str | None = "label", one_hot: bool = True

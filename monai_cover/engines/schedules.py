@@ -14,14 +14,16 @@ def pretrain_lr_schedule(optimizer: Optimizer, dataloader: Any, epochs: int, war
                          ) -> WarmupCosineSchedule:
     """cover_pretrain's schedule over its ``epochs * len(dataloader)`` steps: a linear warm-up of
     ``warmup_iterations``, but at most a tenth of the run (at least one step), then cosine decay. ``options``:
-    :class:`~monai.optimizers.WarmupCosineSchedule`'s."""
+    :class:`~monai.optimizers.WarmupCosineSchedule`'s (``warmup_steps`` or ``t_total`` given win over the rule)."""
     total = epochs * len(dataloader)
-    return WarmupCosineSchedule(optimizer, warmup_steps=min(warmup_iterations, max(1, total // 10)), t_total=total,
-                                **options)
+    return WarmupCosineSchedule(optimizer, **{"warmup_steps": min(warmup_iterations, max(1, total // 10)),
+                                              "t_total": total, **options})
 
 
 def seg_lr_schedule(optimizer: Optimizer, dataloader: Any, epochs: int, warmup_iterations: int, **options: Any
                     ) -> WarmupCosineSchedule:
     """cover_seg's cosine schedule (``--lr_schedule cosine``) over its ``epochs * len(dataloader)`` steps, after a
-    linear warm-up of ``warmup_iterations``. ``options``: :class:`~monai.optimizers.WarmupCosineSchedule`'s."""
-    return WarmupCosineSchedule(optimizer, warmup_steps=warmup_iterations, t_total=epochs * len(dataloader), **options)
+    linear warm-up of ``warmup_iterations``. ``options``: :class:`~monai.optimizers.WarmupCosineSchedule`'s
+    (``warmup_steps`` or ``t_total`` given win)."""
+    return WarmupCosineSchedule(optimizer, **{"warmup_steps": warmup_iterations, "t_total": epochs * len(dataloader),
+                                              **options})

@@ -53,5 +53,5 @@ def pretrain_loss(
 def seg_loss(multilabel: bool = False, **options: Any) -> DiceCELoss:
     """cover_seg's loss: Dice + cross-entropy, over classes (softmax, the label one-hot encoded) or, with
     ``multilabel``, over overlapping structures (a sigmoid per channel). ``options``:
-    :class:`~monai.losses.DiceCELoss`'s (e.g. ``lambda_dice``, ``lambda_ce``)."""
-    return DiceCELoss(to_onehot_y=not multilabel, softmax=not multilabel, sigmoid=multilabel, **options)
+    :class:`~monai.losses.DiceCELoss`'s (e.g. ``lambda_dice``, ``lambda_ce``; one the rule sets, given, wins)."""
+    return DiceCELoss(**{"to_onehot_y": not multilabel, "softmax": not multilabel, "sigmoid": multilabel, **options})
