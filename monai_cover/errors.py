@@ -2,8 +2,9 @@
 
 Every such failure raises a :class:`CoverError` subclass. Bundles run inside ``python -m monai.bundle``, which wraps
 whatever a config expression raises in several layers of ``RuntimeError``; the interpreter hook that
-:func:`install_one_line_errors` installs (first step of every bundle's ``initialize``) finds a :class:`CoverError`
-anywhere in the cause chain and prints only its line.
+:func:`install_one_line_errors` installs (first step of every bundle's ``initialize``, in
+:func:`monai_cover.config.check_bundle`) finds a :class:`CoverError` anywhere in the cause chain and prints only its
+line.
 ``MONAI_COVER_FULL_TRACEBACK=1`` restores the full traceback.
 """
 
@@ -154,8 +155,9 @@ class _QuietExpectedFailures(logging.Filter):
 
 
 def install_one_line_errors() -> bool:
-    """Make uncaught expected failures print one line and exit 1 (what the bundles' ``initialize`` calls first), with
-    no error records of the engines before it (:class:`_QuietExpectedFailures` on the logging handlers in place).
+    """Make uncaught expected failures print one line and exit 1 (what the bundles' ``initialize`` does first, in
+    :func:`monai_cover.config.check_bundle`), with no error records of the engines before it
+    (:class:`_QuietExpectedFailures` on the logging handlers in place).
 
     Opt-in: importing the package changes nothing in a user's own program. Idempotent. Returns ``True``.
     """

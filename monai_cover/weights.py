@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,10 @@ from monai_cover.errors import BadInputError, MissingFileError, WeightsError, fi
 from monai_cover.utils import atomic_write, read_json
 
 __all__ = [
-    "save_backbone", "load_backbone_state", "backbone_config", "TrainedSettings",
-    "trained_settings", "load_backbone", "load_model_file", "load_init_model", "reseed_backbone", "initial_weights",
-    "KeyReport", "compare_keys", "BACKBONE_FORMAT", "FIELD_MODEL", "save_field_model", "load_field_model",
+    "save_backbone", "load_backbone_state", "backbone_config", "backbone_default", "backbone_inputs", "feature_network",
+    "TrainedSettings", "trained_settings", "model_settings", "trained_network", "load_backbone", "load_model_file",
+    "load_init_model", "reseed_backbone", "initial_weights", "KeyReport", "compare_keys", "BACKBONE_FORMAT",
+    "FIELD_MODEL", "save_field_model", "load_field_model",
 ]
 
 BACKBONE_FORMAT = "monai_cover.backbone/1"
@@ -331,6 +332,46 @@ def _check_same_kind(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.
                            "as in pretraining) or pretrain on these images.")
 
 
+def backbone_default(name: str, backbone: Mapping[str, Any], spatial_dims: int | None = None, slicewise: bool = False,
+                     modalities: int = 1) -> Any:
+    """cover_seg's default of the setting ``name`` from the pretrained ``backbone`` (:func:`backbone_config`), so
+    fine-tuning builds and feeds the network the backbone was pretrained as: ``spatial_dims`` (3 with
+    ``slicewise``: volumes, whatever the 2D backbone's), ``pixdim`` (volumes of ``spatial_dims`` 3 only), ``color``
+    (``rgb`` for a 3-channel backbone), ``intensity`` (percentiles for several ``modalities``), ``channels`` and
+    ``decoder_channels``."""
+    if name == "spatial_dims":
+        return 3 if slicewise else backbone["spatial_dims"]
+    if name == "pixdim":
+        return backbone["pixdim"] if spatial_dims == 3 else None
+    if name == "color":
+        return "rgb" if backbone["in_channels"] == 3 else "gray"
+    if name == "intensity":
+        return "percentile" if modalities > 1 else backbone["intensity"]
+    return backbone[name]
+
+
+def backbone_inputs(spatial_dims: int, view_sizes: Sequence[Any], intensity: Any, pixdim: Any, frames: int = 0
+                    ) -> dict[str, Any]:
+    """How a pretrained backbone's inputs were made, recorded beside its weights (``model.json``) for fine-tuning and
+    feature extraction to make theirs alike: the ``intensity`` scaling (percentiles for sequences: their frames are
+    scaled together by percentiles), the 3D ``pixdim``, and for 2D images the ``image_size`` they were resized to
+    (the load size of ``view_sizes``, :func:`~monai_cover.data.auto_view_sizes`; ``None`` for volumes)."""
+    from monai.utils import ensure_tuple_rep
+
+    image_size = [int(s) for s in ensure_tuple_rep(view_sizes[1], 2)] if spatial_dims == 2 else None
+    return {"intensity": "percentile" if frames else intensity, "pixdim": pixdim, "image_size": image_size}
+
+
+def feature_network(config: Mapping[str, Any]) -> nn.Module:
+    """The feature extractor of a pretrained backbone: a :class:`~monai_cover.networks.CoverFeatureNet` of the
+    architecture its record ``config`` (:func:`backbone_config`) names, so the architecture travels with the
+    weights (loaded into its ``backbone`` with :func:`load_backbone`)."""
+    from monai_cover.networks import CoverFeatureNet
+
+    return CoverFeatureNet(spatial_dims=config["spatial_dims"], in_channels=config["in_channels"],
+                           channels=config["channels"], decoder_channels=config["decoder_channels"])
+
+
 def reseed_backbone(module: nn.Module, seed: int) -> nn.Module:
     """Redraw ``module``'s random initialisation from ``seed``: a new backbone built from its ``config`` under
     ``torch.manual_seed(seed)`` (the same scheme, the global random state untouched), copied in place.
@@ -489,3 +530,32 @@ class TrainedSettings(Mapping):
 def trained_settings(model_dir: str | os.PathLike) -> TrainedSettings:
     """The settings the cover_seg model in ``model_dir`` was trained with (:class:`TrainedSettings`)."""
     return TrainedSettings(model_dir)
+
+
+def model_settings(model_dir: str | os.PathLike, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings an inference run uses with the cover_seg model in ``model_dir``: each of ``given`` (the run's
+    values of the settings with the ``MODEL`` role) as the model was trained with it where it is ``"auto"``, else
+    as given (a bare ``model.pt`` without ``model.json`` needs its sizes given). A given value that differs from a
+    recorded one is refused in one line (:func:`~monai_cover.config.check_trained_settings`)."""
+    from monai_cover.config import check_trained_settings
+
+    trained = TrainedSettings(model_dir)
+    check_trained_settings(trained, given, str(model_dir))
+    return {name: trained[name] if value == "auto" else value for name, value in given.items()}
+
+
+def trained_network(settings: Mapping[str, Any], **options: Any) -> nn.Module:
+    """The :class:`~monai_cover.networks.CoverSegNet` a cover_seg model of ``settings`` (:func:`model_settings`, or
+    the ``model.json`` record) is: its architecture travels with its weights, which are loaded separately
+    (:func:`load_model_file`; the network is built before a model exists, e.g. by a model-zoo check). ``options``:
+    ``CoverSegNet``'s (one given wins over the settings')."""
+    from monai_cover.config import network_dims, seg_input_channels, seg_output_channels
+    from monai_cover.networks import CoverSegNet
+
+    spatial_dims = settings["spatial_dims"]
+    model = {"spatial_dims": network_dims(spatial_dims, settings["slicewise"]),
+             "in_channels": seg_input_channels(settings["color"], spatial_dims, settings["modalities"]),
+             "out_channels": seg_output_channels(settings["label_names"], settings["multilabel"]),
+             "channels": settings["channels"], "decoder_channels": settings["decoder_channels"],
+             "head_levels": settings["head_levels"]}
+    return CoverSegNet(**{**model, **options})

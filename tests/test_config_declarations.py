@@ -45,10 +45,19 @@ def test_a_trained_model_records_and_inference_reads_exactly_the_settings_declar
     for name in ("train", "inference"):
         config = json.loads((REPO / "bundles" / "cover_seg" / "configs" / f"{name}.json").read_text())
         assert set(config["model_settings"]) == declared, name
-    for name in ("evaluate", "inference"):
-        config = json.loads((REPO / "bundles" / "cover_seg" / "configs" / f"{name}.json").read_text())
-        assert {k for k, v in config.items() if v == f"$@trained['{k}']"} == declared, name
-        assert ".get(" not in json.dumps(config), f"{name}.json falls back to defaults of its own"
+    # each is the model's ("auto") unless given, resolved and checked in one place (weights.model_settings); at
+    # evaluation the names and multilabel are the model's by id too, as train.json's metrics and handlers read them
+    evaluate = json.loads((REPO / "bundles" / "cover_seg" / "configs" / "evaluate.json").read_text())
+    by_id = {"label_names", "multilabel"}
+    assert {k for k in declared if evaluate[k] == "auto"} == declared - by_id
+    assert {k for k in by_id if evaluate[k] == f"$@trained['{k}']"} == by_id
+    assert evaluate["model"]["given"] == {k: f"@{k}" for k in declared}
+    inference = json.loads((REPO / "bundles" / "cover_seg" / "configs" / "inference.json").read_text())
+    assert {k for k in declared if inference[k] == "auto"} == declared
+    assert inference["model_settings"] == {k: f"@{k}" for k in declared}
+    assert inference["trained"]["given"] == "@model_settings"
+    for config in (evaluate, inference):
+        assert ".get(" not in json.dumps(config), "falls back to defaults of its own"
 
 
 def test_a_bare_model_takes_the_defaults_of_training_for_all_but_its_sizes():

@@ -14,8 +14,8 @@ from typing import Any
 
 from monai.bundle import ConfigParser
 
-from monai_cover.config.declarations import BUNDLES
-from monai_cover.errors import BadSettingError
+from monai_cover.config.declarations import BUNDLES, MODEL
+from monai_cover.errors import BadSettingError, install_one_line_errors
 
 __all__ = ["check_bundle", "check_known", "running_parser"]
 
@@ -64,17 +64,22 @@ def check_known(bundle: str, configs: tuple[str, ...], config: Mapping[str, Any]
 
 
 def check_bundle(bundle: str, *configs: str) -> bool:
-    """Check the running config of ``bundle`` (``"cover_pretrain"``, ``"cover_seg"``), made of its ``configs``
+    """The start of every bundle run: one-line errors (:func:`~monai_cover.errors.install_one_line_errors`), then a
+    check of the running config of ``bundle`` (``"cover_pretrain"``, ``"cover_seg"``), made of its ``configs``
     (``"train"``, ``"train", "evaluate"``, ...): refuse unknown ids (:func:`check_known`), then check the value of
-    each declared setting of these configs. Call it first in ``initialize``; returns ``True``.
+    each declared setting of these configs (at evaluation and inference, ``"auto"`` for a setting of the trained
+    model: the model's, :func:`~monai_cover.weights.model_settings`). Call it first in ``initialize``; returns ``True``.
 
     Raises:
         BadSettingError: one line naming the option and what to do.
     """
+    install_one_line_errors()
     parser = running_parser()
     config = parser.get()
     check_known(bundle, configs, config)
     for name, setting in BUNDLES[bundle].settings.items():
         if setting.check is not None and name in config and set(setting.configs) & set(configs):
-            setting.check(name, parser.get_parsed_content(name))
+            value = parser.get_parsed_content(name)
+            if not (value == "auto" and MODEL in setting.roles and {"evaluate", "inference"} & set(configs)):
+                setting.check(name, value)
     return True

@@ -14,7 +14,8 @@ from monai_cover.errors import BadSettingError
 
 __all__ = [
     "check_crops_per_image", "check_modalities", "check_modality_intensity", "check_slicewise", "check_temporal",
-    "check_trained_settings", "fit_patch_size", "image_channels", "seg_input_channels", "trained_value",
+    "check_trained_settings", "fit_patch_size", "image_channels", "network_dims", "seg_input_channels",
+    "seg_output_channels", "seg_image_size", "seg_max_epochs", "seg_patch_size", "temporal_pairs",
 ]
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def check_trained_settings(trained: Mapping[str, Any], given: Mapping[str, Any],
     ``trained``: :func:`monai_cover.weights.trained_settings` of ``model_dir``; ``given``: this run's values of the
     same names. Evaluation and inference take their defaults from ``trained``, so a difference is an override that
     cannot fit the model (or one that would silently mislabel structures); ``"auto"`` means the model's value
-    (:func:`trained_value`). Returns ``True``.
+    (:func:`monai_cover.weights.model_settings`). Returns ``True``.
     """
     for name, value in given.items():
         if value == "auto":
@@ -37,12 +38,6 @@ def check_trained_settings(trained: Mapping[str, Any], given: Mapping[str, Any],
                 f"--{name} {value!r}: the model in {model_dir} was trained with {trained[name]!r} (leave the "
                 "setting out to use the model's, or point --model_dir or --bundle_root at the model you mean)")
     return True
-
-
-def trained_value(name: str, value: Any, trained: Mapping[str, Any]) -> Any:
-    """``value`` of the setting ``name`` at evaluation or inference, where ``"auto"`` (what training was given, e.g.
-    ``--roi_size auto`` repeated in the same command) means the size the model was trained with."""
-    return trained[name] if value == "auto" else value
 
 
 def fit_patch_size(name: str, size: int | Sequence[int], spatial_dims: int, num_levels: int) -> int | list[int]:
@@ -103,6 +98,12 @@ def check_temporal(temporal_gap: int, temporal_share: float, method: str, modali
     return temporal_gap + 1
 
 
+def temporal_pairs(frames: int, temporal_share: float) -> bool:
+    """Whether pretraining draws pairs of two frames (and its loss is the temporal one): sequences
+    (``frames``, :func:`check_temporal`) and a ``temporal_share`` above 0."""
+    return frames > 0 and temporal_share > 0
+
+
 def check_modalities(modalities: Any, color: str, intensity: Any, cross_modal: Any = None) -> int:
     """``modalities`` (co-registered channels per case) if the other settings allow it, else one-line
     :class:`BadSettingError`: modalities are gray channels, each scaled by its own percentiles, and a cross-modal
@@ -145,3 +146,38 @@ def check_slicewise(slicewise: bool, spatial_dims: int, label_transfer: bool = F
         raise BadSettingError("--slicewise True: label transfer does not run slice by slice yet (leave --slicewise "
                               "out to transfer with a 3D backbone)")
     return True
+
+
+def network_dims(spatial_dims: int, slicewise: bool = False) -> int:
+    """The network's dimension: 2 with ``slicewise`` (a 2D network on the slices of volumes, which
+    :func:`check_slicewise` requires), else the data's ``spatial_dims``."""
+    check_slicewise(slicewise, spatial_dims)
+    return 2 if slicewise else spatial_dims
+
+
+def seg_output_channels(label_names: Sequence[str], multilabel: bool = False) -> int:
+    """Output channels of the segmentation network: one per structure, plus the background's unless
+    ``multilabel`` (one sigmoid per structure, overlaps allowed)."""
+    return len(label_names) + (0 if multilabel else 1)
+
+
+#: the size 2D images are resized to for fine-tuning unless ``--image_size`` says otherwise
+SEG_IMAGE_SIZE = (256, 256)
+
+
+def seg_image_size(spatial_dims: int) -> list[int] | None:
+    """The default ``image_size`` of cover_seg: :data:`SEG_IMAGE_SIZE` for 2D images, ``None`` (not resized) for
+    volumes."""
+    return list(SEG_IMAGE_SIZE) if spatial_dims == 2 else None
+
+
+def seg_patch_size(roi_size: list[int], slicewise: bool = False) -> list[int]:
+    """The training patch of a ``roi_size`` network: ``roi_size``, one slice deep with ``slicewise`` (a 2D network
+    trained on the slices of volumes)."""
+    return [*roi_size, 1] if slicewise else roi_size
+
+
+def seg_max_epochs(epochs: int, iterations: int | None, steps_per_epoch: int) -> int:
+    """cover_seg's epochs: ``epochs``, or with ``iterations`` the fewest epochs of ``steps_per_epoch`` that reach
+    them."""
+    return epochs if iterations is None else -(-iterations // steps_per_epoch)

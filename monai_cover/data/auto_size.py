@@ -23,7 +23,7 @@ from monai_cover.transforms.compose import CheckedCompose
 from monai_cover.transforms.geometry import load_size_for
 from monai_cover.transforms.io import SafeLoadImaged, to_ras
 
-__all__ = ["AUTO", "auto_roi_size", "auto_view_sizes", "fit_to_network", "median_grid"]
+__all__ = ["AUTO", "CROP_SIZES", "ROI_SIZES", "auto_roi_size", "auto_view_sizes", "fit_to_network", "median_grid"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,9 @@ AUTO = "auto"
 #: default voxel budgets: the fixed defaults' sizes (seg 64³ / 256², pretraining crops 48³)
 SEG_MAX_VOXELS = {2: 256 * 256, 3: 64**3}
 VIEW_MAX_VOXELS = {2: 128 * 128, 3: 48**3}
+#: per network dimension: the pretraining crop (``--crop_size`` null) and the segmentation patch (``--roi_size`` null)
+CROP_SIZES = {2: 128, 3: 48}
+ROI_SIZES = {2: [256, 256], 3: [64, 64, 64]}
 
 
 def median_grid(items: Sequence[Any], pixdim: Sequence[float] | None = None, key: str = "image",
@@ -78,11 +81,14 @@ def _log(name: str, size: list[int], grid: list[int], how: str, num_levels: int,
 def auto_roi_size(roi_size: Any, items: Sequence[Any], net_dims: int, num_levels: int, slicewise: bool = False,
                   image_size: Sequence[int] | None = None, pixdim: Sequence[float] | None = None,
                   max_voxels: int | None = None) -> Any:
-    """``roi_size`` as given (:func:`~monai_cover.config.fit_patch_size`: one value per axis, each raised to one
+    """``roi_size`` as given, :data:`ROI_SIZES` of ``net_dims`` for ``None``
+    (:func:`~monai_cover.config.fit_patch_size`: one value per axis, each raised to one
     network stride if smaller, logged), or for ``"auto"`` the segmentation patch/window that covers the median
     training image (``net_dims`` values; with ``slicewise`` the in-plane axes of the volumes), each axis rounded up
     to the network stride, capped at ``max_voxels`` (default 64³ in 3D, 256² in 2D). 2D images resized to
     ``image_size`` get that size, rounded the same way."""
+    if roi_size is None:
+        roi_size = ROI_SIZES[net_dims]
     if roi_size != AUTO:
         return fit_patch_size("roi_size", roi_size, net_dims, num_levels)
     max_voxels = max_voxels or SEG_MAX_VOXELS[net_dims]
@@ -98,13 +104,16 @@ def auto_roi_size(roi_size: Any, items: Sequence[Any], net_dims: int, num_levels
 def auto_view_sizes(crop_size: Any, load_size: Any, items: Sequence[Any], spatial_dims: int, num_levels: int,
                     pixdim: Sequence[float] | None = None, slicewise: bool = False, max_voxels: int | None = None,
                     factor: float = 1.5) -> tuple[Any, Any]:
-    """``(crop_size, load_size)`` for pretraining. A given ``crop_size`` is kept (as
+    """``(crop_size, load_size)`` for pretraining. ``crop_size`` ``None``: :data:`CROP_SIZES` of the network's
+    dimension (2 with ``slicewise``). A given ``crop_size`` is kept (as
     :func:`~monai_cover.config.fit_patch_size` fits it); ``load_size`` ``None`` becomes
     ``factor`` times the crop per axis (room for shifted and rotated views). For ``crop_size`` ``"auto"`` (volumes
     only; with ``slicewise`` their in-plane axes): the crop is the median training grid rounded *down* to the
     network stride (views cut from real content, not padding; at least one stride), capped at ``max_voxels``
     (default 48³, or 128² slice by slice), and the grid views are cut from is ``factor`` times it per axis but no
     larger than the data (so a 12-slice stack is not padded to 24)."""
+    if crop_size is None:
+        crop_size = CROP_SIZES[2 if slicewise else spatial_dims]
     if crop_size == AUTO:
         if spatial_dims != 3:
             raise BadSettingError("--crop_size auto: sizes from the data are for volumes; 2D images are resized to "

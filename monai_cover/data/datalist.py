@@ -20,7 +20,7 @@ from monai_cover.utils import read_json
 
 __all__ = [
     "IMAGE_SUFFIXES", "is_dicom_file", "find_images", "find_pairs", "find_sequences", "load_datalist",
-    "seg_datalists", "holdout",
+    "seg_datalists", "seg_test_datalist", "holdout", "pretrain_items",
 ]
 
 logger = logging.getLogger("monai_cover.data")
@@ -232,6 +232,15 @@ def load_datalist(source: str | os.PathLike, section: str) -> list[dict]:
     return load_decathlon_datalist(path, is_segmentation=True, data_list_key=section, base_dir=path.parent)
 
 
+def seg_test_datalist(data_file: str | os.PathLike | None = None, images_dir: str | os.PathLike | None = None,
+                      labels_dir: str | os.PathLike | None = None) -> list[dict]:
+    """The cases cover_seg evaluates on: the ``test`` section of ``data_file``, else the image/label pairs of
+    ``images_dir`` and ``labels_dir`` (:func:`find_pairs`)."""
+    if data_file:
+        return load_datalist(data_file, "test")
+    return find_pairs(images_dir, labels_dir)
+
+
 def seg_datalists(
     data_file: str | os.PathLike | None = None,
     images_dir: str | os.PathLike | None = None,
@@ -297,3 +306,9 @@ def find_sequences(source: str | os.PathLike, key: str = "image") -> list[dict[s
     if not paths:
         raise BadInputError(f"{root}: no sequences found (looked for {', '.join(wanted)} files).")
     return [{key: p} for p in paths]
+
+
+def pretrain_items(source: str | os.PathLike, frames: int = 0) -> list[dict[str, str]]:
+    """cover_pretrain's training data in ``source``: its sequences (:func:`find_sequences`) when pairs of frames are
+    drawn (``frames`` above 0, :func:`~monai_cover.config.check_temporal`), else its images (:func:`find_images`)."""
+    return find_sequences(source) if frames else find_images(source)

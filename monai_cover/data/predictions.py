@@ -110,6 +110,13 @@ class PredictionPlan:
         return [final_name(layout, source) for layout, applies in self.layouts if applies(source)]
 
 
+    def run(self, evaluator: Any) -> dict[str, int]:
+        """Predict what is to do (``evaluator.run()``, not called when every prediction exists) and :meth:`finish`:
+        the inference bundles' ``run``."""
+        if self.todo:
+            evaluator.run()
+        return self.finish()
+
     def finish(self) -> dict[str, int]:
         """Log ``"predictions: n written, n skipped, n failed"``; raise :class:`PredictionError` if any failed.
 

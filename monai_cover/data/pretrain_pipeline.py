@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from monai.data import DataLoader
 from monai.transforms import (
+    Compose,
     EnsureChannelFirstd,
     EnsureTyped,
     RandSpatialCropd,
@@ -16,14 +18,16 @@ from monai.transforms import (
     SqueezeDimd,
 )
 
-from monai_cover.config import check_modality_intensity
+from monai_cover.config import check_crops_per_image, check_modality_intensity
 from monai_cover.transforms.checks import CheckImaged
 from monai_cover.transforms.compose import CheckedCompose
 from monai_cover.transforms.intensity import intensity_scalingd, percentile_scalingd
 from monai_cover.transforms.io import SafeLoadImaged, to_ras
 from monai_cover.transforms.sequences import LoadSequenced, RandFrameWindowd
 
-__all__ = ["pretrain_transforms"]
+__all__ = [
+    "feature_image_size", "feature_postprocessing", "feature_preprocessing", "pretrain_loader", "pretrain_transforms",
+]
 
 
 def pretrain_transforms(
@@ -64,7 +68,8 @@ def pretrain_transforms(
         slicewise: volumes in, random axial slices out (``load_size`` in-plane).
         num_crops: 3D: random crops cut from each decoded volume (``RandSpatialCropSamplesd``: a list of that many
             items per volume, which MONAI's ``DataLoader`` flattens into the batch), so each decode serves several
-            training samples when volumes are read from disk.
+            training samples when volumes are read from disk (more than one only for volumes:
+            :func:`~monai_cover.config.check_crops_per_image`).
         channels: 1 (RGB averaged, with ``rgb_to_gray``) or 3 (2D colour: RGB kept, its channels scaled together
             so colours keep their balance; gray images repeated, alpha dropped).
         modalities: above 1, each case is that many co-registered modalities (a datalist item
@@ -75,6 +80,7 @@ def pretrain_transforms(
             consecutive frames is taken after the cache (:class:`~monai_cover.transforms.RandFrameWindowd`).
     """
     check_modality_intensity(modalities, intensity)
+    check_crops_per_image(num_crops, spatial_dims)
     plane = 2 if slicewise else spatial_dims
     size = (load_size,) * plane if isinstance(load_size, int) else tuple(load_size)
     scale = intensity_scalingd(key, intensity, channel_wise=modalities > 1)
@@ -104,3 +110,46 @@ def pretrain_transforms(
         xs += [RandFrameWindowd(key, frames)]
     xs += [EnsureTyped(key, track_meta=False)]
     return CheckedCompose(xs)
+
+
+def feature_image_size(config: Mapping[str, Any], image_size: Any = "auto") -> Sequence[int] | None:
+    """The 2D size feature extraction resizes images to: ``image_size`` as given, or for ``"auto"`` the size the
+    backbone was pretrained at (``config``: :func:`~monai_cover.weights.backbone_config`; volumes are not resized)."""
+    if image_size != "auto":
+        return image_size
+    return config["image_size"] if config["spatial_dims"] == 2 else None
+
+
+def feature_preprocessing(config: Mapping[str, Any], image_size: Any = "auto", key: str = "image") -> Compose:
+    """Files -> images as the backbone of ``config`` (:func:`~monai_cover.weights.backbone_config`) was pretrained
+    on them, for feature extraction: channel first, 3D RAS and its ``pixdim``, checked (not for constant images),
+    its intensity scaling, 2D resized to :func:`feature_image_size`. Invertible (features are mapped back to the
+    input grid with ``Invertd``)."""
+    dims, pixdim, size = config["spatial_dims"], config["pixdim"], feature_image_size(config, image_size)
+    xs: list[Any] = [SafeLoadImaged(key, ensure_channel_first=True)]
+    if dims == 3:
+        xs.append(to_ras(key))
+        if pixdim is not None:
+            xs.append(Spacingd(key, pixdim=pixdim, mode="bilinear"))
+    xs += [CheckImaged(key, dims, channels=config["in_channels"], check_constant=False),
+           intensity_scalingd(key, config["intensity"])]
+    if size is not None:
+        xs.append(Resized(key, spatial_size=size, mode="area"))
+    return Compose([*xs, EnsureTyped(key)])
+
+
+def feature_postprocessing(config: Mapping[str, Any], invert: Any, save: Any, image_size: Any = "auto") -> Compose:
+    """``invert`` (back to the input grid; only where :func:`feature_preprocessing` changed it: volumes, or resized
+    2D images), then ``save``."""
+    moved = config["spatial_dims"] == 3 or feature_image_size(config, image_size)
+    return Compose([invert, save] if moved else [save])
+
+
+def pretrain_loader(dataset: Any, batch_size: int, crops_per_image: int = 1, **options: Any) -> DataLoader:
+    """MONAI's ``DataLoader`` of pretraining: ``batch_size`` views per step, made of ``crops_per_image`` random crops
+    of each decoded image, so ``batch_size // crops_per_image`` images per batch (at least one); the last, smaller
+    batch is dropped when the data holds more than one batch (steps of one size). ``options``: ``DataLoader``'s (a
+    ``batch_size`` or ``drop_last`` among them wins over the rule)."""
+    rule = {"batch_size": max(1, batch_size // crops_per_image),
+            "drop_last": len(dataset) > batch_size // crops_per_image}
+    return DataLoader(dataset, **{**rule, **options})

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from monai.inferers import Inferer, SliceInferer, SlidingWindowInferer
 
-__all__ = ["seg_inferer"]
+__all__ = ["model_inferer", "seg_inferer"]
 
 
 def seg_inferer(roi_size: Sequence[int], slicewise: bool = False, sw_batch_size: int = 4, overlap: float = 0.25,
@@ -19,3 +20,12 @@ def seg_inferer(roi_size: Sequence[int], slicewise: bool = False, sw_batch_size:
         return SliceInferer(spatial_dim=2, roi_size=roi_size, sw_batch_size=sw_batch_size, overlap=overlap,
                             progress=progress)
     return SlidingWindowInferer(roi_size=roi_size, sw_batch_size=sw_batch_size, overlap=overlap, progress=progress)
+
+
+def model_inferer(settings: Mapping[str, Any], roi_size: Sequence[int] | None = None, sw_batch_size: int = 4,
+                  overlap: float = 0.25, progress: bool | None = None) -> Inferer:
+    """:func:`seg_inferer` of a cover_seg model of ``settings`` (:func:`monai_cover.weights.model_settings`): its
+    windows (``roi_size``: the model's unless given) and its slice-by-slice mode; a progress bar for volumes unless
+    ``progress`` says otherwise."""
+    return seg_inferer(settings["roi_size"] if roi_size is None else roi_size, settings["slicewise"], sw_batch_size,
+                       overlap, settings["spatial_dims"] == 3 if progress is None else progress)

@@ -1,15 +1,19 @@
-"""Pretraining objectives by name, so a bundle switches method with one override (``--method``)."""
+"""Pretraining objectives by name, so a bundle switches method with one override (``--method``); the fine-tuning
+loss of cover_seg."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch.nn as nn
+from monai.losses import DiceCELoss
 from monai.utils import look_up_option
 
 from monai_cover.losses.cover import CoverLoss
 from monai_cover.losses.pixel_contrast import PixelContrastLoss
 from monai_cover.losses.temporal import TemporalCoverLoss
 
-__all__ = ["PRETRAIN_METHODS", "pretrain_loss"]
+__all__ = ["PRETRAIN_METHODS", "pretrain_loss", "seg_loss"]
 
 PRETRAIN_METHODS = ("cover", "consistency", "pixel_contrast")
 
@@ -44,3 +48,10 @@ def pretrain_loss(
     if method == "consistency":
         return CoverLoss(0.0, lambda_con)
     return PixelContrastLoss(temperature, num_samples)
+
+
+def seg_loss(multilabel: bool = False, **options: Any) -> DiceCELoss:
+    """cover_seg's loss: Dice + cross-entropy, over classes (softmax, the label one-hot encoded) or, with
+    ``multilabel``, over overlapping structures (a sigmoid per channel). ``options``:
+    :class:`~monai.losses.DiceCELoss`'s (e.g. ``lambda_dice``, ``lambda_ce``; one the rule sets, given, wins)."""
+    return DiceCELoss(**{"to_onehot_y": not multilabel, "softmax": not multilabel, "sigmoid": multilabel, **options})

@@ -26,8 +26,10 @@ from monai_cover.transforms.sequences import (
     load_frame_label,
     load_sequence,
 )
+from monai_cover.transforms.views import view_appearance, view_geometry, view_pairs
 
 __all__ = [
+    "view_appearance", "view_geometry", "view_pairs",
     "CoverViewSampler", "ViewGeometry", "ViewAppearance", "ViewPairs", "ViewParams", "PAIR_KINDS",
     "APPEARANCE_PRESETS", "ROTATION_SAMPLINGS", "default_ranges", "load_size_for", "slab_view_ranges",
     "RandCoverViews", "RandCoverViewsd", "RandCoverViewsD", "RandCoverViewsDict",

@@ -343,7 +343,7 @@ def test_multi_gpu_disables_the_logging_handlers_after_monailabel_inserts_a_load
         for h in parser[f"{section}#handlers"]:
             if isinstance(h, dict):
                 expect = h["_target_"] in {"StatsHandler", "TensorBoardStatsHandler"}
-                assert (h.get("_disabled_") == "$dist.get_rank() > 0") == expect, (section, h["_target_"])
+                assert (h.get("_disabled_") == "$torch.distributed.get_rank() > 0") == expect, (section, h["_target_"])
 
 
 def test_slicewise_trains_2d_on_thick_slice_volumes_and_predicts_volumes(tmp_path):
