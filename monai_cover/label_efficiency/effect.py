@@ -12,14 +12,13 @@ command reuses finished runs and resumes an interrupted one.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
 from pathlib import Path
 
-from monai_cover.errors import BadInputError, CoverError
-from monai_cover.label_efficiency.runner import BenchmarkError, BenchmarkRunner
+from monai_cover.label_efficiency.cli import add_fine_tuning, backbone_file, run_study, study_parser
+from monai_cover.label_efficiency.runner import BenchmarkRunner
 from monai_cover.label_efficiency.stats import paired_difference
 from monai_cover.label_efficiency.tasks import load_task
 from monai_cover.utils import atomic_write
@@ -47,28 +46,16 @@ def effect_table(doc: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    ap = argparse.ArgumentParser(prog="python -m monai_cover.label_efficiency.effect", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", required=True, help="built-in task name (jsrt_scr, msd_hippocampus) or a task JSON")
-    ap.add_argument("--mode", default="quick", help="the task's mode: its fine-tuning settings")
-    ap.add_argument("--backbone", required=True,
-                    help="weights file, folder, Hub id or released name (as cover_seg --pretrained)")
+    ap = study_parser("effect", __doc__)
+    add_fine_tuning(ap)
     ap.add_argument("--fraction", type=float, default=None, help="label fraction (default: the mode's first)")
-    ap.add_argument("--steps", type=int, required=True, help="fine-tuning steps of every run")
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="label seeds")
-    ap.add_argument("--data", help="dataset location (replaces the task's)")
-    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
-                    help="change task values for this run, e.g. seg.batch_size=2")
-    ap.add_argument("--out", required=True, help="output folder")
     a = ap.parse_args(argv)
-    try:
-        from monai_cover.hub import resolve_pretrained
+
+    def work() -> Path:
         from monai_cover.labeling import file_sha1
 
         task = load_task(a.task, a.mode, a.data, a.settings)
-        backbone = Path(resolve_pretrained(a.backbone)).resolve()
-        if not backbone.is_file():
-            raise BadInputError(f"--backbone {a.backbone}: no such file or folder")
+        backbone = backbone_file(a.backbone)
         fraction = task.fractions[0] if a.fraction is None else a.fraction
         out = Path(a.out)
         runner = BenchmarkRunner(task, out, log=lambda m: print(m, flush=True))
@@ -91,11 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         md = out / "results.md"
         md.write_text("\n".join(["# Fine-tuning from a pretrained backbone against scratch", "",
                                  *effect_table(doc)]) + "\n")
-    except (CoverError, BenchmarkError, ValueError) as e:
-        print(f"effect: error: {e}", file=sys.stderr)
-        return 1
-    print(md.read_text())
-    return 0
+        return md
+
+    return run_study("effect", work)
 
 
 if __name__ == "__main__":

@@ -15,14 +15,14 @@ its steps, fraction and holdout) with ``head_levels`` one level; each transfer t
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
 from pathlib import Path
 
-from monai_cover.errors import BadInputError, CoverError
-from monai_cover.label_efficiency.runner import BenchmarkError, BenchmarkRunner
+from monai_cover.errors import BadInputError
+from monai_cover.label_efficiency.cli import run_study, study_parser
+from monai_cover.label_efficiency.runner import BenchmarkRunner
 from monai_cover.label_efficiency.splits import fraction_datalist
 from monai_cover.label_efficiency.tasks import load_task
 from monai_cover.utils import atomic_write
@@ -112,19 +112,15 @@ def write_report(folder: Path, doc: dict) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    ap = argparse.ArgumentParser(prog="python -m monai_cover.label_efficiency.over_pretraining", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", required=True, help="the benchmark's task (built-in name or task JSON)")
-    ap.add_argument("--mode", default="headline", help="the benchmark's mode")
-    ap.add_argument("--out", required=True, help="the benchmark's output folder")
+    ap = study_parser("over_pretraining", __doc__, mode="headline", out_help="the benchmark's output folder")
     ap.add_argument("--methods", nargs="+", default=["cover", "pixel_contrast"], help="pretraining methods")
     ap.add_argument("--pretrain_seed", type=int, default=0, help="which pretraining")
     ap.add_argument("--seed", type=int, default=0, help="label seed of the probes and the atlas")
     ap.add_argument("--levels", nargs="+", type=int, default=None, help="decoder levels (default: all)")
     ap.add_argument("--evaluations", nargs="+", choices=EVALUATIONS, default=list(EVALUATIONS))
-    ap.add_argument("--data", help="dataset location (replaces the task's)")
     a = ap.parse_args(argv)
-    try:
+
+    def work() -> Path:
         task = load_task(a.task, a.mode, a.data)
         out = Path(a.out)
         folder = out / "over_pretraining"
@@ -162,13 +158,9 @@ def main(argv: list[str] | None = None) -> int:
                "points": [{"method": m, **{k: v for k, v in p.items() if k != "weights"}} for m in a.methods
                           for p in points[m]],
                "runs": runs}
-        md = write_report(folder, doc)
-    except (CoverError, BenchmarkError, ValueError) as e:
-        print(f"over_pretraining: error: {e}", file=sys.stderr)
-        return 1
-    print(md.read_text())
-    print(f"wrote {md}, results.json and over_pretraining.png in {folder}")
-    return 0
+        return write_report(folder, doc)
+
+    return run_study("over_pretraining", work)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ Rerunning the command reuses finished runs and resumes an interrupted one.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import shlex
@@ -23,8 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-from monai_cover.errors import BadInputError, CoverError
-from monai_cover.label_efficiency.runner import BenchmarkError, BenchmarkRunner
+from monai_cover.errors import BadInputError
+from monai_cover.label_efficiency.cli import add_fine_tuning, backbone_file, run_study, study_parser
+from monai_cover.label_efficiency.runner import BenchmarkRunner
 from monai_cover.label_efficiency.splits import fraction_datalist
 from monai_cover.label_efficiency.stats import paired_difference
 from monai_cover.label_efficiency.tasks import load_task
@@ -108,28 +108,16 @@ def write_report(out: Path, doc: dict) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    ap = argparse.ArgumentParser(prog="python -m monai_cover.label_efficiency.strategies", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", required=True, help="built-in task name (jsrt_scr, msd_hippocampus) or a task JSON")
-    ap.add_argument("--mode", default="quick", help="the task's mode: its fine-tuning settings and validation holdout")
-    ap.add_argument("--backbone", required=True,
-                    help="COVER backbone weights (cover_pretrain's models/model.safetensors)")
-    ap.add_argument("--steps", type=int, required=True, help="fine-tuning steps of every run")
+    ap = study_parser("strategies", __doc__)
+    add_fine_tuning(ap)
     ap.add_argument("--sizes", nargs="+", type=int, default=[4, 8, 16], help="labeled images")
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="label seeds (first image, init)")
-    ap.add_argument("--data", help="dataset location (replaces the task's)")
-    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
-                    help="change task values for this run, e.g. seg.batch_size=2")
-    ap.add_argument("--out", required=True, help="output folder")
     a = ap.parse_args(argv)
-    try:
+
+    def work() -> Path:
         from monai_cover.labeling import FeatureIndex, file_sha1
 
         task = load_task(a.task, a.mode, a.data, a.settings)
-        backbone = Path(a.backbone).resolve()
-        if not backbone.is_file():
-            raise BadInputError(f"--backbone {a.backbone}: no such file; pass cover_pretrain's "
-                                "models/model.safetensors")
+        backbone = backbone_file(a.backbone)
         out = Path(a.out)
         runner = BenchmarkRunner(task, out, log=lambda m: print(m, flush=True))
         holdout = fraction_datalist(runner.train, runner.test, 1.0, 0, task.num_val)
@@ -154,13 +142,9 @@ def main(argv: list[str] | None = None) -> int:
                "command": "python -m monai_cover.label_efficiency.strategies " + shlex.join(argv),
                "backbone": str(backbone), "backbone_sha1": file_sha1(backbone), "steps": a.steps,
                "summary": _summary(records, sorted(a.sizes)), "runs": records}
-        md = write_report(out, doc)
-    except (CoverError, BenchmarkError, ValueError) as e:
-        print(f"strategies: error: {e}", file=sys.stderr)
-        return 1
-    print(md.read_text())
-    print(f"wrote {md}, results.json and dice_by_strategy.png in {out}")
-    return 0
+        return write_report(out, doc)
+
+    return run_study("strategies", work)
 
 
 if __name__ == "__main__":

@@ -5,25 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from PIL import Image
 
 from monai_cover.label_efficiency.__main__ import main
-from tests.bundles.conftest import blob_case
-
-TINY = {"channels": [4, 8, 8, 16, 16], "decoder_channels": [16, 8, 8, 8]}
+from tests.label_efficiency.conftest import TINY, write_blob_datalist
 
 
 @pytest.fixture(scope="module")
 def task_file(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench task")
-    cases = []
-    for i in range(14):
-        img, lab = blob_case((32, 32), i, num_classes=1)
-        Image.fromarray(img).save(root / f"case_{i}.png")
-        Image.fromarray(lab).save(root / f"case_{i}_label.png")
-        cases.append({"image": f"case_{i}.png", "label": f"case_{i}_label.png"})
-    (root / "data.json").write_text(json.dumps({"train": cases[:10], "test": cases[10:], "label_names": ["blob"]}))
-    task = {"name": "blobs", "title": "synthetic blobs", "layout": "datalist", "data": str(root / "data.json"),
+    data = write_blob_datalist(root, n_train=10, n_test=4)
+    task = {"name": "blobs", "title": "synthetic blobs", "layout": "datalist", "data": str(data),
             "spatial_dims": 2, "multilabel": False, "num_val": 2,
             "methods": ["cover", "consistency", "pixel_contrast", "scratch"], "fractions": [0.5, 1.0],
             "common": TINY, "pretrain": {"crop_size": 32, "batch_size": 2, "val_interval": 2, "nce_samples": 64,
