@@ -19,10 +19,15 @@ def local_device() -> torch.device:
 
 
 def start_distributed(device: torch.device) -> bool:
-    """Join the process group (NCCL with CUDA, else Gloo; once) and make ``device`` this process's GPU. Returns
-    ``True``."""
+    """Join the process group (NCCL with CUDA, else Gloo; once), keep expected failures to one line per process, and
+    make ``device`` this process's GPU. Returns ``True``."""
+    from monai_cover.errors import install_one_line_errors
+
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    # joining the group replaces the interpreter's error hook with PyTorch's rank-prefixing one, which swallowed the
+    # one-line report of an expected failure: ours goes back on top (other errors still reach PyTorch's)
+    install_one_line_errors()
     if torch.cuda.is_available():
         torch.cuda.set_device(device)
     return True

@@ -159,6 +159,13 @@ class RunGuard:
         return "; ".join(diffs) or None, back if settable else []
 
     def check(self, engine: Engine | None = None) -> None:
+        if dist.is_available() and dist.is_initialized():
+            # Under DDP every rank counts as earlier outputs only what existed when the first rank built its guard:
+            # a rank that got here later would otherwise take the files rank 0 has written since (its TensorBoard
+            # events) for another run's and stop the run, now and then.
+            times: list[float | None] = [None] * dist.get_world_size()
+            dist.all_gather_object(times, self._created)
+            self._created = min(t for t in times if t is not None)
         outputs = self._outputs()
         if self.resume:
             for folder, (_, option) in outputs.items():

@@ -9,18 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from tests.bundles.conftest import REPO, TINY_NET, run_bundle, tensorboard_writer_pids
+from tests.bundles.conftest import REPO, TINY_NET, _run_process, run_bundle, tensorboard_writer_pids
 
 CONFIGS = REPO / "bundles" / "cover_pretrain" / "configs"
 TRAIN = str(CONFIGS / "train.json")
 
 
+def _train_args(root, data, *extra, torchrun=0):
+    return ("run", "--config_file", TRAIN if not torchrun else f"['{TRAIN}','{CONFIGS / 'multi_gpu_train.json'}']",
+            "--bundle_root", str(root), "--dataset_dir", str(data), *TINY_NET, "--batch_size", "2", "--num_val", "1",
+            "--val_interval", "2", "--checkpoint_interval", "2", "--log_interval", "1", *extra)
+
+
 def _train(root, data, *extra, torchrun=0):
-    return run_bundle(
-        "run", "--config_file", TRAIN if not torchrun else f"['{TRAIN}','{CONFIGS / 'multi_gpu_train.json'}']",
-        "--bundle_root", str(root), "--dataset_dir", str(data), *TINY_NET, "--batch_size", "2", "--num_val", "1",
-        "--val_interval", "2", "--checkpoint_interval", "2", "--log_interval", "1", *extra, torchrun=torchrun,
-    )
+    return run_bundle(*_train_args(root, data, *extra, torchrun=torchrun), torchrun=torchrun)
 
 
 def _checkpoint_iterations(out_dir):
@@ -109,6 +111,12 @@ def test_torchrun_two_processes_gloo(tmp_path, png_dir):
     assert proc.stdout.count("val_epe") + proc.stderr.count("val_epe") >= 2  # rank 0 validates at start and end
     # only rank 0 writes TensorBoard files (rank 1 used to leave an empty event file beside them)
     assert len(tensorboard_writer_pids(out / "tensorboard")) == 1
+    # both ranks judge the shared folders from the first rank's start (rank 1 checking later took rank 0's fresh
+    # TensorBoard files for another run's and stopped the run now and then); a rerun with another setting is refused
+    again = _run_process(_train_args(tmp_path, png_dir, "--epochs", "1", "--crop_size", "32", "--learning_rate", "0.5",
+                                     torchrun=2), 2, 600, REPO)
+    refusals = [ln for ln in again.stderr.splitlines() if "a run with other settings (learning_rate" in ln]
+    assert again.returncode != 0 and len(refusals) == 2, again.stderr[-3000:]  # one line from each rank
 
 
 def test_verify_metadata_offline():
