@@ -11,7 +11,7 @@ from pathlib import Path
 from monai_cover.errors import BadInputError, CoverError
 from monai_cover.label_efficiency.runner import BenchmarkError
 
-__all__ = ["add_fine_tuning", "backbone_file", "run_study", "study_parser"]
+__all__ = ["add_fine_tuning", "backbone_file", "pin_backbone", "run_study", "study_parser"]
 
 
 def study_parser(module: str, doc: str, mode: str = "quick", out_help: str = "output folder"
@@ -45,6 +45,28 @@ def backbone_file(source: str) -> Path:
     if not path.is_file():
         raise BadInputError(f"--backbone {source}: no such file or folder")
     return path
+
+
+def pin_backbone(out: Path, backbone: Path) -> str:
+    """The SHA-1 of ``backbone``, recorded in ``out/backbone.json`` by the first run into ``out``; a later run with
+    other weights (another file, or the same file replaced) is refused in one line: its runs would be mixed with
+    runs fine-tuned from the first."""
+    import json
+
+    from monai_cover.labeling import file_sha1
+    from monai_cover.utils import atomic_write
+
+    sha1, mark = file_sha1(backbone), out / "backbone.json"
+    if mark.is_file():
+        pinned = json.loads(mark.read_text())
+        if pinned.get("sha1") != sha1:
+            raise BadInputError(f"{out}: its runs fine-tuned from other weights ({pinned.get('path')}, sha1 "
+                                f"{str(pinned.get('sha1'))[:12]}) than {backbone} (sha1 {sha1[:12]}); "
+                                "use another --out")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(mark, lambda tmp: Path(tmp).write_text(json.dumps({"path": str(backbone), "sha1": sha1})))
+    return sha1
 
 
 def run_study(module: str, work: Callable[[], Path]) -> int:

@@ -17,7 +17,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from monai_cover.label_efficiency.cli import add_fine_tuning, backbone_file, run_study, study_parser
+from monai_cover.label_efficiency.cli import add_fine_tuning, backbone_file, pin_backbone, run_study, study_parser
 from monai_cover.label_efficiency.runner import BenchmarkRunner
 from monai_cover.label_efficiency.stats import paired_difference
 from monai_cover.label_efficiency.tasks import load_task
@@ -52,10 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
 
     def work() -> Path:
-        from monai_cover.labeling import file_sha1
-
         task = load_task(a.task, a.mode, a.data, a.settings)
         backbone = backbone_file(a.backbone)
+        sha1 = pin_backbone(Path(a.out), backbone)
         fraction = task.fractions[0] if a.fraction is None else a.fraction
         out = Path(a.out)
         runner = BenchmarkRunner(task, out, log=lambda m: print(m, flush=True))
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         dice = {(r["method"], r["seed"]): r["dice"] for r in records}
         doc = {"task": task.name, "mode": task.mode,
                "command": "python -m monai_cover.label_efficiency.effect " + shlex.join(argv),
-               "backbone_sha1": file_sha1(backbone), "fraction": fraction, "num_train": records[0]["num_train"],
+               "backbone_sha1": sha1, "fraction": fraction, "num_train": records[0]["num_train"],
                "steps": a.steps, "seeds": a.seeds,
                "difference": paired_difference([dice[("pretrained", s)] for s in a.seeds],
                                                [dice[("scratch", s)] for s in a.seeds]),

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from monai_cover.errors import BadInputError
-from monai_cover.label_efficiency.cli import add_fine_tuning, backbone_file, run_study, study_parser
+from monai_cover.label_efficiency.cli import add_fine_tuning, backbone_file, pin_backbone, run_study, study_parser
 from monai_cover.label_efficiency.runner import BenchmarkRunner
 from monai_cover.label_efficiency.splits import fraction_datalist
 from monai_cover.label_efficiency.stats import paired_difference
@@ -114,10 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
 
     def work() -> Path:
-        from monai_cover.labeling import FeatureIndex, file_sha1
+        from monai_cover.labeling import FeatureIndex
 
         task = load_task(a.task, a.mode, a.data, a.settings)
         backbone = backbone_file(a.backbone)
+        sha1 = pin_backbone(Path(a.out), backbone)
         out = Path(a.out)
         runner = BenchmarkRunner(task, out, log=lambda m: print(m, flush=True))
         holdout = fraction_datalist(runner.train, runner.test, 1.0, 0, task.num_val)
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"(ETA {eta / 60:.0f} min)", flush=True)
         doc = {"task": task.name, "mode": task.mode,
                "command": "python -m monai_cover.label_efficiency.strategies " + shlex.join(argv),
-               "backbone": str(backbone), "backbone_sha1": file_sha1(backbone), "steps": a.steps,
+               "backbone": str(backbone), "backbone_sha1": sha1, "steps": a.steps,
                "summary": _summary(records, sorted(a.sizes)), "runs": records}
         return write_report(out, doc)
 

@@ -55,3 +55,8 @@ def test_each_strategy_fine_tunes_on_its_images_and_the_report_pairs_them(task_a
     assert main([*args[:5], str(tmp_path / "nothing.safetensors"), *args[6:]]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--backbone" in err[0] and "no such file" in err[0]
+    # the same file replaced by other weights: its runs would mix with the first backbone's, so it is refused
+    backbone.write_bytes(backbone.read_bytes()[:-4] + b"\0\0\0\0")
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "its runs fine-tuned from other weights" in err[0] and "use another --out" in err[0]
