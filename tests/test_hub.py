@@ -286,7 +286,8 @@ def test_the_card_quotes_the_measured_effect_of_these_weights_only(tmp_path, hub
     folder, _ = hub_folder
     runs = [{"method": m, "seed": s, "dice": d} for s, (b, r) in enumerate([(0.8, 0.7), (0.82, 0.75), (0.79, 0.74)])
             for m, d in (("pretrained", b), ("scratch", r))]
-    effect = {"task": "jsrt_scr", "mode": "headline", "command": "python -m monai_cover.label_efficiency.effect ...",
+    effect = {"task": "jsrt_scr", "title": "JSRT/SCR chest X-ray", "mode": "headline",
+              "command": "python -m monai_cover.label_efficiency.effect ...",
               "backbone_sha1": file_sha1(tmp_path / "models" / "model.safetensors"), "fraction": 0.05,
               "num_train": 6, "steps": 100, "seeds": [0, 1, 2],
               "difference": paired_difference([0.8, 0.82, 0.79], [0.7, 0.75, 0.74]), "runs": runs}
@@ -296,6 +297,7 @@ def test_the_card_quotes_the_measured_effect_of_these_weights_only(tmp_path, hub
     card = (out / "README.md").read_text()
     assert "# cover-toy-2d" in card and "For demos only." in card and "## Fine-tuning from it against scratch" in card
     assert "| 1 | 82.0 | 75.0 | +7.0 |" in card and "**+7.3** [" in card and "6 labeled training images (5%" in card
+    assert "(JSRT/SCR chest X-ray; mode `headline`)" in card
     effect["backbone_sha1"] = "0" * 40
     (tmp_path / "other.json").write_text(json.dumps(effect))
     with pytest.raises(RunMismatchError, match="measured with other weights"):

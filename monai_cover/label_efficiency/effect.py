@@ -32,15 +32,18 @@ def effect_table(doc: dict) -> list[str]:
     runs = {(r["method"], r["seed"]): r["dice"] for r in doc["runs"]}
     d = doc["difference"]
     interval = f"[{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]" if d["n"] > 1 else "(one seed: no interval)"
-    lines = [f"Task `{doc['task']}` (mode `{doc['mode']}`): {doc['num_train']} labeled training images "
-             f"({100 * doc['fraction']:g}% of its train split), {doc['steps']} fine-tuning steps, test Dice (%) of the "
-             "best validation checkpoint on the task's test split.", "",
+    lines = [f"Task `{doc['task']}` ({doc['title']}; mode `{doc['mode']}`): {doc['num_train']} labeled training "
+             f"images ({100 * doc['fraction']:g}% of its train split), {doc['steps']} fine-tuning steps, test Dice (%) "
+             "of the best validation checkpoint on the task's test split.", "",
              "| label seed | from this backbone | from scratch | difference |", "|---|---|---|---|"]
     for seed in doc["seeds"]:
         b, s = runs[("pretrained", seed)], runs[("scratch", seed)]
         lines.append(f"| {seed} | {100 * b:.1f} | {100 * s:.1f} | {100 * (b - s):+.1f} |")
-    lines += ["", f"Paired difference over {d['n']} label seeds: **{100 * d['mean']:+.1f}** {interval} "
-              f"(95% t interval, p = {d['p']:.2g}).", "", f"Command: `{doc['command']}`"]
+    mean = f"{100 * d['mean']:+.1f}"
+    mean = f"**{mean}**" if d["n"] > 1 and d["excludes_zero"] else mean  # bold: only what the interval supports
+    lines += ["", f"Paired difference over {d['n']} label seeds: {mean} {interval} (95% t interval, p = {d['p']:.2g})"
+              + ("." if d["n"] > 1 and d["excludes_zero"] else "; the interval includes 0: no difference shown."),
+              "", f"Command: `{doc['command']}`"]
     return lines
 
 
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{k}/{2 * len(a.seeds)}] {method:>10} seed {seed}: test Dice {100 * rec['dice']:.1f} "
                   f"({rec['seconds']:.0f} s)", flush=True)
         dice = {(r["method"], r["seed"]): r["dice"] for r in records}
-        doc = {"task": task.name, "mode": task.mode,
+        doc = {"task": task.name, "title": task.title, "mode": task.mode,
                "command": "python -m monai_cover.label_efficiency.effect " + shlex.join(argv),
                "backbone_sha1": sha1, "fraction": fraction, "num_train": records[0]["num_train"],
                "steps": a.steps, "seeds": a.seeds,
