@@ -23,7 +23,6 @@ from pathlib import Path
 from monai_cover.errors import BadInputError
 from monai_cover.label_efficiency.cli import run_study, study_parser
 from monai_cover.label_efficiency.runner import BenchmarkRunner
-from monai_cover.label_efficiency.splits import fraction_datalist
 from monai_cover.label_efficiency.tasks import load_task
 from monai_cover.utils import atomic_write
 
@@ -128,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         levels = a.levels if a.levels is not None else list(range(len(task.common.get("channels", [0] * 5))))
         fraction, seed, pseed = task.fractions[0], a.seed, a.pretrain_seed
         points = {m: _points(out, m, pseed) for m in a.methods}
-        dl = fraction_datalist(runner.train, runner.test, fraction, seed, task.num_val)
-        dl_file = out / "datalists" / f"f{round(fraction * 100):03d}_s{seed}.json"
+        dl, dl_file = runner.fraction_datalist(fraction, seed)
         # iteration 0: the random backbone of this pretraining seed (scratch's), shared by every method
         todo = [("scratch", 0, None)] + [(m, p["iteration"], p["weights"]) for m in a.methods for p in points[m]]
         runs = []

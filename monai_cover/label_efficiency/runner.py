@@ -271,13 +271,17 @@ class BenchmarkRunner:
         validation) and its step (``val_dice``, ``val_step``) and the validation learning curve ``[[step, Dice], ...]``.
         """
         t = self.task
-        tag = f"f{round(fraction * 100):03d}_s{seed}"
         run_dir = self.out / kind / method / f"f{round(fraction * 100):03d}_p{pseed}_s{seed}"
-        dl = fraction_datalist(self.train, self.test, fraction, seed, t.num_val)
         steps = {"finetune": self.budgets[fraction] if self.budgets else 0, "probe": t.probe_steps,
                  "converge": t.converge.get("max_steps")}[kind]
-        return self.seg_run(kind, dl, self.out / "datalists" / f"{tag}.json", run_dir, steps, seed, weights, pseed,
+        return self.seg_run(kind, *self.fraction_datalist(fraction, seed), run_dir, steps, seed, weights, pseed,
                             {"method": method, "fraction": fraction})
+
+    def fraction_datalist(self, fraction: float, seed: int) -> tuple[dict, Path]:
+        """The datalist of label ``fraction`` and label seed ``seed`` and the file it is written to, shared by every
+        method's run of that pair (and by studies of the same runs)."""
+        dl = fraction_datalist(self.train, self.test, fraction, seed, self.task.num_val)
+        return dl, self.out / "datalists" / f"f{round(fraction * 100):03d}_s{seed}.json"
 
     def seg_run(self, kind: str, dl: dict, dl_file: Path, run_dir: Path, steps: int, seed: int, weights: Path | None,
                 pseed: int, about: dict, extra: dict | None = None) -> dict:
