@@ -19,6 +19,7 @@ weights) for ``python -m monai.bundle download_large_files``:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import shutil
@@ -198,12 +199,12 @@ def _input_row(settings: Mapping[str, Any]) -> str:
 
 def model_card(config: Mapping[str, Any], history: Sequence[Mapping[str, Any]] = (), data: str = "",
                license: str = "other", name: str = "COVER backbone", field_model: bool = False, note: str = "",
-               effect: Mapping[str, Any] | None = None) -> str:
+               effect: Mapping[str, Any] | None = None, half: bool = False) -> str:
     """A Hugging Face model card (YAML front matter + Markdown) for a backbone saved with ``config`` and, when
     given, the run's validation history (``val_history.json``: held-out endpoint error by iteration);
     ``field_model``: the folder also holds ``cover_net.pt`` (label propagation); ``note``: a paragraph under the
     title (what it is for, attribution); ``effect``: the measured effect of fine-tuning from it against scratch
-    (:mod:`monai_cover.label_efficiency.effect`'s ``results.json``)."""
+    (:mod:`monai_cover.label_efficiency.effect`'s ``results.json``); ``half``: the weights are stored as float16."""
     dims = config.get("spatial_dims", "?")
     lines = ["---", f"license: {license}", "library_name: monai-cover",
              "tags: [medical-imaging, self-supervised-learning, monai, cover, " + f"{dims}d]", "---", "",
@@ -216,7 +217,8 @@ def model_card(config: Mapping[str, Any], history: Sequence[Mapping[str, Any]] =
              f"| encoder widths | {config.get('channels')} |", f"| decoder widths | {config.get('decoder_channels')} |",
              _input_row(config), f"| initialisation | {config.get('init', '?')} |",
              f"| pretraining iterations | {config.get('pretrain_iterations', '?')} |",
-             f"| pretraining data | {data or 'not described'} |"]
+             f"| pretraining data | {data or 'not described'} |",
+             *(["| stored as | float16 (loaded into float32 networks) |"] if half else [])]
     if history:
         last = history[-1]
         lines.append(f"| held-out endpoint error | {last['val_epe']:.2f} voxels at iteration {last['iteration']} "
@@ -244,15 +246,41 @@ def _refuse_another_model(out_dir: Path, name: str, source: Path, overwrite: boo
                                "nothing was written (choose another --out, or pass --overwrite to replace it)")
 
 
+def _half(state: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def _half_safetensors(weights: Path) -> bytes:
+    """The bytes of ``weights`` (safetensors) with floating-point tensors as float16, same keys and metadata."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save
+
+    with safe_open(str(weights), "pt") as f:
+        metadata = f.metadata()
+    return save(_half(load_file(weights)), metadata=metadata)
+
+
+def _copy_field_model(src: Path, dst: str, half: bool) -> None:
+    """Copy ``cover_net.pt``; with ``half``, its floating-point weights as float16."""
+    if not half:
+        shutil.copyfile(src, dst)
+        return
+    import torch
+
+    obj = torch.load(src, map_location="cpu", weights_only=True)
+    torch.save({**obj, "state_dict": _half(obj["state_dict"])}, dst)
+
+
 def export_hub_folder(model_dir: str | Path, out_dir: str | Path, run_dir: str | Path | None = None,
                       data: str = "", license: str = "other", overwrite: bool = False, name: str = "COVER backbone",
-                      note: str = "", effect: str | Path | None = None) -> Path:
+                      note: str = "", effect: str | Path | None = None, half: bool = False) -> Path:
     """Write a hub folder (``HUB_FILES``) into ``out_dir`` from a ``cover_pretrain`` ``models/`` folder (with
     ``run_dir``, its ``outputs/<d>d``, the card reports the last held-out endpoint error) or from a trained
     ``cover_seg`` ``models/`` folder (``model.pt`` + ``model.json``; the card reports the best validation Dice).
     A folder that holds another model's export is refused unless ``overwrite``. A backbone's card also takes a
     ``name``, a ``note`` and the ``effect`` measured from it (the ``results.json`` of
-    ``python -m monai_cover.label_efficiency.effect``, which must have fine-tuned from these very weights)."""
+    ``python -m monai_cover.label_efficiency.effect``, which must have fine-tuned from these very weights);
+    ``half`` stores its floating-point weights as float16 (half the size; they load into float32 networks)."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     weights = model_dir / "model.safetensors"
     if not weights.is_file() and (model_dir / "model.pt").is_file() and _seg_settings(str(model_dir / "model.pt")):
@@ -262,24 +290,23 @@ def export_hub_folder(model_dir: str | Path, out_dir: str | Path, run_dir: str |
         raise MissingFileError(f"{weights}: no exported backbone here (run cover_pretrain first, or give its "
                                "--model_dir)")
     _refuse_another_model(out_dir, "model.safetensors", weights, overwrite)
+    stored = _half_safetensors(weights) if half else weights.read_bytes()
     measured = None
     if effect is not None:
-        from monai_cover.labeling import file_sha1
-
         measured = read_json(effect)
-        if measured.get("backbone_sha1") != file_sha1(weights):
+        if measured.get("backbone_sha1") != hashlib.sha1(stored).hexdigest():
             raise RunMismatchError(f"{effect}: measured with other weights than {weights} (its backbone_sha1 "
                                    "differs); measure this backbone, or give the effect of the run that made it")
     config = dict(read_json(model_dir / "model.json"))
     history_file = Path(run_dir) / "val_history.json" if run_dir else None
     history = json.loads(history_file.read_text()) if history_file and history_file.is_file() else []
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(out_dir / "model.safetensors", lambda tmp: shutil.copyfile(weights, tmp))
+    atomic_write(out_dir / "model.safetensors", lambda tmp: Path(tmp).write_bytes(stored))
     if (model_dir / FIELD_MODEL).is_file():  # the whole network, for label propagation from the hub
-        atomic_write(out_dir / FIELD_MODEL, lambda tmp: shutil.copyfile(model_dir / FIELD_MODEL, tmp))
+        atomic_write(out_dir / FIELD_MODEL, lambda tmp: _copy_field_model(model_dir / FIELD_MODEL, tmp, half))
     for file in ("model.json", "config.json"):
         atomic_write(out_dir / file, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2)))
-    card = model_card(config, history, data, license, name, (out_dir / FIELD_MODEL).is_file(), note, measured)
+    card = model_card(config, history, data, license, name, (out_dir / FIELD_MODEL).is_file(), note, measured, half)
     atomic_write(out_dir / "README.md", lambda tmp: Path(tmp).write_text(card))
     return out_dir
 
@@ -383,6 +410,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ex.add_argument("--name", default="COVER backbone", help="the model card's title")
     ex.add_argument("--note", default="", help="a paragraph for the card: what it is for, attribution")
     ex.add_argument("--effect", default=None, help="results.json of monai_cover.label_efficiency.effect on it")
+    ex.add_argument("--half", action="store_true", help="store the weights as float16 (half the size)")
     lf = sub.add_parser("large_files", help="write <bundle>/large_files.yml (weights' URLs and SHA-256)")
     lf.add_argument("--bundle_dir", required=True, help="the bundle folder (its models/ holds the weights)")
     lf.add_argument("--url_base", required=True, help="where the files of models/ are hosted")
@@ -391,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"wrote {large_files(args.bundle_dir, args.url_base)}")
         return
     folder = export_hub_folder(args.model_dir, args.out, args.run_dir, args.data, args.license, args.overwrite,
-                               args.name, args.note, args.effect)
+                               args.name, args.note, args.effect, args.half)
     print(f"wrote {folder}")
     if args.push:
         print(f"uploaded to {push_to_hub(folder, args.push)}")

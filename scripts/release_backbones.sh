@@ -25,13 +25,16 @@ cover-cxr-demo-2d)
         --channels "[16, 32, 64, 128, 256]" --decoder_channels "[128, 64, 32, 16]" --crop_size 128 --batch_size 8 \
         --learning_rate 0.0003 --init kaiming --appearance reference --rotation_sampling reference \
         --epochs 750 --val_interval 200 --checkpoint_interval 100
+    # the released weights are float16 (half the size); fine-tuning is measured from exactly those
+    export=(python -m monai_cover.hub export --model_dir "$work/pretrain/models" --run_dir "$work/pretrain/outputs/2d"
+        --out "released/$name" --name "$name" --license apache-2.0 --overwrite --half
+        --data "the 20 NIH ChestX-ray14 radiographs of demo_data/nih_cxr14 (released by NIH without restriction on use; cite Wang et al., CVPR 2017)"
+        --note "A demo backbone: pretrained on 20 radiographs so that the notebooks and the bundles have weights to start from in seconds. It is not a model for research claims; pretrain on your own archive for that (bundles/cover_pretrain).")
+    "${export[@]}"
     # 1350 steps: where scratch's validation Dice stopped rising at 5% labels (benchmarks/results/jsrt_scr_headline)
-    python -m monai_cover.label_efficiency.effect --task jsrt_scr --mode headline --backbone "$work/pretrain/models" \
-        --fraction 0.05 --steps 1350 --seeds 0 1 2 --out "$work/effect"
-    python -m monai_cover.hub export --model_dir "$work/pretrain/models" --run_dir "$work/pretrain/outputs/2d" \
-        --out "released/$name" --name "$name" --license apache-2.0 --overwrite --effect "$work/effect/results.json" \
-        --data "the 20 NIH ChestX-ray14 radiographs of demo_data/nih_cxr14 (released by NIH without restriction on use; cite Wang et al., CVPR 2017)" \
-        --note "A demo backbone: pretrained on 20 radiographs so that the notebooks and the bundles have weights to start from in seconds. It is not a model for research claims; pretrain on your own archive for that (bundles/cover_pretrain)."
+    python -m monai_cover.label_efficiency.effect --task jsrt_scr --mode headline --backbone "released/$name" \
+        --fraction 0.05 --steps 1350 --seeds 0 1 2 --out "$work/effect_half"
+    "${export[@]}" --effect "$work/effect_half/results.json"
     ;;
 *)
     echo "release_backbones.sh: unknown release '$name' (known: cover-cxr-demo-2d)" >&2

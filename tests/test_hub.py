@@ -303,3 +303,15 @@ def test_the_card_quotes_the_measured_effect_of_these_weights_only(tmp_path, hub
     with pytest.raises(RunMismatchError, match="measured with other weights"):
         export_hub_folder(tmp_path / "models", tmp_path / "hub3", effect=tmp_path / "other.json")
     assert not (tmp_path / "hub3").exists()
+
+
+def test_half_precision_export_halves_the_weights_and_loads_the_rounded_values(tmp_path, hub_folder):
+    folder, net = hub_folder
+    half = export_hub_folder(tmp_path / "models", tmp_path / "hub_half", half=True)
+    full_size, half_size = (f / "model.safetensors" for f in (folder, half))
+    assert half_size.stat().st_size < 0.6 * full_size.stat().st_size
+    loaded = from_pretrained(half)
+    for k, v in net.state_dict().items():
+        assert loaded.state_dict()[k].dtype == v.dtype and torch.equal(loaded.state_dict()[k], v.half().to(v.dtype))
+    assert "| stored as | float16" in (half / "README.md").read_text()
+    assert "| stored as |" not in (folder / "README.md").read_text()
