@@ -237,11 +237,12 @@ def model_card(config: Mapping[str, Any], history: Sequence[Mapping[str, Any]] =
     return "\n".join(lines)
 
 
-def _refuse_another_model(out_dir: Path, name: str, source: Path, overwrite: bool) -> None:
+def _refuse_another_model(out_dir: Path, name: str, source: Path, overwrite: bool, stored: bytes | None = None
+                          ) -> None:
     """One line, before anything is written, when ``out_dir`` already holds another model's ``name`` (the same
-    model exported again is fine)."""
+    model exported again is fine; ``stored``: the bytes it would write, when not ``source``'s own)."""
     existing = out_dir / name
-    if existing.is_file() and not overwrite and existing.read_bytes() != source.read_bytes():
+    if existing.is_file() and not overwrite and existing.read_bytes() != (stored or source.read_bytes()):
         raise RunMismatchError(f"{out_dir}: holds the hub folder of another model (its {name} differs from {source}); "
                                "nothing was written (choose another --out, or pass --overwrite to replace it)")
 
@@ -289,8 +290,8 @@ def export_hub_folder(model_dir: str | Path, out_dir: str | Path, run_dir: str |
     if not weights.is_file():
         raise MissingFileError(f"{weights}: no exported backbone here (run cover_pretrain first, or give its "
                                "--model_dir)")
-    _refuse_another_model(out_dir, "model.safetensors", weights, overwrite)
     stored = _half_safetensors(weights) if half else weights.read_bytes()
+    _refuse_another_model(out_dir, "model.safetensors", weights, overwrite, stored)
     measured = None
     if effect is not None:
         measured = read_json(effect)

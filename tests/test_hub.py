@@ -314,4 +314,7 @@ def test_half_precision_export_halves_the_weights_and_loads_the_rounded_values(t
     for k, v in net.state_dict().items():
         assert loaded.state_dict()[k].dtype == v.dtype and torch.equal(loaded.state_dict()[k], v.half().to(v.dtype))
     assert "| stored as | float16" in (half / "README.md").read_text()
+    assert export_hub_folder(tmp_path / "models", tmp_path / "hub_half", half=True) == half  # the same export again
+    with pytest.raises(RunMismatchError, match="holds the hub folder of another model"):
+        export_hub_folder(tmp_path / "models", tmp_path / "hub_half")  # full precision over it: another model
     assert "| stored as |" not in (folder / "README.md").read_text()
